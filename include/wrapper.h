@@ -1,0 +1,21 @@
+/* Umbrella header for bindgen: the parts of httpd 2.4 and APR that mod_rjk touches. */
+#include <httpd.h>
+#include <http_config.h>
+#include <http_core.h>
+#include <http_log.h>
+#include <http_main.h>
+#include <http_protocol.h>
+#include <http_request.h>
+#include <http_connection.h>
+#include <http_vhost.h>
+#include <ap_mpm.h>
+#include <util_filter.h>
+#include <util_script.h>
+#include <util_mutex.h>
+#include <apr_strings.h>
+#include <apr_tables.h>
+#include <apr_buckets.h>
+#include <apr_shm.h>
+#include <apr_global_mutex.h>
+#include <apr_portable.h>
+#include "rjk_shim.h"

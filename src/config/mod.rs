@@ -1,0 +1,4 @@
+//! Configuration: workers.properties (`properties`, `workers`) and the Jk* directives.
+
+pub mod properties;
+pub mod workers;

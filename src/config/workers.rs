@@ -1,0 +1,1 @@
+//! Typed worker definitions.

@@ -1,0 +1,2 @@
+//! httpd skin.
+pub mod ffi;
