@@ -6,6 +6,7 @@
 
 pub mod ajp;
 pub mod config;
+pub mod log;
 pub mod mapping;
 
 mod handler;

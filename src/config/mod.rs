@@ -1,4 +1,5 @@
 //! Configuration: workers.properties (`properties`, `workers`) and the Jk* directives.
 
+pub mod directives;
 pub mod properties;
 pub mod workers;

@@ -1,2 +1,445 @@
-//! httpd skin.
+//! The httpd skin: thin safe wrappers over httpd/APR structures. Every `unsafe` line of
+//! mod_rjk lives in this folder (plus the `jk_module` static the entry layer must export).
+//!
+//! Wrappers borrow httpd's objects for the duration of one callback; none of them is ever
+//! stored beyond it, so lifetimes are those httpd guarantees for the callback.
+
 pub mod ffi;
+
+use std::ffi::{CStr, CString, c_char, c_int, c_void};
+use std::marker::PhantomData;
+use std::os::fd::{FromRawFd, OwnedFd};
+use std::panic::{AssertUnwindSafe, catch_unwind};
+
+/// httpd's log levels (APLOG_*).
+#[derive(Debug, Clone, Copy)]
+pub enum Level {
+    Emerg = ffi::APLOG_EMERG as isize,
+    Err = ffi::APLOG_ERR as isize,
+    Warning = ffi::APLOG_WARNING as isize,
+}
+
+/// Index httpd assigned to our module, needed by per-module log levels.
+pub fn module_index() -> c_int {
+    // SAFETY: httpd writes module_index once while loading the module, before any
+    // callback runs; reading an int through a raw pointer to the static is sound.
+    unsafe { crate::module::jk_module.module_index }
+}
+
+fn to_cstring(s: &str) -> CString {
+    CString::new(s.replace('\0', "\\0")).unwrap_or_default()
+}
+
+/// Runs `f`, turning a panic into `fallback` so no unwind ever crosses into httpd.
+/// The panic message reaches httpd's error log through the panic hook.
+pub fn guard<T>(what: &str, fallback: T, f: impl FnOnce() -> T) -> T {
+    match catch_unwind(AssertUnwindSafe(f)) {
+        Ok(v) => v,
+        Err(_) => {
+            log_error(
+                None,
+                Level::Err,
+                &format!(
+                    "mod_rjk: internal error in {what}; the request or step was aborted safely"
+                ),
+            );
+            fallback
+        }
+    }
+}
+
+/// Sends panic messages to httpd's error log instead of stderr (which httpd may have
+/// closed); installed once, the hook is process-wide and survives module reloads.
+pub fn install_panic_hook() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        std::panic::set_hook(Box::new(|info| {
+            log_error(None, Level::Err, &format!("mod_rjk: panic: {info}"));
+        }));
+    });
+}
+
+/// Logs to httpd's error log for `server` (or the main server when `None`).
+pub fn log_error(server: Option<&Server>, level: Level, msg: &str) {
+    let m = to_cstring(msg);
+    let s = server.map_or(std::ptr::null(), |s| s.raw as *const _);
+    // SAFETY: the shim passes `msg` as a "%s" argument, never as a format; a NULL server
+    // makes httpd log to the main server's log.
+    unsafe {
+        ffi::rjk_log_error(
+            c"mod_rjk".as_ptr(),
+            0,
+            module_index(),
+            level as c_int | ffi::APLOG_NOERRNO as c_int,
+            0,
+            s,
+            m.as_ptr(),
+        )
+    };
+}
+
+/// Logs a startup message that must be seen even before httpd's own logs are open
+/// (`apache2 -t`): APLOG_STARTUP prints to stderr without a prefix.
+pub fn log_startup(level: Level, msg: &str) {
+    let m = to_cstring(msg);
+    // SAFETY: as in log_error.
+    unsafe {
+        ffi::rjk_log_error(
+            c"mod_rjk".as_ptr(),
+            0,
+            module_index(),
+            level as c_int | ffi::APLOG_STARTUP as c_int,
+            0,
+            std::ptr::null(),
+            m.as_ptr(),
+        )
+    };
+}
+
+/// The main lifecycle state (`AP_SQ_MS_*`) and run mode (`AP_SQ_RM_*`).
+pub fn is_first_config_pass() -> bool {
+    // SAFETY: ap_state_query only reads process globals.
+    unsafe { ap_state(ffi::AP_SQ_MAIN_STATE) == ffi::AP_SQ_MS_CREATE_PRE_CONFIG as c_int }
+}
+
+unsafe fn ap_state(q: u32) -> c_int {
+    // SAFETY: caller's contract; query codes are the AP_SQ_* constants.
+    unsafe { ffi::ap_state_query(q as c_int) }
+}
+
+/// A borrowed APR pool.
+#[derive(Clone, Copy)]
+pub struct Pool<'a> {
+    raw: *mut ffi::apr_pool_t,
+    _p: PhantomData<&'a ()>,
+}
+
+impl<'a> Pool<'a> {
+    /// # Safety
+    /// `raw` must be a live pool for `'a`.
+    pub unsafe fn from_raw(raw: *mut ffi::apr_pool_t) -> Pool<'a> {
+        Pool {
+            raw,
+            _p: PhantomData,
+        }
+    }
+
+    pub fn as_ptr(&self) -> *mut ffi::apr_pool_t {
+        self.raw
+    }
+
+    /// Copies `s` into the pool as a C string that lives as long as the pool.
+    pub fn strdup(&self, s: &str) -> *const c_char {
+        // SAFETY: apr_pstrmemdup copies exactly len bytes and NUL-terminates; the source
+        // slice is valid for len bytes.
+        unsafe { ffi::apr_pstrmemdup(self.raw, s.as_ptr().cast(), s.len()) }
+    }
+
+    /// Moves `value` into pool-owned memory: it is dropped when the pool is cleared.
+    pub fn adopt<T>(&self, value: T) -> *mut T {
+        unsafe extern "C" fn drop_box<T>(p: *mut c_void) -> ffi::apr_status_t {
+            // SAFETY: registered below with a pointer from Box::into_raw::<T>, run once.
+            drop(unsafe { Box::from_raw(p as *mut T) });
+            ffi::APR_SUCCESS as ffi::apr_status_t
+        }
+        let ptr = Box::into_raw(Box::new(value));
+        // SAFETY: the pool is live; the cleanup runs once when the pool is cleared, after
+        // which httpd no longer uses the pointer (it is only reachable via this pool's config).
+        unsafe {
+            ffi::apr_pool_cleanup_register(
+                self.raw,
+                ptr as *const c_void,
+                Some(drop_box::<T>),
+                Some(ffi::apr_pool_cleanup_null),
+            )
+        };
+        ptr
+    }
+
+    /// Opens httpd's reliable piped logger for `program` and returns its write end.
+    pub fn open_piped_log(&self, program: &str) -> Option<OwnedFd> {
+        let c = to_cstring(program);
+        // SAFETY: httpd spawns and supervises the program; the returned piped_log lives in
+        // this pool. We duplicate the descriptor so our copy outlives nothing it depends on.
+        unsafe {
+            let pl = ffi::ap_open_piped_log(self.raw, c.as_ptr());
+            if pl.is_null() {
+                return None;
+            }
+            let f = ffi::ap_piped_log_write_fd(pl);
+            let mut fd: ffi::apr_os_file_t = -1;
+            if f.is_null() || ffi::apr_os_file_get(&mut fd, f) != 0 || fd < 0 {
+                return None;
+            }
+            let dup = libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 3);
+            if dup < 0 {
+                return None;
+            }
+            Some(OwnedFd::from_raw_fd(dup))
+        }
+    }
+
+    pub fn server_root_relative(&self, p: &str) -> String {
+        let c = to_cstring(p);
+        // SAFETY: returns a pool string (or NULL) built from a valid C string.
+        unsafe { cstr_opt(ffi::ap_server_root_relative(self.raw, c.as_ptr())) }
+            .unwrap_or(p)
+            .to_string()
+    }
+}
+
+/// # Safety
+/// `p` must be NULL or a NUL-terminated string valid for `'a`.
+unsafe fn cstr_opt<'a>(p: *const c_char) -> Option<&'a str> {
+    if p.is_null() {
+        None
+    } else {
+        // SAFETY: caller's contract.
+        unsafe { CStr::from_ptr(p) }.to_str().ok()
+    }
+}
+
+/// # Safety
+/// as `cstr_opt`; non-UTF-8 bytes are kept by lossy conversion.
+unsafe fn cstr_lossy<'a>(p: *const c_char) -> Option<std::borrow::Cow<'a, str>> {
+    if p.is_null() {
+        None
+    } else {
+        // SAFETY: caller's contract.
+        Some(unsafe { CStr::from_ptr(p) }.to_string_lossy())
+    }
+}
+
+/// A borrowed `server_rec`.
+#[derive(Clone, Copy)]
+pub struct Server<'a> {
+    raw: *mut ffi::server_rec,
+    _p: PhantomData<&'a ()>,
+}
+
+impl<'a> Server<'a> {
+    /// # Safety
+    /// `raw` must be a live server_rec for `'a`.
+    pub unsafe fn from_raw(raw: *mut ffi::server_rec) -> Server<'a> {
+        Server {
+            raw,
+            _p: PhantomData,
+        }
+    }
+
+    pub fn is_virtual(&self) -> bool {
+        // SAFETY: live server_rec per constructor contract.
+        unsafe { (*self.raw).is_virtual != 0 }
+    }
+
+    pub fn next(&self) -> Option<Server<'a>> {
+        // SAFETY: the vhost list is owned by the config pool and outlives 'a.
+        let n = unsafe { (*self.raw).next };
+        (!n.is_null()).then_some(Server {
+            raw: n,
+            _p: PhantomData,
+        })
+    }
+
+    pub fn iter(self) -> impl Iterator<Item = Server<'a>> {
+        std::iter::successors(Some(self), |s| s.next())
+    }
+
+    pub fn defined_at(&self) -> String {
+        // SAFETY: live server_rec; defn_name is NULL or a pool string.
+        let file = unsafe { cstr_lossy((*self.raw).defn_name) }
+            .map(|c| c.into_owned())
+            .unwrap_or_default();
+        // SAFETY: plain field read.
+        format!("{}:{}", file, unsafe { (*self.raw).defn_line_number })
+    }
+
+    /// This module's per-server configuration, as created by `create_server_config`.
+    ///
+    /// # Safety
+    /// `T` must be the type our create/merge callbacks stored for this module.
+    pub unsafe fn module_config<T>(&self) -> *mut T {
+        // SAFETY: caller's contract on T; module_config is a live conf vector.
+        unsafe {
+            ffi::ap_get_module_config(
+                (*self.raw).module_config,
+                &raw const crate::module::jk_module,
+            ) as *mut T
+        }
+    }
+}
+
+/// A borrowed `cmd_parms` during directive parsing.
+pub struct Cmd<'a> {
+    raw: *mut ffi::cmd_parms,
+    _p: PhantomData<&'a ()>,
+}
+
+impl<'a> Cmd<'a> {
+    /// # Safety
+    /// `raw` must be the cmd_parms httpd passed to the directive handler.
+    pub unsafe fn from_raw(raw: *mut ffi::cmd_parms) -> Cmd<'a> {
+        Cmd {
+            raw,
+            _p: PhantomData,
+        }
+    }
+
+    /// Index of the directive in our table (stored as the command's cmd_data).
+    pub fn info_index(&self) -> usize {
+        // SAFETY: live cmd_parms; `info` is the cmd_data pointer from our table.
+        unsafe { (*self.raw).info as usize }
+    }
+
+    pub fn server(&self) -> Server<'a> {
+        // SAFETY: cmd->server is live during config parsing.
+        unsafe { Server::from_raw((*self.raw).server) }
+    }
+
+    pub fn pool(&self) -> Pool<'a> {
+        // SAFETY: cmd->pool is the config pool.
+        unsafe { Pool::from_raw((*self.raw).pool) }
+    }
+
+    /// `<Location>`/`<Directory>` path enclosing the directive, if any.
+    pub fn path(&self) -> Option<String> {
+        // SAFETY: cmd->path is NULL or a pool string.
+        unsafe { cstr_lossy((*self.raw).path) }.map(|c| c.into_owned())
+    }
+
+    /// File and line of the directive being parsed.
+    pub fn origin(&self) -> (String, usize) {
+        // SAFETY: cmd->directive points to the config tree node being processed.
+        unsafe {
+            let d = (*self.raw).directive;
+            if d.is_null() {
+                return ("httpd.conf".to_string(), 0);
+            }
+            let file = cstr_lossy((*d).filename)
+                .map(|c| c.into_owned())
+                .unwrap_or_else(|| "httpd.conf".to_string());
+            (file, (*d).line_num.max(0) as usize)
+        }
+    }
+
+    /// Hands an error message to httpd, which keeps the pointer: copy it into the pool.
+    pub fn error(&self, msg: &str) -> *const c_char {
+        self.pool().strdup(msg)
+    }
+}
+
+/// The process environment, for `$(var)` substitution in workers.properties.
+pub fn getenv(name: &str) -> Option<String> {
+    std::env::var(name).ok()
+}
+
+/// A borrowed `request_rec` for the duration of one hook call.
+pub struct Request<'a> {
+    raw: *mut ffi::request_rec,
+    _p: PhantomData<&'a mut ()>,
+}
+
+impl<'a> Request<'a> {
+    /// # Safety
+    /// `raw` must be the live request_rec httpd passed to the hook, used on its thread.
+    pub unsafe fn from_raw(raw: *mut ffi::request_rec) -> Request<'a> {
+        Request {
+            raw,
+            _p: PhantomData,
+        }
+    }
+
+    fn pool(&self) -> Pool<'a> {
+        // SAFETY: r->pool lives as long as the request.
+        unsafe { Pool::from_raw((*self.raw).pool) }
+    }
+
+    pub fn server(&self) -> Server<'a> {
+        // SAFETY: r->server is live for the request.
+        unsafe { Server::from_raw((*self.raw).server) }
+    }
+
+    pub fn uri(&self) -> Option<String> {
+        // SAFETY: r->uri is NULL or a pool string.
+        unsafe { cstr_lossy((*self.raw).uri) }.map(|c| c.into_owned())
+    }
+
+    /// Replaces `r->uri` (so later phases, e.g. `<Location>` checks, see the same path
+    /// that was mapped).
+    pub fn set_uri(&mut self, uri: &str) {
+        let p = self.pool().strdup(uri);
+        // SAFETY: the new string lives in r->pool, as httpd expects of r->uri.
+        unsafe { (*self.raw).uri = p as *mut c_char };
+    }
+
+    pub fn filename(&self) -> Option<String> {
+        // SAFETY: NULL or pool string.
+        unsafe { cstr_lossy((*self.raw).filename) }.map(|c| c.into_owned())
+    }
+
+    pub fn set_filename(&mut self, f: &str) {
+        let p = self.pool().strdup(f);
+        // SAFETY: pool string, as httpd expects of r->filename.
+        unsafe { (*self.raw).filename = p as *mut c_char };
+    }
+
+    pub fn method(&self) -> String {
+        // SAFETY: NULL or pool string.
+        unsafe { cstr_lossy((*self.raw).method) }
+            .map(|c| c.into_owned())
+            .unwrap_or_default()
+    }
+
+    pub fn is_proxy_request(&self) -> bool {
+        // SAFETY: plain field read.
+        unsafe { (*self.raw).proxyreq != 0 }
+    }
+
+    pub fn handler(&self) -> Option<String> {
+        // SAFETY: NULL or a string httpd keeps for the request.
+        unsafe { cstr_lossy((*self.raw).handler) }.map(|c| c.into_owned())
+    }
+
+    pub fn set_handler(&mut self, h: &'static CStr) {
+        // SAFETY: a static string outlives the request.
+        unsafe { (*self.raw).handler = h.as_ptr() };
+    }
+
+    pub fn note(&self, key: &CStr) -> Option<String> {
+        // SAFETY: r->notes is a live table; apr_table_get returns NULL or a table value.
+        unsafe { cstr_lossy(ffi::apr_table_get((*self.raw).notes, key.as_ptr())) }
+            .map(|c| c.into_owned())
+    }
+
+    pub fn set_note(&mut self, key: &CStr, value: &str) {
+        let v = self.pool().strdup(value);
+        // SAFETY: the table copies the key; the value is a pool copy.
+        unsafe { ffi::apr_table_set((*self.raw).notes, key.as_ptr(), v) };
+    }
+
+    /// A variable of the request's environment (`SetEnv`, `SetEnvIf`, mod_unique_id...).
+    pub fn env(&self, key: &str) -> Option<String> {
+        let k = to_cstring(key);
+        // SAFETY: live table; NULL or value string.
+        unsafe { cstr_lossy(ffi::apr_table_get((*self.raw).subprocess_env, k.as_ptr())) }
+            .map(|c| c.into_owned())
+    }
+
+    /// httpd's own request log id, when one was generated.
+    pub fn log_id(&self) -> Option<String> {
+        // SAFETY: NULL or pool string.
+        unsafe { cstr_lossy((*self.raw).log_id) }.map(|c| c.into_owned())
+    }
+}
+
+pub fn add_version_component(pconf: &Pool, component: &str) {
+    let c = pconf.strdup(component);
+    // SAFETY: pool string kept by httpd for the config generation.
+    unsafe { ffi::ap_add_version_component(pconf.as_ptr(), c) };
+}
+
+pub const OK: c_int = ffi::OK as c_int;
+pub const DECLINED: c_int = ffi::DECLINED as c_int;
+pub const HTTP_BAD_REQUEST: c_int = ffi::HTTP_BAD_REQUEST as c_int;
+pub const HTTP_INTERNAL_SERVER_ERROR: c_int = ffi::HTTP_INTERNAL_SERVER_ERROR as c_int;
+pub const HTTP_SERVICE_UNAVAILABLE: c_int = ffi::HTTP_SERVICE_UNAVAILABLE as c_int;

@@ -1,0 +1,446 @@
+//! Test harness: a private Debian `apache2` with the freshly built mod_rjk, in its own
+//! ServerRoot under the temp dir, listening on a free loopback port.
+#![allow(dead_code)]
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+pub const APACHE2: &str = "/usr/sbin/apache2";
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mpm {
+    Prefork,
+    Worker,
+    Event,
+}
+
+impl Mpm {
+    fn name(self) -> &'static str {
+        match self {
+            Mpm::Prefork => "prefork",
+            Mpm::Worker => "worker",
+            Mpm::Event => "event",
+        }
+    }
+    fn tuning(self) -> &'static str {
+        match self {
+            Mpm::Prefork => {
+                "StartServers 3\nMinSpareServers 2\nMaxSpareServers 5\nMaxRequestWorkers 10\n"
+            }
+            Mpm::Worker | Mpm::Event => {
+                "StartServers 2\nServerLimit 4\nThreadsPerChild 8\nMinSpareThreads 8\nMaxSpareThreads 32\nMaxRequestWorkers 32\n"
+            }
+        }
+    }
+}
+
+/// Path of the module built by `cargo build` (tests/run.sh builds it before the tests).
+pub fn module_path() -> PathBuf {
+    if let Ok(p) = std::env::var("RJK_MODULE") {
+        return PathBuf::from(p);
+    }
+    // Test binaries live in <target>/<profile>/deps/.
+    let exe = std::env::current_exe().expect("current_exe");
+    let profile_dir = exe.parent().and_then(Path::parent).expect("target dir");
+    let so = profile_dir.join("libmod_rjk.so");
+    assert!(
+        so.exists(),
+        "{} is missing: build the module first with `cargo build` (tests/run.sh does this)",
+        so.display()
+    );
+    so
+}
+
+pub fn apache_modules_dir() -> String {
+    let out = Command::new("apxs")
+        .args(["-q", "LIBEXECDIR"])
+        .output()
+        .expect("apxs (apache2-dev) must be installed");
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A throw-away ServerRoot with config files; `start()` runs httpd on it.
+pub struct ServerRoot {
+    pub dir: PathBuf,
+    pub port: u16,
+    pub mpm: Mpm,
+}
+
+static COUNTER: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+impl ServerRoot {
+    pub fn new(mpm: Mpm) -> ServerRoot {
+        let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let dir = std::env::temp_dir().join(format!("rjk-httpd-{}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        for sub in ["conf", "logs", "modules", "htdocs", "run"] {
+            std::fs::create_dir_all(dir.join(sub)).unwrap();
+        }
+        std::fs::copy(module_path(), dir.join("modules/mod_rjk.so")).unwrap();
+        std::fs::write(dir.join("htdocs/index.html"), "static index\n").unwrap();
+        std::fs::write(dir.join("htdocs/static.txt"), "served by httpd\n").unwrap();
+        // Children run as www-data when the tests run as root: let them write run/.
+        if is_root() {
+            let _ = Command::new("chown")
+                .args(["-R", "www-data:www-data"])
+                .arg(dir.join("run"))
+                .status();
+        }
+        ServerRoot {
+            dir,
+            port: free_port(),
+            mpm,
+        }
+    }
+
+    pub fn path(&self, rel: &str) -> String {
+        self.dir.join(rel).to_string_lossy().into_owned()
+    }
+
+    pub fn write(&self, rel: &str, contents: &str) -> String {
+        let p = self.dir.join(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(&p, contents).unwrap();
+        p.to_string_lossy().into_owned()
+    }
+
+    /// Writes conf/httpd.conf: a minimal server plus `extra` (the Jk directives under test).
+    pub fn configure(&self, extra: &str) -> String {
+        let mods = apache_modules_dir();
+        let mpm = self.mpm.name();
+        let user = if is_root() {
+            "User www-data\nGroup www-data\n"
+        } else {
+            ""
+        };
+        let conf = format!(
+            r#"ServerRoot "{root}"
+Listen 127.0.0.1:{port}
+ServerName 127.0.0.1
+LoadModule mpm_{mpm}_module {mods}/mod_mpm_{mpm}.so
+LoadModule authz_core_module {mods}/mod_authz_core.so
+LoadModule authz_host_module {mods}/mod_authz_host.so
+LoadModule mime_module {mods}/mod_mime.so
+LoadModule dir_module {mods}/mod_dir.so
+LoadModule env_module {mods}/mod_env.so
+LoadModule setenvif_module {mods}/mod_setenvif.so
+LoadModule headers_module {mods}/mod_headers.so
+LoadModule jk_module modules/mod_rjk.so
+{user}{tuning}PidFile logs/httpd.pid
+DefaultRuntimeDir run
+ErrorLog logs/error_log
+LogLevel warn
+TypesConfig /etc/mime.types
+DocumentRoot "{root}/htdocs"
+<Directory "{root}/htdocs">
+    Require all granted
+</Directory>
+DirectoryIndex index.html
+{extra}
+"#,
+            root = self.dir.display(),
+            port = self.port,
+            tuning = self.mpm.tuning(),
+        );
+        self.write("conf/httpd.conf", &conf)
+    }
+
+    /// `apache2 -t` on the current configuration.
+    pub fn config_test(&self) -> Output {
+        Command::new(APACHE2)
+            .args(["-t", "-d"])
+            .arg(&self.dir)
+            .arg("-f")
+            .arg(self.dir.join("conf/httpd.conf"))
+            .output()
+            .expect("run apache2 -t")
+    }
+
+    /// Starts httpd in the foreground (so we own its pid) and waits until it answers.
+    pub fn start(self) -> Httpd {
+        let t = self.config_test();
+        assert!(
+            t.status.success(),
+            "apache2 -t failed:\n{}",
+            String::from_utf8_lossy(&t.stderr)
+        );
+        let child = Command::new(APACHE2)
+            .args(["-DFOREGROUND", "-d"])
+            .arg(&self.dir)
+            .arg("-f")
+            .arg(self.dir.join("conf/httpd.conf"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            // prefork signals its whole process group on stop/restart: keep ours out of it.
+            .process_group(0)
+            .spawn()
+            .expect("start apache2");
+        let h = Httpd { root: self, child };
+        h.wait_ready();
+        h
+    }
+}
+
+pub fn is_root() -> bool {
+    // SAFETY-free check: uid 0 owns /proc/self.
+    std::fs::metadata("/proc/self")
+        .map(|m| std::os::unix::fs::MetadataExt::uid(&m) == 0)
+        .unwrap_or(false)
+}
+
+pub struct Httpd {
+    pub root: ServerRoot,
+    child: Child,
+}
+
+#[derive(Debug)]
+pub struct Response {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Response {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+}
+
+impl Httpd {
+    pub fn port(&self) -> u16 {
+        self.root.port
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    fn wait_ready(&self) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if TcpStream::connect(("127.0.0.1", self.port())).is_ok() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!(
+            "httpd did not start listening; error_log:\n{}",
+            self.error_log()
+        );
+    }
+
+    /// One request on a fresh connection; `raw_path` is sent byte for byte.
+    pub fn request(
+        &self,
+        method: &str,
+        raw_path: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> Response {
+        let mut req = format!("{method} {raw_path} HTTP/1.1\r\nConnection: close\r\n");
+        if !headers.iter().any(|(n, _)| n.eq_ignore_ascii_case("host")) {
+            req.push_str(&format!("Host: 127.0.0.1:{}\r\n", self.port()));
+        }
+        for (n, v) in headers {
+            req.push_str(&format!("{n}: {v}\r\n"));
+        }
+        if !body.is_empty() {
+            req.push_str(&format!("Content-Length: {}\r\n", body.len()));
+        }
+        req.push_str("\r\n");
+        let mut bytes = req.into_bytes();
+        bytes.extend_from_slice(body);
+        let raw = self.raw(&bytes);
+        parse_response(&raw)
+            .unwrap_or_else(|| panic!("unparsable response: {:?}", String::from_utf8_lossy(&raw)))
+    }
+
+    pub fn get(&self, raw_path: &str) -> Response {
+        self.request("GET", raw_path, &[], b"")
+    }
+
+    pub fn get_with(&self, raw_path: &str, headers: &[(&str, &str)]) -> Response {
+        self.request("GET", raw_path, headers, b"")
+    }
+
+    /// Sends raw bytes and returns everything the server sent until it closed.
+    pub fn raw(&self, bytes: &[u8]) -> Vec<u8> {
+        let mut s = TcpStream::connect(("127.0.0.1", self.port())).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+        s.write_all(bytes).unwrap();
+        let mut out = Vec::new();
+        let _ = s.read_to_end(&mut out);
+        out
+    }
+
+    pub fn error_log(&self) -> String {
+        std::fs::read_to_string(self.root.dir.join("logs/error_log")).unwrap_or_default()
+    }
+
+    pub fn jk_log(&self) -> String {
+        self.read_log("logs/mod_jk.log")
+    }
+
+    pub fn read_log(&self, rel: &str) -> String {
+        std::fs::read_to_string(self.root.dir.join(rel)).unwrap_or_default()
+    }
+
+    /// Waits until `f(log)` holds for the file (logs are written by other processes).
+    pub fn wait_log(&self, rel: &str, what: &str, f: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let text = self.read_log(rel);
+            if f(&text) {
+                return text;
+            }
+            if Instant::now() > deadline {
+                panic!("{rel} never showed {what}:\n{text}");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    pub fn signal(&self, sig: i32) {
+        // SAFETY: signalling the httpd parent we spawned and still own.
+        unsafe { libc::kill(self.child.id() as i32, sig) };
+    }
+
+    /// `apachectl -k graceful` / `-k restart` equivalents, then wait for new children.
+    pub fn restart(&self, graceful: bool) {
+        let before = self
+            .error_log()
+            .matches("resuming normal operations")
+            .count();
+        self.signal(if graceful {
+            libc::SIGUSR1
+        } else {
+            libc::SIGHUP
+        });
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while self
+            .error_log()
+            .matches("resuming normal operations")
+            .count()
+            <= before
+        {
+            assert!(
+                Instant::now() < deadline,
+                "httpd did not restart:\n{}",
+                self.error_log()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        self.wait_ready();
+    }
+
+    /// Pids of the httpd children.
+    pub fn children(&self) -> Vec<u32> {
+        let parent = self.child.id();
+        let mut out = Vec::new();
+        for e in std::fs::read_dir("/proc").unwrap().flatten() {
+            let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else {
+                continue;
+            };
+            if let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+                let after = stat.rsplit(')').next().unwrap_or("");
+                let ppid: u32 = after
+                    .split_whitespace()
+                    .nth(1)
+                    .and_then(|s| s.parse().ok())
+                    .unwrap_or(0);
+                if ppid == parent {
+                    out.push(pid);
+                }
+            }
+        }
+        out
+    }
+
+    pub fn stop(mut self) -> String {
+        self.shutdown();
+        self.error_log()
+    }
+
+    fn shutdown(&mut self) {
+        if let Ok(Some(_)) = self.child.try_wait() {
+            return;
+        }
+        self.signal(libc::SIGTERM);
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Httpd {
+    fn drop(&mut self) {
+        self.shutdown();
+        if !std::thread::panicking() {
+            let _ = std::fs::remove_dir_all(&self.root.dir);
+        }
+    }
+}
+
+pub fn parse_response(raw: &[u8]) -> Option<Response> {
+    let end = raw.windows(4).position(|w| w == b"\r\n\r\n")?;
+    let head = std::str::from_utf8(&raw[..end]).ok()?;
+    let mut lines = head.split("\r\n");
+    let status_line = lines.next()?;
+    let status: u16 = status_line.split(' ').nth(1)?.parse().ok()?;
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(n, v)| (n.trim().to_string(), v.trim().to_string()))
+        .collect();
+    let mut body = raw[end + 4..].to_vec();
+    let chunked = headers.iter().any(|(n, v)| {
+        n.eq_ignore_ascii_case("transfer-encoding") && v.eq_ignore_ascii_case("chunked")
+    });
+    if chunked {
+        body = dechunk(&body)?;
+    }
+    Some(Response {
+        status,
+        headers,
+        body,
+    })
+}
+
+fn dechunk(mut b: &[u8]) -> Option<Vec<u8>> {
+    let mut out = Vec::new();
+    loop {
+        let nl = b.windows(2).position(|w| w == b"\r\n")?;
+        let size_str = std::str::from_utf8(&b[..nl]).ok()?;
+        let size = usize::from_str_radix(size_str.split(';').next()?.trim(), 16).ok()?;
+        b = &b[nl + 2..];
+        if size == 0 {
+            return Some(out);
+        }
+        out.extend_from_slice(b.get(..size)?);
+        b = b.get(size + 2..)?;
+    }
+}

@@ -1,0 +1,311 @@
+//! The module in a real Debian apache2: loading, drop-in identity, configuration errors
+//! reported by `apache2 -t`, mapping decisions and logging.
+
+mod common;
+
+use common::{Mpm, ServerRoot};
+
+const WORKERS: &str = "\
+# seed configuration
+worker.list=load_balancer,jkstatus,tomcat1
+worker.tomcat1.type=ajp13
+worker.tomcat1.host=127.0.0.1
+worker.tomcat1.port=18009
+worker.tomcat1.lbfactor=1
+worker.tomcat2.type=ajp13
+worker.tomcat2.host=127.0.0.1
+worker.tomcat2.port=28009
+worker.load_balancer.type=lb
+worker.load_balancer.balance_workers=tomcat1,tomcat2
+worker.jkstatus.type=status
+";
+
+fn jk_conf(root: &ServerRoot, more: &str) -> String {
+    let workers = root.write("conf/workers.properties", WORKERS);
+    format!(
+        "JkWorkersFile {workers}\nJkLogFile logs/mod_jk.log\nJkLogLevel info\nJkMount /app/* tomcat1\nJkMount /lb/* load_balancer\n\
+         <Location /jkmanager/>\n  JkMount jkstatus\n  Require ip 192.0.2.1\n</Location>\n{more}"
+    )
+}
+
+#[test]
+fn module_exports_only_jk_module() {
+    let out = std::process::Command::new("nm")
+        .args(["-D", "--defined-only"])
+        .arg(common::module_path())
+        .output()
+        .expect("nm (binutils)");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let symbols: Vec<&str> = text
+        .lines()
+        .filter_map(|l| l.split_whitespace().nth(2))
+        .collect();
+    assert_eq!(symbols, ["jk_module"], "exported symbols:\n{text}");
+}
+
+fn mapping_behaviour(mpm: Mpm) {
+    let root = ServerRoot::new(mpm);
+    let conf = jk_conf(&root, "");
+    root.configure(&conf);
+    let h = root.start();
+
+    let r = h.get("/static.txt");
+    assert_eq!(r.status, 200);
+    assert_eq!(r.text(), "served by httpd\n");
+    let server = r.header("Server").unwrap_or_default().to_string();
+    assert!(
+        server.contains(&format!("mod_rjk/{}", env!("CARGO_PKG_VERSION"))),
+        "Server: {server}"
+    );
+
+    // Mapped to a worker whose forwarding is not built yet: 503 and the choice is logged.
+    let r = h.get("/app/index.jsp?x=1");
+    assert_eq!(r.status, 503);
+    h.wait_log("logs/mod_jk.log", "the worker choice", |l| {
+        l.contains("worker tomcat1 (type ajp13) chosen for GET /app/index.jsp")
+    });
+    assert_eq!(h.get("/lb/x").status, 503);
+    h.wait_log("logs/mod_jk.log", "the lb choice", |l| {
+        l.contains("worker load_balancer (type lb) chosen")
+    });
+    // `/app` alone is an exact pattern miss: httpd serves (404 here).
+    assert_eq!(h.get("/app").status, 404);
+    // Escaping the root is refused before anything is mapped.
+    assert_eq!(h.get("/app/../../etc/passwd").status, 400);
+    // Path tricks are normalised before mapping.
+    assert_eq!(h.get("/app//x;jsessionid=1/./y").status, 503);
+    h.wait_log("logs/mod_jk.log", "the normalised URI", |l| {
+        l.contains("chosen for GET /app/x/y")
+    });
+
+    // CVE-2018-11759: a path parameter must not bypass the <Location> ACL of the status
+    // worker. The normalised URI replaces r->uri, so `Require ip` still applies: 403.
+    assert_eq!(h.get("/jkmanager/").status, 403);
+    assert_eq!(h.get("/jkmanager/;").status, 403);
+    assert_eq!(h.get("/jkmanager;x/").status, 403);
+    assert_eq!(h.get("/jkmanager/./").status, 403);
+    let log = h.jk_log();
+    assert!(!log.contains("jkstatus (type status) chosen"), "{log}");
+    let err = h.stop();
+    assert!(!err.contains("exit signal"), "{err}");
+    assert!(!err.contains("panic"), "{err}");
+}
+
+#[test]
+fn maps_requests_under_prefork() {
+    mapping_behaviour(Mpm::Prefork);
+}
+
+#[test]
+fn maps_requests_under_event() {
+    mapping_behaviour(Mpm::Event);
+}
+
+#[test]
+fn loads_under_worker_mpm_and_survives_restarts() {
+    let root = ServerRoot::new(Mpm::Worker);
+    let conf = jk_conf(&root, "");
+    root.configure(&conf);
+    let h = root.start();
+    assert_eq!(h.get("/app/a").status, 503);
+    for graceful in [true, false, true] {
+        h.restart(graceful);
+        assert_eq!(h.get("/static.txt").status, 200);
+        assert_eq!(h.get("/app/a").status, 503);
+    }
+    let err = h.stop();
+    assert!(!err.contains("exit signal"), "{err}");
+}
+
+#[test]
+fn ifmodule_matches_both_names() {
+    let root = ServerRoot::new(Mpm::Event);
+    let conf = jk_conf(
+        &root,
+        "<IfModule jk_module>\n JkMount /by-symbol/* tomcat1\n</IfModule>\n\
+         <IfModule mod_jk.c>\n JkMount /by-file/* tomcat1\n</IfModule>\n\
+         <IfModule !mod_jk.c>\n Error \"mod_jk.c not recognised\"\n</IfModule>\n",
+    );
+    root.configure(&conf);
+    let h = root.start();
+    assert_eq!(h.get("/by-symbol/x").status, 503);
+    assert_eq!(h.get("/by-file/x").status, 503);
+}
+
+fn config_test_fails(root: &ServerRoot, extra: &str) -> String {
+    root.configure(extra);
+    let out = root.config_test();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(
+        !out.status.success(),
+        "apache2 -t accepted:\n{extra}\n{stderr}"
+    );
+    stderr
+}
+
+#[test]
+fn config_test_reports_workers_errors_with_file_and_line() {
+    let root = ServerRoot::new(Mpm::Event);
+    let wf = root.write(
+        "conf/workers.properties",
+        "worker.list=tomcat1\nworker.tomcat1.type=ajp13\nworker.tomcat1.prot=8009\n",
+    );
+    let err = config_test_fails(&root, &format!("JkWorkersFile {wf}\n"));
+    assert!(err.contains(&format!("{wf}:3")), "{err}");
+    assert!(err.contains("did you mean 'port'"), "{err}");
+    assert!(
+        err.contains("httpd.conf"),
+        "httpd names its own line too: {err}"
+    );
+
+    // Worker defined only by JkWorkerProperty lines: validated once all directives are read.
+    let err = config_test_fails(
+        &root,
+        "JkWorkerProperty worker.list=lb\nJkWorkerProperty worker.lb.type=lb\nJkWorkerProperty worker.lb.balance_workers=nosuch\n",
+    );
+    assert!(err.contains("httpd.conf:"), "{err}");
+    assert!(err.contains("nosuch"), "{err}");
+
+    let err = config_test_fails(&root, "JkOptions +ForwardEverything\n");
+    assert!(err.contains("unknown option '+ForwardEverything'"), "{err}");
+    assert!(err.contains("Syntax error on line"), "{err}");
+
+    let err = config_test_fails(&root, "JkMount app/* tomcat1\n");
+    assert!(err.contains("must start with '/'"), "{err}");
+
+    let err = config_test_fails(
+        &root,
+        "<VirtualHost 127.0.0.1:1>\nJkWorkersFile /etc/x\n</VirtualHost>\n",
+    );
+    assert!(err.contains("only allowed in the main server"), "{err}");
+
+    let err = config_test_fails(&root, "JkWorkersFile conf/missing.properties\n");
+    assert!(err.contains("missing.properties"), "{err}");
+
+    // A valid seed configuration passes, with no file (implicit ajp13 worker) too.
+    root.configure(&jk_conf(&root, ""));
+    assert!(root.config_test().status.success());
+    root.configure("JkMount /x/* ajp13\n");
+    let out = root.config_test();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn vhosts_inherit_mounts_only_with_jkmountcopy() {
+    let root = ServerRoot::new(Mpm::Event);
+    let conf = jk_conf(
+        &root,
+        "<VirtualHost 127.0.0.1:*>\n ServerName copy.test\n JkMountCopy On\n</VirtualHost>\n\
+         <VirtualHost 127.0.0.1:*>\n ServerName nocopy.test\n</VirtualHost>\n\
+         <VirtualHost 127.0.0.1:*>\n ServerName own.test\n JkMount /own/* tomcat1\n</VirtualHost>\n",
+    );
+    root.configure(&conf);
+    let h = root.start();
+    assert_eq!(h.get_with("/app/x", &[("Host", "copy.test")]).status, 503);
+    assert_eq!(h.get_with("/app/x", &[("Host", "nocopy.test")]).status, 404);
+    assert_eq!(h.get_with("/own/x", &[("Host", "own.test")]).status, 503);
+    assert_eq!(h.get_with("/app/x", &[("Host", "own.test")]).status, 404);
+}
+
+#[test]
+fn sethandler_no_jk_unmount_and_unknown_worker() {
+    let root = ServerRoot::new(Mpm::Prefork);
+    let conf = jk_conf(
+        &root,
+        "JkUnMount /app/static/* tomcat1\n\
+         SetEnvIf Request_URI \"^/app/plain\" no-jk\n\
+         <Location /handled>\n SetHandler jakarta-servlet\n SetEnv JK_WORKER_NAME tomcat1\n</Location>\n\
+         <Location /nowhere>\n SetHandler jakarta-servlet\n</Location>\n\
+         JkMount /ghost/* ghost\n",
+    );
+    root.configure(&conf);
+    let h = root.start();
+    // JkUnMount of the winning rule's worker: not forwarded, and no fallback.
+    assert_eq!(h.get("/app/static/x.png").status, 404);
+    assert_eq!(h.get("/app/plain").status, 404);
+    assert_eq!(h.get("/handled").status, 503);
+    h.wait_log("logs/mod_jk.log", "the SetHandler choice", |l| {
+        l.contains("chosen for GET /handled")
+    });
+    // SetHandler without a worker name: no implicit default worker (CVE-2023-41081).
+    assert_eq!(h.get("/nowhere").status, 500);
+    assert_eq!(h.get("/ghost/x").status, 500);
+    let log = h.wait_log("logs/mod_jk.log", "unknown worker", |l| {
+        l.contains("worker name=ghost")
+    });
+    assert!(log.contains("no worker for /nowhere"), "{log}");
+    let err = h.error_log();
+    assert!(
+        err.contains("names worker 'ghost'"),
+        "startup warns about the rule: {err}"
+    );
+}
+
+#[test]
+fn unsupported_directives_warn_by_name() {
+    let root = ServerRoot::new(Mpm::Event);
+    let conf = jk_conf(
+        &root,
+        "JkAutoAlias /opt/tomcat/webapps\nJkRequestLogFormat \"%w %V %T\"\nJkShmSize 64\n",
+    );
+    root.configure(&conf);
+    let h = root.start();
+    let err = h.error_log();
+    for name in ["JkAutoAlias", "JkRequestLogFormat", "JkShmSize"] {
+        assert!(
+            err.contains(&format!("{name} (at ")),
+            "no warning for {name}:\n{err}"
+        );
+    }
+    let log = h.jk_log();
+    assert!(log.contains("JkAutoAlias"), "{log}");
+}
+
+#[test]
+fn log_lines_carry_stamp_pid_tid_request_id_and_go_to_pipes() {
+    let root = ServerRoot::new(Mpm::Event);
+    let piped = root.path("logs/piped.log");
+    let conf = jk_conf(
+        &root,
+        &format!(
+            "JkLogStampFormat \"<%Y-%m-%d %H:%M:%S.%q> \"\nJkRequestIdIndicator MY_REQ_ID\n\
+             SetEnvIf Request_URI \"^/app/(id[0-9]+)\" MY_REQ_ID=$1\n\
+             <VirtualHost 127.0.0.1:*>\n ServerName 127.0.0.1\n JkMountCopy On\n</VirtualHost>\n\
+             <VirtualHost 127.0.0.1:*>\n ServerName piped.test\n JkMountCopy On\n JkLogFile \"|/bin/sh -c 'cat >> {piped}'\"\n JkLogLevel debug\n</VirtualHost>\n"
+        ),
+    );
+    root.configure(&conf);
+    let h = root.start();
+    assert_eq!(h.get("/app/id42").status, 503);
+    let log = h.wait_log("logs/mod_jk.log", "the request line", |l| {
+        l.contains("[id42]")
+    });
+    let line = log.lines().find(|l| l.contains("[id42]")).unwrap();
+    assert!(
+        line.starts_with('<') && line.contains("> [id42] ["),
+        "{line}"
+    );
+    let pid_tid = line.split("] [").nth(1).unwrap();
+    let (pid, tid) = pid_tid.split_once(':').unwrap();
+    assert!(h.children().contains(&pid.parse().unwrap()), "{line}");
+    assert!(tid.parse::<u64>().is_ok(), "{line}");
+    assert!(line.contains("[info] handler::handler.rs ("), "{line}");
+
+    assert_eq!(
+        h.get_with("/app/id7", &[("Host", "piped.test")]).status,
+        503
+    );
+    let p = h.wait_log("logs/piped.log", "piped lines", |l| l.contains("[id7]"));
+    assert!(
+        p.contains("[debug] translate::handler.rs"),
+        "debug level applies to the vhost: {p}"
+    );
+    assert!(
+        !h.jk_log().contains("[id7]"),
+        "the vhost logs only to its pipe"
+    );
+}

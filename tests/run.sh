@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# The whole test suite: formatting, lints, unit tests of the pure core, and the
+# integration tests against the real Debian apache2, tomcat10 and the fake AJP backend.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash apxs/install-deps.sh
+cargo fmt --check
+cargo clippy --all-targets -- -D warnings
+# Integration tests load target/debug/libmod_rjk.so and run target/debug/rjk-fakeajp.
+cargo build --all-targets
+cargo test
