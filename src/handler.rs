@@ -4,17 +4,25 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use crate::config::directives::{LogLevel, ServerConf};
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use crate::ajp::{self, ForwardRequest};
+use crate::backend::{self, Client, ClientError, Outcome, RequestOptions};
+use crate::config::directives::{Indicator, LogLevel, ServerConf, opt};
 use crate::config::workers::{WorkerKind, WorkersConfig};
-use crate::httpd::{self, Level, Pool, Request, Server};
+use crate::httpd::{self, Level, Pool, Request, RequestInfo, Server};
 use crate::log::Logger;
-use crate::mapping::{self, NormalizeError};
+use crate::mapping;
 use crate::site;
 
 /// The handler name mod_jk uses; `SetHandler jakarta-servlet` setups rely on it.
 pub const HANDLER: &std::ffi::CStr = c"jakarta-servlet";
 const NOTE_WORKER: &std::ffi::CStr = c"JK_WORKER_NAME";
 const NOTE_TYPE: &std::ffi::CStr = c"JK_WORKER_TYPE";
+/// The decoded URI as httpd had it before we normalised it: that is what is forwarded
+/// (path parameters such as `;jsessionid` included), as mod_jk does.
+const NOTE_ORIG_URI: &std::ffi::CStr = c"JK_ORIGINAL_URI";
 
 /// What httpd stores as our per-server configuration.
 pub struct ServerSlot {
@@ -27,6 +35,29 @@ pub struct ServerSlot {
 /// Process-wide state built once per configuration generation.
 pub struct Runtime {
     pub workers: Arc<WorkersConfig>,
+    /// Connection pools of this child process, created on first use after fork.
+    pools: OnceLock<HashMap<String, backend::Pool>>,
+}
+
+impl Runtime {
+    fn pool(&self, name: &str) -> Option<&backend::Pool> {
+        self.pools
+            .get_or_init(|| {
+                let threads = httpd::mpm_threads_per_child();
+                self.workers
+                    .workers
+                    .iter()
+                    .filter_map(|(n, w)| match &w.kind {
+                        WorkerKind::Ajp13(p) => Some((
+                            n.clone(),
+                            backend::Pool::new(backend::Target::from_params(n, p, threads)),
+                        )),
+                        _ => None,
+                    })
+                    .collect()
+            })
+            .get(name)
+    }
 }
 
 impl ServerSlot {
@@ -103,7 +134,10 @@ pub fn post_config(pool: &Pool, main: Server) -> i32 {
         );
         return httpd::HTTP_INTERNAL_SERVER_ERROR;
     };
-    let runtime = Arc::new(Runtime { workers });
+    let runtime = Arc::new(Runtime {
+        workers,
+        pools: OnceLock::new(),
+    });
 
     let default_log = pool.server_root_relative("logs/mod_jk.log");
     let mut sinks: HashMap<String, Arc<Logger>> = HashMap::new();
@@ -201,7 +235,7 @@ pub fn translate(req: &mut Request) -> i32 {
     };
     let normalized = match mapping::normalize(&uri) {
         Ok(n) => n,
-        Err(NormalizeError::TooLong) => return httpd::DECLINED,
+        Err(e) if !e.is_bad_request() => return httpd::DECLINED,
         Err(e) => {
             let rid = request_id(req, &sl.conf);
             sl.log(
@@ -222,7 +256,10 @@ pub fn translate(req: &mut Request) -> i32 {
                 site!("translate"),
                 &format!("mapped {uri} to worker {} by rule {}", m.worker, m.pattern),
             );
-            req.set_uri(&normalized);
+            if normalized != uri {
+                req.set_note(NOTE_ORIG_URI, &uri);
+                req.set_uri(&normalized);
+            }
             req.set_handler(HANDLER);
             req.set_note(NOTE_WORKER, &m.worker);
             httpd::DECLINED
@@ -238,12 +275,15 @@ fn strip_session(req: &mut Request, sl: &ServerSlot) -> i32 {
         return httpd::DECLINED;
     };
     let param = format!("{name}=");
-    if let Some(uri) = req.uri().and_then(|u| strip_path_parameter(&u, &param)) {
+    if let Some(uri) = req
+        .uri()
+        .and_then(|u| mapping::strip_path_parameter(&u, &param))
+    {
         req.set_uri(&uri);
     }
     if let Some(f) = req
         .filename()
-        .and_then(|f| strip_path_parameter(&f, &param))
+        .and_then(|f| mapping::strip_path_parameter(&f, &param))
     {
         req.set_filename(&f);
     }
@@ -323,50 +363,324 @@ pub fn handle(req: &mut Request) -> i32 {
     };
     req.set_note(NOTE_WORKER, &worker_name);
     req.set_note(NOTE_TYPE, kind);
-    sl.log(
-        LogLevel::Info,
-        rid.as_deref(),
-        site!("handler"),
-        &format!(
-            "worker {worker_name} (type {kind}) chosen for {} {}; this worker type is not served yet, answering 503",
-            req.method(),
-            req.uri().unwrap_or_default()
-        ),
-    );
-    httpd::HTTP_SERVICE_UNAVAILABLE
-}
-
-/// Removes every `;<name>=value` path parameter (up to the next `;`, `/` or `?`).
-fn strip_path_parameter(s: &str, param: &str) -> Option<String> {
-    let mut pos = s.find(param)?;
-    let mut out = s.to_string();
-    loop {
-        let end = out[pos + param.len()..]
-            .find([';', '/', '?'])
-            .map_or(out.len(), |e| pos + param.len() + e);
-        out.replace_range(pos..end, "");
-        match out.find(param) {
-            Some(p) => pos = p,
-            None => return Some(out),
+    let ext_reply_timeout = mapping::parse_worker_spec(&spec)
+        .ok()
+        .and_then(|(_, ext, _)| ext.reply_timeout_ms);
+    match &worker.kind {
+        WorkerKind::Ajp13(p) => {
+            let Some(pool) = rt.pool(&worker_name) else {
+                return httpd::HTTP_INTERNAL_SERVER_ERROR;
+            };
+            let secret = p.secret.clone();
+            serve_ajp(
+                req,
+                sl,
+                pool,
+                secret.as_deref(),
+                ext_reply_timeout,
+                rid.as_deref(),
+            )
+        }
+        _ => {
+            sl.log(
+                LogLevel::Info,
+                rid.as_deref(),
+                site!("handler"),
+                &format!(
+                    "worker {worker_name} (type {kind}) chosen for {} {}; this worker type is not served yet, answering 503",
+                    req.method(),
+                    req.uri().unwrap_or_default()
+                ),
+            );
+            httpd::HTTP_SERVICE_UNAVAILABLE
         }
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::strip_path_parameter;
+/// The httpd request as the backend exchange sees it.
+struct HttpdClient<'r, 'a> {
+    req: &'r mut Request<'a>,
+}
 
-    #[test]
-    fn strips_every_session_parameter() {
-        let p = ";jsessionid=";
-        assert_eq!(
-            strip_path_parameter("/a/b.png;jsessionid=XYZ.t1", p).as_deref(),
-            Some("/a/b.png")
-        );
-        assert_eq!(
-            strip_path_parameter("/a;jsessionid=1/b;jsessionid=2;x=y", p).as_deref(),
-            Some("/a/b;x=y")
-        );
-        assert_eq!(strip_path_parameter("/a/b", p), None);
+impl Client for HttpdClient<'_, '_> {
+    fn read_body(&mut self, buf: &mut [u8]) -> Result<usize, ClientError> {
+        self.req.read_body(buf).map_err(|_| ClientError::Read)
+    }
+    fn start_response(
+        &mut self,
+        status: u16,
+        reason: &[u8],
+        headers: &[(Vec<u8>, Vec<u8>)],
+    ) -> Result<(), ClientError> {
+        self.req.set_response(status, reason, headers);
+        Ok(())
+    }
+    fn write_body(&mut self, data: &[u8]) -> Result<(), ClientError> {
+        self.req.write(data).map_err(|_| ClientError::Write)
+    }
+    fn flush(&mut self) -> Result<(), ClientError> {
+        self.req.flush().map_err(|_| ClientError::Write)
+    }
+}
+
+/// A request value from an environment variable named by an indicator directive,
+/// falling back to what httpd knows.
+fn env_or(req: &Request, conf: &ServerConf, ind: Indicator, fallback: Vec<u8>) -> Vec<u8> {
+    req.env(conf.indicator(ind))
+        .map(String::into_bytes)
+        .unwrap_or(fallback)
+}
+
+struct Forwarded {
+    info: RequestInfo,
+    req_uri: Vec<u8>,
+    remote_addr: Vec<u8>,
+    remote_port: u16,
+    remote_host: Option<Vec<u8>>,
+    remote_user: Option<Vec<u8>>,
+    auth_type: Option<Vec<u8>>,
+    server_name: Vec<u8>,
+    server_port: u16,
+    local_addr: Vec<u8>,
+    is_ssl: bool,
+    ssl: [Option<Vec<u8>>; 4],
+    ssl_key_size: Option<u16>,
+    env_vars: Vec<(Vec<u8>, Vec<u8>)>,
+}
+
+/// Collects what mod_jk forwards, applying JkOptions and the indicator variables.
+fn forwarded(req: &Request, conf: &ServerConf) -> Forwarded {
+    let info = req.info();
+    let decoded = req
+        .note(NOTE_ORIG_URI)
+        .map(String::into_bytes)
+        .unwrap_or_else(|| info.uri.clone());
+    let req_uri = if conf.has_option(opt::FORWARD_URI_COMPAT_UNPARSED) {
+        let u = &info.unparsed_uri;
+        u[..u.iter().position(|&b| b == b'?').unwrap_or(u.len())].to_vec()
+    } else if conf.has_option(opt::FORWARD_URI_COMPAT) {
+        decoded
+    } else if conf.has_option(opt::FORWARD_URI_ESCAPED) {
+        mapping::escape_uri_strict(&decoded)
+    } else {
+        mapping::escape_forward_uri(&decoded)
+    };
+    let (addr, port) = if conf.has_option(opt::FORWARD_LOCAL_ADDRESS) {
+        (info.local_ip.clone(), 0)
+    } else if conf.has_option(opt::FORWARD_PHYSICAL_ADDRESS) {
+        (info.peer_ip.clone(), info.peer_port)
+    } else {
+        (info.client_ip.clone(), info.client_port)
+    };
+    let remote_addr = env_or(req, conf, Indicator::RemoteAddr, addr);
+    let remote_port = req
+        .env(conf.indicator(Indicator::RemotePort))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(port);
+    let remote_host = req
+        .env(conf.indicator(Indicator::RemoteHost))
+        .map(String::into_bytes)
+        .or(info.remote_host.clone());
+    let remote_user = req
+        .env(conf.indicator(Indicator::RemoteUser))
+        .map(String::into_bytes)
+        .or(info.user.clone());
+    let auth_type = req
+        .env(conf.indicator(Indicator::AuthType))
+        .map(String::into_bytes)
+        .or(info.auth_type.clone());
+    let server_name = env_or(req, conf, Indicator::LocalName, info.server_name.clone());
+    let server_port = req
+        .env(conf.indicator(Indicator::LocalPort))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(info.server_port);
+    let local_addr = env_or(req, conf, Indicator::LocalAddr, info.local_ip.clone());
+    let extract = conf.extract_ssl.unwrap_or(true);
+    let is_ssl = extract
+        && req
+            .env(conf.indicator(Indicator::Https))
+            .is_some_and(|v| v.eq_ignore_ascii_case("on"));
+    let ssl_env = |ind| {
+        if is_ssl {
+            req.env(conf.indicator(ind))
+                .filter(|v| !v.is_empty())
+                .map(String::into_bytes)
+        } else {
+            None
+        }
+    };
+    let mut cert = ssl_env(Indicator::Certs);
+    if is_ssl && conf.has_option(opt::FORWARD_SSL_CERT_CHAIN) {
+        let prefix = conf.indicator(Indicator::CertChainPrefix);
+        for i in 0.. {
+            match req.env(&format!("{prefix}{i}")) {
+                Some(c) => cert
+                    .get_or_insert_with(Vec::new)
+                    .extend_from_slice(c.as_bytes()),
+                None => break,
+            }
+        }
+    }
+    let ssl_key_size = if is_ssl && conf.has_option(opt::FORWARD_KEY_SIZE) {
+        req.env(conf.indicator(Indicator::KeySize))
+            .and_then(|v| v.trim().parse().ok())
+    } else {
+        None
+    };
+    let ssl = [
+        cert,
+        ssl_env(Indicator::Cipher),
+        ssl_env(Indicator::Session),
+        ssl_env(Indicator::SslProtocol),
+    ];
+    // JkEnvVar: sent when set (even empty); with a default, always sent.
+    let env_vars = conf
+        .env_vars
+        .iter()
+        .filter_map(|(name, default)| {
+            let v = req.env(name).or_else(|| default.clone())?;
+            Some((name.clone().into_bytes(), v.into_bytes()))
+        })
+        .collect();
+    Forwarded {
+        info,
+        req_uri,
+        remote_addr,
+        remote_port,
+        remote_host,
+        remote_user,
+        auth_type,
+        server_name,
+        server_port,
+        local_addr,
+        is_ssl,
+        ssl,
+        ssl_key_size,
+        env_vars,
+    }
+}
+
+fn serve_ajp(
+    req: &mut Request,
+    sl: &ServerSlot,
+    pool: &backend::Pool,
+    secret: Option<&str>,
+    ext_reply_timeout: Option<u32>,
+    rid: Option<&str>,
+) -> i32 {
+    let conf = &sl.conf;
+    let body = match req.setup_body() {
+        Ok(len) => {
+            let ignore_cl = req.env(conf.indicator(Indicator::IgnoreCl)).is_some();
+            ajp::body_mode(len, len.is_none() || ignore_cl)
+        }
+        Err(status) => return status,
+    };
+    let f = forwarded(req, conf);
+    let fwd = ForwardRequest {
+        method: &f.info.method,
+        protocol: &f.info.protocol,
+        req_uri: &f.req_uri,
+        remote_addr: &f.remote_addr,
+        remote_host: f.remote_host.as_deref(),
+        server_name: &f.server_name,
+        server_port: f.server_port,
+        is_ssl: f.is_ssl,
+        headers: f
+            .info
+            .headers
+            .iter()
+            .map(|(n, v)| (n.as_slice(), v.as_slice()))
+            .collect(),
+        body,
+        secret: secret.map(str::as_bytes),
+        remote_user: f.remote_user.as_deref(),
+        auth_type: f.auth_type.as_deref(),
+        query_string: f.info.args.as_deref(),
+        route: None,
+        ssl_cert: f.ssl[0].as_deref(),
+        ssl_cipher: f.ssl[1].as_deref(),
+        ssl_session: f.ssl[2].as_deref(),
+        ssl_key_size: f.ssl_key_size,
+        ssl_protocol: f.ssl[3].as_deref(),
+        remote_port: f.remote_port,
+        local_addr: &f.local_addr,
+        lb_activation: b"ACT",
+        env_vars: f
+            .env_vars
+            .iter()
+            .map(|(n, v)| (n.as_slice(), v.as_slice()))
+            .collect(),
+    };
+    let reply_timeout = req
+        .env("JK_REPLY_TIMEOUT")
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .or(ext_reply_timeout.map(u64::from))
+        .filter(|&ms| ms > 0)
+        .map(Duration::from_millis);
+    let opts = RequestOptions {
+        reply_timeout,
+        flush_packets: conf.has_option(opt::FLUSH_PACKETS),
+        flush_header: conf.has_option(opt::FLUSH_HEADER),
+        disable_reuse: conf.has_option(opt::DISABLE_REUSE),
+        header_only: f.info.header_only,
+        use_server_errors: 0,
+    };
+    let name = pool.target.name.clone();
+    let uri = String::from_utf8_lossy(&f.info.uri).into_owned();
+    let outcome = backend::service(pool, &fwd, &mut HttpdClient { req }, &opts);
+    let log = |level, msg: String| sl.log(level, rid, site!("serve_ajp"), &msg);
+    match outcome {
+        Outcome::Done { .. } => httpd::OK,
+        Outcome::ErrorPage {
+            status,
+            www_authenticate,
+        } => {
+            if let Some(v) = www_authenticate {
+                req.set_err_header(c"WWW-Authenticate", &v);
+            }
+            i32::from(status)
+        }
+        Outcome::Failed { status, error, .. } => {
+            log(
+                LogLevel::Error,
+                format!("worker {name} failed for {uri}: {error}; answering {status}"),
+            );
+            i32::from(status)
+        }
+        Outcome::Aborted { error } => {
+            log(
+                LogLevel::Error,
+                format!(
+                    "worker {name} failed after the response started for {uri}: {error}; closing the client connection"
+                ),
+            );
+            req.abort_connection();
+            httpd::OK
+        }
+        Outcome::Refused { status, error } => {
+            log(
+                LogLevel::Info,
+                format!("request for {uri} refused before sending to worker {name}: {error}"),
+            );
+            i32::from(status)
+        }
+        Outcome::ClientGone(ClientError::Read) => {
+            log(
+                LogLevel::Info,
+                format!(
+                    "reading the request body of {uri} from the client failed; worker {name} not blamed"
+                ),
+            );
+            httpd::HTTP_BAD_REQUEST
+        }
+        Outcome::ClientGone(ClientError::Write) => {
+            log(
+                LogLevel::Info,
+                format!("the client of {uri} went away; worker {name} not blamed"),
+            );
+            req.abort_connection();
+            httpd::OK
+        }
     }
 }

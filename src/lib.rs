@@ -5,12 +5,18 @@
 //! httpd skin (`httpd`), which holds every `unsafe` line of the crate.
 
 pub mod ajp;
+pub mod backend;
 pub mod config;
 pub mod log;
 pub mod mapping;
 
+// The httpd-facing layers reference symbols that only the httpd executable provides, so
+// the unit-test binary of the pure core is built without them.
+#[cfg(not(test))]
 mod handler;
+#[cfg(not(test))]
 mod httpd;
+#[cfg(not(test))]
 mod module;
 
 /// Version announced in the Server header component and the status pages.

@@ -276,21 +276,3 @@ unsafe extern "C" fn handler(r: *mut ffi::request_rec) -> c_int {
         handler::handle(&mut req)
     })
 }
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn directive_table_is_null_terminated_and_matches_the_config_table() {
-        let t = command_table();
-        assert_eq!(t.len(), 38);
-        assert!(t[37].name.is_null());
-        for (i, info) in DIRECTIVES.iter().enumerate() {
-            // SAFETY: the names point to static C string literals.
-            let name = unsafe { std::ffi::CStr::from_ptr(t[i].name) };
-            assert_eq!(name, info.cname);
-            assert_eq!(t[i].cmd_data as usize, i);
-        }
-    }
-}

@@ -107,6 +107,18 @@ unsafe fn ap_state(q: u32) -> c_int {
     unsafe { ffi::ap_state_query(q as c_int) }
 }
 
+/// Threads each child runs (1 for prefork): mod_jk's default connection_pool_size.
+pub fn mpm_threads_per_child() -> u32 {
+    let mut v: c_int = 0;
+    // SAFETY: v is a valid out-pointer for the duration of the call.
+    let rc = unsafe { ffi::ap_mpm_query(ffi::AP_MPMQ_MAX_THREADS as c_int, &mut v) };
+    if rc == ffi::APR_SUCCESS as c_int && v > 0 {
+        v as u32
+    } else {
+        1
+    }
+}
+
 /// A borrowed APR pool.
 #[derive(Clone, Copy)]
 pub struct Pool<'a> {
@@ -429,6 +441,198 @@ impl<'a> Request<'a> {
     pub fn log_id(&self) -> Option<String> {
         // SAFETY: NULL or pool string.
         unsafe { cstr_lossy((*self.raw).log_id) }.map(|c| c.into_owned())
+    }
+}
+
+/// Everything about the request that is forwarded to the backend, copied out of
+/// httpd's structures once.
+pub struct RequestInfo {
+    pub method: Vec<u8>,
+    pub protocol: Vec<u8>,
+    pub uri: Vec<u8>,
+    pub unparsed_uri: Vec<u8>,
+    pub args: Option<Vec<u8>>,
+    pub user: Option<Vec<u8>>,
+    pub auth_type: Option<Vec<u8>>,
+    pub client_ip: Vec<u8>,
+    pub client_port: u16,
+    pub peer_ip: Vec<u8>,
+    pub peer_port: u16,
+    pub remote_host: Option<Vec<u8>>,
+    pub local_ip: Vec<u8>,
+    pub server_name: Vec<u8>,
+    pub server_port: u16,
+    pub headers: Vec<(Vec<u8>, Vec<u8>)>,
+    pub header_only: bool,
+}
+
+/// # Safety
+/// `p` must be NULL or a NUL-terminated string valid for the call.
+unsafe fn bytes_opt(p: *const c_char) -> Option<Vec<u8>> {
+    // SAFETY: caller's contract.
+    (!p.is_null()).then(|| unsafe { CStr::from_ptr(p) }.to_bytes().to_vec())
+}
+
+impl Request<'_> {
+    pub fn info(&self) -> RequestInfo {
+        // SAFETY: every pointer read here belongs to the live request or its connection
+        // and is NULL or a NUL-terminated pool string; the tables are live APR tables
+        // whose entries we copy without keeping pointers.
+        unsafe {
+            let r = &*self.raw;
+            let c = &*r.connection;
+            let port_of = |a: *mut ffi::apr_sockaddr_t| if a.is_null() { 0 } else { (*a).port };
+            let mut headers = Vec::new();
+            let arr = ffi::apr_table_elts(r.headers_in);
+            if !arr.is_null() {
+                let n = (*arr).nelts.max(0) as usize;
+                let elts = (*arr).elts as *const ffi::apr_table_entry_t;
+                for i in 0..n {
+                    let e = &*elts.add(i);
+                    if let (Some(k), Some(v)) = (bytes_opt(e.key), bytes_opt(e.val)) {
+                        headers.push((k, v));
+                    }
+                }
+            }
+            RequestInfo {
+                method: bytes_opt(r.method).unwrap_or_default(),
+                protocol: bytes_opt(r.protocol).unwrap_or_default(),
+                uri: bytes_opt(r.uri).unwrap_or_default(),
+                unparsed_uri: bytes_opt(r.unparsed_uri).unwrap_or_default(),
+                args: bytes_opt(r.args),
+                user: bytes_opt(r.user),
+                auth_type: bytes_opt(r.ap_auth_type),
+                client_ip: bytes_opt(r.useragent_ip).unwrap_or_default(),
+                client_port: port_of(r.useragent_addr),
+                peer_ip: bytes_opt(c.client_ip).unwrap_or_default(),
+                peer_port: port_of(c.client_addr),
+                remote_host: bytes_opt(ffi::ap_get_remote_host(
+                    r.connection,
+                    r.per_dir_config as *mut c_void,
+                    ffi::REMOTE_HOST as c_int,
+                    std::ptr::null_mut(),
+                )),
+                local_ip: bytes_opt(c.local_ip).unwrap_or_default(),
+                server_name: bytes_opt(ffi::ap_get_server_name(self.raw)).unwrap_or_default(),
+                server_port: ffi::ap_get_server_port(self.raw),
+                headers,
+                header_only: r.header_only != 0,
+            }
+        }
+    }
+
+    /// Prepares reading the request body, de-chunked by httpd. Returns the announced
+    /// length (`None` when chunked) or the HTTP status to answer on a malformed body.
+    pub fn setup_body(&mut self) -> Result<Option<u64>, c_int> {
+        // SAFETY: live request; called once before any body read.
+        unsafe {
+            let rc = ffi::ap_setup_client_block(self.raw, ffi::REQUEST_CHUNKED_DECHUNK as c_int);
+            if rc != OK {
+                return Err(rc);
+            }
+            let r = &*self.raw;
+            if r.read_chunked != 0 {
+                Ok(None)
+            } else {
+                Ok(Some(r.remaining.max(0) as u64))
+            }
+        }
+    }
+
+    /// Reads request body bytes; `Ok(0)` at the end, `Err` when the client failed.
+    pub fn read_body(&mut self, buf: &mut [u8]) -> Result<usize, ()> {
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        // SAFETY: live request after setup_body; buf is writable for its length.
+        let n = unsafe {
+            ffi::ap_get_client_block(
+                self.raw,
+                buf.as_mut_ptr().cast(),
+                buf.len() as ffi::apr_size_t,
+            )
+        };
+        if n < 0 { Err(()) } else { Ok(n as usize) }
+    }
+
+    /// Sets status, reason and headers of the response. Content-Type goes through
+    /// httpd (so output filters by type work); everything else is added as received.
+    pub fn set_response(&mut self, status: u16, reason: &[u8], headers: &[(Vec<u8>, Vec<u8>)]) {
+        let pool = self.pool();
+        let sanitize = |b: &[u8]| String::from_utf8_lossy(b).replace(['\r', '\n', '\0'], " ");
+        // SAFETY: live request; every string handed over is a copy in r->pool.
+        unsafe {
+            let r = &mut *self.raw;
+            r.status = c_int::from(status);
+            if !reason.is_empty() {
+                r.status_line = pool.strdup(&format!("{status} {}", sanitize(reason)));
+            }
+            for (name, value) in headers {
+                let n = sanitize(name);
+                let v = sanitize(value);
+                if n.eq_ignore_ascii_case("content-type") {
+                    let ct = pool.strdup(&v) as *mut c_char;
+                    ffi::ap_content_type_tolower(ct);
+                    ffi::ap_set_content_type(self.raw, ct);
+                } else if n.eq_ignore_ascii_case("content-length") {
+                    if let Ok(len) = v.trim().parse::<i64>() {
+                        ffi::ap_set_content_length(self.raw, len);
+                    }
+                } else {
+                    ffi::apr_table_add(r.headers_out, pool.strdup(&n), pool.strdup(&v));
+                }
+            }
+        }
+    }
+
+    /// Adds a header that survives httpd's own error page (e.g. a 401 challenge).
+    pub fn set_err_header(&mut self, name: &CStr, value: &[u8]) {
+        let v = self
+            .pool()
+            .strdup(&String::from_utf8_lossy(value).replace(['\r', '\n'], " "));
+        // SAFETY: live table; key copied by apr_table_set, value is a pool copy.
+        unsafe { ffi::apr_table_set((*self.raw).err_headers_out, name.as_ptr(), v) };
+    }
+
+    /// Writes response body bytes; `Err` when the client connection is gone.
+    pub fn write(&mut self, data: &[u8]) -> Result<(), ()> {
+        let mut rest = data;
+        while !rest.is_empty() {
+            let n = rest.len().min(i32::MAX as usize);
+            // SAFETY: live request; the slice is valid for n bytes.
+            let w = unsafe { ffi::ap_rwrite(rest.as_ptr().cast(), n as c_int, self.raw) };
+            if w < 0 || self.aborted() {
+                return Err(());
+            }
+            rest = &rest[n..];
+        }
+        Ok(())
+    }
+
+    pub fn flush(&mut self) -> Result<(), ()> {
+        // SAFETY: live request.
+        let rc = unsafe { ffi::ap_rflush(self.raw) };
+        if rc < 0 || self.aborted() {
+            Err(())
+        } else {
+            Ok(())
+        }
+    }
+
+    pub fn aborted(&self) -> bool {
+        // SAFETY: live request and connection.
+        unsafe { (*(*self.raw).connection).aborted != 0 }
+    }
+
+    /// Cuts the client connection: what was sent stays visibly incomplete (no final
+    /// chunk, no keep-alive).
+    pub fn abort_connection(&mut self) {
+        // SAFETY: live connection; httpd's own filters set these fields the same way.
+        unsafe {
+            let c = &mut *(*self.raw).connection;
+            c.keepalive = ffi::ap_conn_keepalive_e_AP_CONN_CLOSE;
+            c.aborted = 1;
+        }
     }
 }
 

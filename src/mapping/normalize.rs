@@ -103,6 +103,48 @@ pub fn normalize(uri: &str) -> Result<String, NormalizeError> {
     Ok(out)
 }
 
+/// Re-encodes httpd's once-decoded URI for forwarding (`JkOptions ForwardURIProxy`, the
+/// default): characters that are safe in a path stay, everything else becomes `%XX`.
+/// A literal `%` becomes `%25`, so Tomcat's single decoding restores exactly what httpd
+/// decoded and nothing is decoded twice (CVE-2007-1860).
+pub fn escape_forward_uri(uri: &[u8]) -> Vec<u8> {
+    escape_with(uri, b"~$-_.+!*'(),;:@&=/")
+}
+
+/// `ForwardURIEscaped`: like httpd's `ap_escape_uri`, which also escapes `;`.
+pub fn escape_uri_strict(uri: &[u8]) -> Vec<u8> {
+    escape_with(uri, b"~$-_.+!*'(),:@&=/")
+}
+
+fn escape_with(uri: &[u8], keep: &[u8]) -> Vec<u8> {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    let mut out = Vec::with_capacity(uri.len() + 8);
+    for &b in uri {
+        if b.is_ascii_alphanumeric() || keep.contains(&b) {
+            out.push(b);
+        } else {
+            out.extend_from_slice(&[b'%', HEX[usize::from(b >> 4)], HEX[usize::from(b & 15)]]);
+        }
+    }
+    out
+}
+
+/// Removes every `;<name>=value` path parameter (up to the next `;`, `/` or `?`).
+pub fn strip_path_parameter(s: &str, param: &str) -> Option<String> {
+    let mut pos = s.find(param)?;
+    let mut out = s.to_string();
+    loop {
+        let end = out[pos + param.len()..]
+            .find([';', '/', '?'])
+            .map_or(out.len(), |e| pos + param.len() + e);
+        out.replace_range(pos..end, "");
+        match out.find(param) {
+            Some(p) => pos = p,
+            None => return Some(out),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -266,5 +308,29 @@ mod tests {
             let uri = format!("/{tail}");
             prop_assert_eq!(normalize(&uri).ok(), reference(&uri));
         }
+    }
+
+    #[test]
+    fn forward_uri_is_encoded_once() {
+        assert_eq!(escape_forward_uri(b"/app/%2e%2e/x"), b"/app/%252e%252e/x");
+        assert_eq!(
+            escape_forward_uri(b"/a b/\xc3\xa9;jsessionid=1"),
+            b"/a%20b/%C3%A9;jsessionid=1"
+        );
+        assert_eq!(escape_forward_uri(b"/x\r\nY:1"), b"/x%0D%0AY:1");
+        assert_eq!(escape_uri_strict(b"/a;b"), b"/a%3Bb");
+    }
+    #[test]
+    fn strips_every_session_parameter() {
+        let p = ";jsessionid=";
+        assert_eq!(
+            strip_path_parameter("/a/b.png;jsessionid=XYZ.t1", p).as_deref(),
+            Some("/a/b.png")
+        );
+        assert_eq!(
+            strip_path_parameter("/a;jsessionid=1/b;jsessionid=2;x=y", p).as_deref(),
+            Some("/a/b;x=y")
+        );
+        assert_eq!(strip_path_parameter("/a/b", p), None);
     }
 }

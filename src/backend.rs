@@ -1,0 +1,817 @@
+//! One AJP13 backend over TCP: connections, the per-child connection pool and the
+//! request exchange. No httpd here: the caller supplies the client side through
+//! [`Client`], so the same code is driven by the handler and by tests.
+//!
+//! Safety rules the exchange keeps (see the security catalogue):
+//! - a connection goes back to the pool only after END_RESPONSE(reuse=1), with the request
+//!   body fully exchanged and no unread byte pending; anything else closes it;
+//! - a request is sent again only when the backend cannot have acted on it, or when it is
+//!   idempotent and nothing reached the client yet (mod_jk replays any method by default);
+//! - once response bytes reached the client, a failure aborts the client connection so
+//!   the truncation is visible.
+
+use std::io::{self, ErrorKind, Read, Write};
+use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use parking_lot::{Condvar, Mutex};
+use socket2::{SockRef, TcpKeepalive};
+
+use crate::ajp::{self, Action, EncodeError, Exchange, ForwardRequest, ProtocolError, Reply};
+use crate::config::workers::AjpParams;
+
+/// recovery_options bits (mod_jk's meaning).
+pub mod recovery {
+    /// No retry once the request was sent to the backend.
+    pub const NO_RETRY_AFTER_SEND: u32 = 1;
+    /// No retry once headers went to the client (we never retry then anyway).
+    pub const NO_RETRY_AFTER_HEADERS: u32 = 2;
+    /// Retry HEAD even after it was sent.
+    pub const ALWAYS_RETRY_HEAD: u32 = 8;
+    /// Retry GET even after it was sent.
+    pub const ALWAYS_RETRY_GET: u32 = 16;
+}
+
+/// Everything the exchange needs from a worker's configuration, in usable units.
+#[derive(Debug, Clone)]
+pub struct Target {
+    pub name: String,
+    pub host: String,
+    pub port: u16,
+    pub prefer_ipv6: bool,
+    pub connect_timeout: Option<Duration>,
+    pub socket_timeout: Option<Duration>,
+    pub keepalive: bool,
+    /// CPing after connect, with its timeout.
+    pub connect_ping: Option<Duration>,
+    /// CPing before each request on a pooled connection.
+    pub prepost_ping: Option<Duration>,
+    pub reply_timeout: Option<Duration>,
+    pub max_packet: usize,
+    pub retries: u32,
+    pub retry_interval: Duration,
+    pub recovery_options: u32,
+    pub pool_size: usize,
+    pub acquire_timeout: Duration,
+    pub idle_timeout: Option<Duration>,
+    pub secret: Option<String>,
+}
+
+fn ms(v: u32) -> Option<Duration> {
+    (v > 0).then(|| Duration::from_millis(u64::from(v)))
+}
+
+impl Target {
+    pub fn from_params(name: &str, p: &AjpParams, threads_per_child: u32) -> Target {
+        let (pool_size, _) = p.pool_sizes(threads_per_child);
+        Target {
+            name: name.to_string(),
+            host: p.host.clone(),
+            port: p.port,
+            prefer_ipv6: p.prefer_ipv6,
+            connect_timeout: ms(p.socket_connect_timeout_ms),
+            socket_timeout: (p.socket_timeout_secs > 0)
+                .then(|| Duration::from_secs(u64::from(p.socket_timeout_secs))),
+            keepalive: p.socket_keepalive,
+            connect_ping: ms(p.connect_timeout_ms),
+            prepost_ping: ms(p.prepost_timeout_ms),
+            reply_timeout: ms(p.reply_timeout_ms),
+            max_packet: ajp::clamp_packet_size(p.max_packet_size as usize),
+            retries: p.retries.max(1),
+            retry_interval: Duration::from_millis(u64::from(p.retry_interval_ms)),
+            recovery_options: p.recovery_options,
+            pool_size: pool_size.max(1) as usize,
+            acquire_timeout: Duration::from_millis(u64::from(p.acquire_timeout_ms())),
+            idle_timeout: (p.connection_pool_timeout_secs > 0)
+                .then(|| Duration::from_secs(u64::from(p.connection_pool_timeout_secs))),
+            secret: p.secret.clone(),
+        }
+    }
+}
+
+/// Why an attempt failed, in words an admin can act on.
+#[derive(Debug)]
+pub enum BackendError {
+    Resolve(io::Error),
+    Connect(io::Error),
+    /// No CPONG in time, or something else than a CPONG.
+    Ping(String),
+    Send(io::Error),
+    Receive(io::Error),
+    /// reply_timeout passed without a packet.
+    ReplyTimeout,
+    /// The backend closed the connection mid-exchange.
+    Closed,
+    Protocol(ProtocolError),
+    /// Every pool slot stayed busy for connection_acquire_timeout.
+    PoolExhausted,
+}
+
+impl std::fmt::Display for BackendError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            BackendError::Resolve(e) => write!(f, "cannot resolve the backend host: {e}"),
+            BackendError::Connect(e) => write!(f, "cannot connect: {e}"),
+            BackendError::Ping(e) => write!(f, "CPing/CPong failed: {e}"),
+            BackendError::Send(e) => write!(f, "sending to the backend failed: {e}"),
+            BackendError::Receive(e) => write!(f, "reading from the backend failed: {e}"),
+            BackendError::ReplyTimeout => write!(f, "no reply within reply_timeout"),
+            BackendError::Closed => write!(f, "the backend closed the connection"),
+            BackendError::Protocol(e) => write!(f, "AJP protocol error: {e}"),
+            BackendError::PoolExhausted => write!(f, "no free connection in the pool"),
+        }
+    }
+}
+
+/// One TCP connection to the backend with its receive buffer.
+pub struct Conn {
+    stream: TcpStream,
+    buf: Vec<u8>,
+    start: usize,
+    end: usize,
+    last_used: Instant,
+}
+
+/// Read buffer size: large reads let one syscall carry many AJP packets.
+const READ_BUF: usize = 128 * 1024;
+
+impl Conn {
+    fn connect(t: &Target, addrs: &[SocketAddr]) -> Result<Conn, BackendError> {
+        let mut last = io::Error::new(ErrorKind::NotFound, "no address");
+        for addr in addrs {
+            let res = match t.connect_timeout {
+                Some(d) => TcpStream::connect_timeout(addr, d),
+                None => TcpStream::connect(addr),
+            };
+            match res {
+                Ok(stream) => {
+                    let _ = stream.set_nodelay(true);
+                    let _ = stream.set_read_timeout(t.socket_timeout);
+                    let _ = stream.set_write_timeout(t.socket_timeout);
+                    if t.keepalive {
+                        let _ = SockRef::from(&stream).set_tcp_keepalive(&TcpKeepalive::new());
+                    }
+                    let mut c = Conn {
+                        stream,
+                        buf: vec![0; READ_BUF.max(2 * t.max_packet)],
+                        start: 0,
+                        end: 0,
+                        last_used: Instant::now(),
+                    };
+                    if let Some(d) = t.connect_ping {
+                        c.cping(t, d)?;
+                    }
+                    return Ok(c);
+                }
+                Err(e) => last = e,
+            }
+        }
+        Err(BackendError::Connect(last))
+    }
+
+    /// True when the peer closed the connection or sent something unasked while it sat
+    /// in the pool (a stray packet must never be read as the next response).
+    fn is_stale(&mut self) -> bool {
+        if self.start != self.end {
+            return true;
+        }
+        let mut b = [0u8; 1];
+        if self.stream.set_nonblocking(true).is_err() {
+            return true;
+        }
+        let stale =
+            !matches!(self.stream.peek(&mut b), Err(ref e) if e.kind() == ErrorKind::WouldBlock);
+        stale || self.stream.set_nonblocking(false).is_err()
+    }
+
+    fn cping(&mut self, t: &Target, timeout: Duration) -> Result<(), BackendError> {
+        self.stream
+            .write_all(&ajp::CPING_PACKET)
+            .map_err(|e| BackendError::Ping(e.to_string()))?;
+        match self.next_reply(t.max_packet, Some(timeout)) {
+            Ok((Reply::CPong, used)) => {
+                self.start += used;
+                Ok(())
+            }
+            Ok((other, _)) => Err(BackendError::Ping(format!(
+                "unexpected message type {} instead of CPONG",
+                other.code()
+            ))),
+            Err(e) => Err(BackendError::Ping(e.to_string())),
+        }
+    }
+
+    /// Decodes the next reply, reading as much as the socket has when the buffer does
+    /// not hold a whole packet. The reply borrows the buffer; advance `start` by the
+    /// returned length when done with it.
+    fn next_reply(
+        &mut self,
+        max_packet: usize,
+        timeout: Option<Duration>,
+    ) -> Result<(Reply<'_>, usize), BackendError> {
+        loop {
+            // Decide with an immutable look first; the borrow checker needs the decode
+            // that is returned to be the last use of the buffer in this iteration.
+            let complete =
+                match ajp::reply::peek_reply_len(&self.buf[self.start..self.end], max_packet)
+                    .map_err(BackendError::Protocol)?
+                {
+                    Some(size) => self.end - self.start >= size,
+                    None => false,
+                };
+            if complete {
+                let (reply, used) = ajp::decode_reply(&self.buf[self.start..self.end], max_packet)
+                    .map_err(BackendError::Protocol)?
+                    .ok_or(BackendError::Closed)?;
+                return Ok((reply, used));
+            }
+            if self.start > 0 {
+                self.buf.copy_within(self.start..self.end, 0);
+                self.end -= self.start;
+                self.start = 0;
+            }
+            if timeout.is_some() {
+                let _ = self.stream.set_read_timeout(timeout);
+            }
+            let n = self.stream.read(&mut self.buf[self.end..]);
+            match n {
+                Ok(0) => return Err(BackendError::Closed),
+                Ok(n) => self.end += n,
+                Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                    return Err(BackendError::ReplyTimeout);
+                }
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(e) => return Err(BackendError::Receive(e)),
+            }
+        }
+    }
+}
+
+/// The connections of one worker in one httpd child. Bounded: at most `pool_size`
+/// connections exist at once; a request waits up to `acquire_timeout` for a slot.
+pub struct Pool {
+    pub target: Target,
+    addrs: OnceLock<Result<Vec<SocketAddr>, String>>,
+    state: Mutex<PoolState>,
+    freed: Condvar,
+}
+
+struct PoolState {
+    idle: Vec<Conn>,
+    /// Connections (or slots being connected) handed out.
+    leased: usize,
+}
+
+/// A slot taken from the pool, with or without an open connection. Dropping it closes
+/// the connection and frees the slot, so no error path can leak either.
+pub struct Lease<'p> {
+    pool: &'p Pool,
+    conn: Option<Conn>,
+}
+
+impl Drop for Lease<'_> {
+    fn drop(&mut self) {
+        let mut st = self.pool.state.lock();
+        st.leased -= 1;
+        drop(st);
+        self.pool.freed.notify_one();
+    }
+}
+
+impl Lease<'_> {
+    /// Returns a connection that finished cleanly to the pool.
+    fn release(mut self) {
+        if let Some(mut c) = self.conn.take() {
+            c.last_used = Instant::now();
+            let mut st = self.pool.state.lock();
+            st.idle.push(c);
+        }
+    }
+}
+
+impl Pool {
+    pub fn new(target: Target) -> Pool {
+        Pool {
+            target,
+            addrs: OnceLock::new(),
+            state: Mutex::new(PoolState {
+                idle: Vec::new(),
+                leased: 0,
+            }),
+            freed: Condvar::new(),
+        }
+    }
+
+    /// The backend's addresses, resolved once per child like mod_jk does at startup.
+    fn addrs(&self) -> Result<&[SocketAddr], BackendError> {
+        let r = self.addrs.get_or_init(|| {
+            let mut v: Vec<SocketAddr> = (self.target.host.as_str(), self.target.port)
+                .to_socket_addrs()
+                .map_err(|e| e.to_string())?
+                .collect();
+            // IPv4 first unless prefer_ipv6, as mod_jk picks.
+            v.sort_by_key(|a| a.is_ipv6() != self.target.prefer_ipv6);
+            Ok(v)
+        });
+        match r {
+            Ok(v) => Ok(v),
+            Err(e) => Err(BackendError::Resolve(io::Error::other(e.clone()))),
+        }
+    }
+
+    /// Takes a slot, preferring the most recently used idle connection.
+    fn acquire(&self) -> Result<Lease<'_>, BackendError> {
+        let deadline = Instant::now() + self.target.acquire_timeout;
+        let mut st = self.state.lock();
+        loop {
+            if let Some(c) = st.idle.pop() {
+                st.leased += 1;
+                return Ok(Lease {
+                    pool: self,
+                    conn: Some(c),
+                });
+            }
+            if st.leased < self.target.pool_size {
+                st.leased += 1;
+                return Ok(Lease {
+                    pool: self,
+                    conn: None,
+                });
+            }
+            if self.freed.wait_until(&mut st, deadline).timed_out() {
+                return Err(BackendError::PoolExhausted);
+            }
+        }
+    }
+
+    /// Closes idle connections unused for longer than connection_pool_timeout.
+    pub fn close_idle(&self, now: Instant) {
+        let Some(limit) = self.target.idle_timeout else {
+            return;
+        };
+        let mut st = self.state.lock();
+        st.idle.retain(|c| now.duration_since(c.last_used) < limit);
+    }
+
+    /// A slot with a live connection: a pooled one that passes the liveness checks, or
+    /// a new one.
+    fn connection(&self) -> Result<Lease<'_>, BackendError> {
+        let mut lease = self.acquire()?;
+        while let Some(mut c) = lease.conn.take() {
+            let alive = !c.is_stale()
+                && match self.target.prepost_ping {
+                    Some(d) => c.cping(&self.target, d).is_ok(),
+                    None => true,
+                };
+            if alive {
+                lease.conn = Some(c);
+                return Ok(lease);
+            }
+            // Dead pooled connection (e.g. Tomcat restarted): try the next idle one.
+            let mut st = self.state.lock();
+            lease.conn = st.idle.pop();
+        }
+        let addrs = self.addrs()?;
+        lease.conn = Some(Conn::connect(&self.target, addrs)?);
+        Ok(lease)
+    }
+}
+
+/// Errors on the client side of the exchange: never the backend's fault.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientError {
+    /// Reading the request body failed (client went away or sent less than announced).
+    Read,
+    /// The client connection is gone.
+    Write,
+}
+
+/// The httpd side of one request.
+pub trait Client {
+    /// Reads request body bytes into `buf`; `Ok(0)` = end of body.
+    fn read_body(&mut self, buf: &mut [u8]) -> Result<usize, ClientError>;
+    /// Sets status and headers of the response (nothing is sent before body or end).
+    fn start_response(
+        &mut self,
+        status: u16,
+        reason: &[u8],
+        headers: &[(Vec<u8>, Vec<u8>)],
+    ) -> Result<(), ClientError>;
+    fn write_body(&mut self, data: &[u8]) -> Result<(), ClientError>;
+    fn flush(&mut self) -> Result<(), ClientError>;
+}
+
+/// Per-request settings that do not come from the worker definition.
+#[derive(Debug, Clone, Default)]
+pub struct RequestOptions {
+    pub reply_timeout: Option<Duration>,
+    pub flush_packets: bool,
+    pub flush_header: bool,
+    pub disable_reuse: bool,
+    /// HEAD: never pass a body on.
+    pub header_only: bool,
+    /// Status from which the backend's body is dropped and httpd's own error page used
+    /// (`use_server_errors` rule extension); 0 = only bodiless errors.
+    pub use_server_errors: u16,
+}
+
+/// How a request ended.
+#[derive(Debug)]
+pub enum Outcome {
+    /// The response was relayed completely.
+    Done { status: u16 },
+    /// The backend answered this error status without a body (or the rule asked for
+    /// httpd's pages): let httpd produce its error page. `www_authenticate` keeps a 401
+    /// challenge.
+    ErrorPage {
+        status: u16,
+        www_authenticate: Option<Vec<u8>>,
+    },
+    /// Nothing reached the client: answer `status` (502, 503, 504).
+    Failed {
+        status: u16,
+        error: BackendError,
+        backend_fault: bool,
+        replayable: bool,
+    },
+    /// Part of the response reached the client before the failure: abort the client
+    /// connection so the truncation shows.
+    Aborted { error: BackendError },
+    /// The request could not be encoded (413/400): the client's fault.
+    Refused { status: u16, error: EncodeError },
+    /// The client went away or sent a short body: its fault, the backend is fine.
+    ClientGone(ClientError),
+}
+
+/// RFC 9110 idempotent methods: safe to send again if an attempt failed after the
+/// backend may have seen it.
+pub fn is_idempotent(method: &[u8]) -> bool {
+    matches!(
+        method,
+        b"GET" | b"HEAD" | b"OPTIONS" | b"TRACE" | b"PUT" | b"DELETE"
+    )
+}
+
+fn may_replay_after_send(method: &[u8], recovery_options: u32) -> bool {
+    if method == b"HEAD" && recovery_options & recovery::ALWAYS_RETRY_HEAD != 0 {
+        return true;
+    }
+    if method == b"GET" && recovery_options & recovery::ALWAYS_RETRY_GET != 0 {
+        return true;
+    }
+    recovery_options & recovery::NO_RETRY_AFTER_SEND == 0 && is_idempotent(method)
+}
+
+/// What an attempt left behind, for the retry decision.
+struct AttemptFailure {
+    error: BackendError,
+    /// The backend received the whole FORWARD_REQUEST (it may have acted on it).
+    sent: bool,
+    /// The backend pulled request body beyond the first packet we keep for replay.
+    upload_started: bool,
+}
+
+enum Attempt {
+    Finished(Outcome),
+    Failed(AttemptFailure),
+}
+
+/// Serves one request on this worker: up to `retries` attempts on different
+/// connections, each only when it cannot duplicate work.
+pub fn service(
+    pool: &Pool,
+    req: &ForwardRequest<'_>,
+    client: &mut dyn Client,
+    opts: &RequestOptions,
+) -> Outcome {
+    let t = &pool.target;
+    let mut packet = Vec::with_capacity(1024);
+    if let Err(error) = ajp::encode_forward_request(req, t.max_packet, &mut packet) {
+        return Outcome::Refused {
+            status: error.http_status(),
+            error,
+        };
+    }
+    // The first body packet is read once and kept, so a retry can resend it.
+    let mut first_chunk: Option<Vec<u8>> = None;
+    let probe = Exchange::new(req.body, t.max_packet);
+    if let Some(n) = probe.first_body_chunk() {
+        let mut data = vec![0; n];
+        match read_full(client, &mut data) {
+            Ok(got) => data.truncate(got),
+            Err(e) => return Outcome::ClientGone(e),
+        }
+        first_chunk = Some(data);
+    }
+    let mut last: Option<AttemptFailure> = None;
+    for attempt in 0..t.retries {
+        if attempt > 0 {
+            std::thread::sleep(t.retry_interval);
+        }
+        match attempt_once(pool, req, &packet, first_chunk.as_deref(), client, opts) {
+            Attempt::Finished(o) => return o,
+            Attempt::Failed(f) => {
+                let retry = !f.upload_started
+                    && (!f.sent || may_replay_after_send(req.method, t.recovery_options));
+                let stop = !retry;
+                last = Some(f);
+                if stop {
+                    break;
+                }
+            }
+        }
+    }
+    let f = last.expect("at least one attempt ran");
+    let status = match f.error {
+        BackendError::ReplyTimeout => 504,
+        BackendError::Protocol(_) => 502,
+        BackendError::PoolExhausted
+        | BackendError::Connect(_)
+        | BackendError::Resolve(_)
+        | BackendError::Ping(_) => 503,
+        _ if f.sent => 502,
+        _ => 503,
+    };
+    let backend_fault = !matches!(f.error, BackendError::PoolExhausted);
+    let replayable =
+        !f.upload_started && (!f.sent || may_replay_after_send(req.method, t.recovery_options));
+    Outcome::Failed {
+        status,
+        error: f.error,
+        backend_fault,
+        replayable,
+    }
+}
+
+fn read_full(client: &mut dyn Client, buf: &mut [u8]) -> Result<usize, ClientError> {
+    let mut got = 0;
+    while got < buf.len() {
+        match client.read_body(&mut buf[got..])? {
+            0 => break,
+            n => got += n,
+        }
+    }
+    Ok(got)
+}
+
+/// Status codes that never carry a body.
+fn bodiless(status: u16) -> bool {
+    status == 204 || status == 304
+}
+
+struct PendingHeaders {
+    status: u16,
+    reason: Vec<u8>,
+    headers: Vec<(Vec<u8>, Vec<u8>)>,
+    /// Backend Content-Length, enforced against the body relayed.
+    content_length: Option<u64>,
+}
+
+fn attempt_once(
+    pool: &Pool,
+    req: &ForwardRequest<'_>,
+    packet: &[u8],
+    first_chunk: Option<&[u8]>,
+    client: &mut dyn Client,
+    opts: &RequestOptions,
+) -> Attempt {
+    let t = &pool.target;
+    let fail = |error, sent, upload_started| {
+        Attempt::Failed(AttemptFailure {
+            error,
+            sent,
+            upload_started,
+        })
+    };
+    let mut lease = match pool.connection() {
+        Ok(l) => l,
+        Err(e) => return fail(e, false, false),
+    };
+    let mut ex = Exchange::new(req.body, t.max_packet);
+    let mut out = Vec::with_capacity(packet.len() + first_chunk.map_or(0, |c| c.len() + 6));
+    out.extend_from_slice(packet);
+    if let Some(chunk) = first_chunk {
+        // Cannot fail: the chunk was sized by the exchange.
+        let _ = ajp::encode_body_chunk(chunk, t.max_packet, &mut out);
+        ex.body_packet_sent(chunk.len());
+        if chunk.is_empty() {
+            // Client announced a body and sent none: the empty packet ends it.
+            ex.body_packet_sent(0);
+        }
+    }
+    {
+        let conn = lease.conn.as_mut().expect("connection present");
+        if let Err(e) = conn.stream.write_all(&out) {
+            return fail(BackendError::Send(e), false, false);
+        }
+    }
+    let reply_timeout = opts.reply_timeout.or(t.reply_timeout);
+    let mut pending: Option<PendingHeaders> = None;
+    let mut committed = false;
+    let mut relayed: u64 = 0;
+    let mut error_page = false;
+    let mut body_buf = Vec::new();
+    loop {
+        let conn = lease.conn.as_mut().expect("connection present");
+        let step = conn.next_reply(t.max_packet, reply_timeout);
+        let (reply, used) = match step {
+            Ok(r) => r,
+            Err(error) => {
+                if committed {
+                    return Attempt::Finished(Outcome::Aborted { error });
+                }
+                return fail(error, true, ex.upload_started());
+            }
+        };
+        let action = match ex.on_reply(reply) {
+            Ok(a) => a,
+            Err(e) => {
+                if committed {
+                    return Attempt::Finished(Outcome::Aborted {
+                        error: BackendError::Protocol(e),
+                    });
+                }
+                return fail(BackendError::Protocol(e), true, true);
+            }
+        };
+        let mut send_body: Option<usize> = None;
+        let mut done: Option<bool> = None;
+        let mut client_failed: Option<ClientError> = None;
+        match action {
+            Action::SendHeaders {
+                status,
+                reason,
+                headers,
+            } => {
+                let content_length = headers
+                    .iter()
+                    .find(|(n, _)| n.eq_ignore_ascii_case(b"content-length"))
+                    .and_then(|(_, v)| std::str::from_utf8(v).ok()?.trim().parse().ok());
+                error_page = opts.use_server_errors > 0 && status >= opts.use_server_errors;
+                pending = Some(PendingHeaders {
+                    status,
+                    reason: reason.to_vec(),
+                    headers: headers
+                        .iter()
+                        .map(|(n, v)| (n.to_vec(), v.to_vec()))
+                        .collect(),
+                    content_length,
+                });
+                if opts.flush_header && !error_page {
+                    if let Err(e) =
+                        commit(client, &mut pending, &mut committed).and_then(|_| client.flush())
+                    {
+                        client_failed = Some(e);
+                    }
+                }
+            }
+            Action::Body(data) => {
+                let p_status = pending.as_ref().map(|p| p.status).unwrap_or(200);
+                let limit = pending.as_ref().and_then(|p| p.content_length);
+                if !error_page && !opts.header_only && !bodiless(p_status) {
+                    if let Some(cl) = limit {
+                        if relayed + data.len() as u64 > cl {
+                            // More than announced: never let the client see a body that
+                            // contradicts its framing.
+                            conn.start += used;
+                            return Attempt::Finished(Outcome::Aborted {
+                                error: BackendError::Protocol(ProtocolError::Failed),
+                            });
+                        }
+                    }
+                    let r = commit(client, &mut pending, &mut committed)
+                        .and_then(|_| client.write_body(data))
+                        .and_then(|_| {
+                            if opts.flush_packets {
+                                client.flush()
+                            } else {
+                                Ok(())
+                            }
+                        });
+                    relayed += data.len() as u64;
+                    if let Err(e) = r {
+                        client_failed = Some(e);
+                    }
+                }
+            }
+            Action::Flush => {
+                if committed {
+                    if let Err(e) = client.flush() {
+                        client_failed = Some(e);
+                    }
+                }
+            }
+            Action::SendBodyChunk { max } => send_body = Some(max),
+            Action::Done { reuse } => done = Some(reuse),
+        }
+        conn.start += used;
+        if let Some(e) = client_failed {
+            // The client is gone: the backend connection's state is unclear, drop it.
+            return Attempt::Finished(Outcome::ClientGone(e));
+        }
+        if let Some(max) = send_body {
+            body_buf.resize(max, 0);
+            let got = if max == 0 {
+                0
+            } else {
+                match client.read_body(&mut body_buf[..max]) {
+                    Ok(n) => n,
+                    // CVE-2008-5519: never leave a connection whose body state is unclear.
+                    Err(e) => return Attempt::Finished(Outcome::ClientGone(e)),
+                }
+            };
+            let mut pkt = Vec::with_capacity(got + 6);
+            let _ = ajp::encode_body_chunk(&body_buf[..got], t.max_packet, &mut pkt);
+            ex.body_packet_sent(got);
+            let conn = lease.conn.as_mut().expect("connection present");
+            if let Err(e) = conn.stream.write_all(&pkt) {
+                if committed {
+                    return Attempt::Finished(Outcome::Aborted {
+                        error: BackendError::Send(e),
+                    });
+                }
+                return fail(BackendError::Send(e), true, true);
+            }
+            continue;
+        }
+        if let Some(reuse) = done {
+            let p = pending.take();
+            let status = p.as_ref().map(|p| p.status).unwrap_or(200);
+            if let Some(cl) = p.as_ref().and_then(|p| p.content_length) {
+                if committed && relayed != cl && !opts.header_only && !bodiless(status) {
+                    return Attempt::Finished(Outcome::Aborted {
+                        error: BackendError::Protocol(ProtocolError::Failed),
+                    });
+                }
+            }
+            let outcome = if !committed
+                && status >= 400
+                && (error_page || (relayed == 0 && !opts.header_only))
+            {
+                let www_authenticate = p.as_ref().and_then(|p| {
+                    p.headers
+                        .iter()
+                        .find(|(n, _)| n.eq_ignore_ascii_case(b"www-authenticate"))
+                        .map(|(_, v)| v.clone())
+                });
+                Outcome::ErrorPage {
+                    status,
+                    www_authenticate,
+                }
+            } else {
+                let mut p = p;
+                if let Err(e) = commit(client, &mut p, &mut committed) {
+                    return Attempt::Finished(Outcome::ClientGone(e));
+                }
+                Outcome::Done { status }
+            };
+            if reuse && !opts.disable_reuse && ex.request_body_finished() {
+                lease.release();
+            }
+            return Attempt::Finished(outcome);
+        }
+    }
+}
+
+/// Hands the pending status and headers to the client (once).
+fn commit(
+    client: &mut dyn Client,
+    pending: &mut Option<PendingHeaders>,
+    committed: &mut bool,
+) -> Result<(), ClientError> {
+    if *committed {
+        return Ok(());
+    }
+    *committed = true;
+    match pending.take() {
+        Some(p) => client.start_response(p.status, &p.reason, &p.headers),
+        // Body without headers cannot reach here (the exchange refuses it).
+        None => client.start_response(200, b"", &[]),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn replay_policy() {
+        assert!(may_replay_after_send(b"GET", 0));
+        assert!(may_replay_after_send(b"PUT", 0));
+        assert!(!may_replay_after_send(b"POST", 0));
+        assert!(!may_replay_after_send(b"PATCH", 0));
+        assert!(!may_replay_after_send(
+            b"GET",
+            recovery::NO_RETRY_AFTER_SEND
+        ));
+        assert!(may_replay_after_send(
+            b"GET",
+            recovery::NO_RETRY_AFTER_SEND | recovery::ALWAYS_RETRY_GET
+        ));
+        assert!(may_replay_after_send(
+            b"HEAD",
+            recovery::NO_RETRY_AFTER_SEND | recovery::ALWAYS_RETRY_HEAD
+        ));
+    }
+}
