@@ -54,7 +54,9 @@ fn main() {
         if let Some(dir) = a.strip_prefix("-I") {
             shim.include(dir);
         } else if let Some(def) = a.strip_prefix("-D") {
-            let (k, v) = def.split_once('=').map_or((def, None), |(k, v)| (k, Some(v)));
+            let (k, v) = def
+                .split_once('=')
+                .map_or((def, None), |(k, v)| (k, Some(v)));
             shim.define(k, v);
         }
     }
@@ -65,7 +67,7 @@ fn main() {
         .clang_args(&clang_args)
         .allowlist_function("ap_.*|apr_.*|rjk_.*")
         .allowlist_type("request_rec|server_rec|conn_rec|module_struct|command_struct|cmd_parms_struct|process_rec|apr_.*|ap_.*")
-        .allowlist_var("MODULE_MAGIC_.*|OK|DECLINED|DONE|HTTP_.*|M_.*|APR_.*|APLOG_.*|OR_.*|RSRC_CONF|ACCESS_CONF|EXEC_ON_READ|NOT_IN_.*|GLOBAL_ONLY|REQUEST_CHUNKED_.*|AP_.*|MPM_.*")
+        .allowlist_var("MODULE_MAGIC_.*|OK|DECLINED|DONE|HTTP_.*|M_.*|APR_.*|APLOG_.*|OR_.*|RSRC_CONF|ACCESS_CONF|EXEC_ON_READ|NOT_IN_.*|GLOBAL_ONLY|REQUEST_CHUNKED_.*|AP_.*|MPM_.*|REMOTE_.*")
         .blocklist_function("qecvt|qfcvt|qgcvt|strtold|.*_vformat|.*vprintf.*|apr_vsnprintf|apr_pvsprintf")
         .default_enum_style(bindgen::EnumVariation::Consts)
         .derive_default(true)
