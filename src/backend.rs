@@ -564,8 +564,6 @@ struct PendingHeaders {
     status: u16,
     reason: Vec<u8>,
     headers: Vec<(Vec<u8>, Vec<u8>)>,
-    /// Backend Content-Length, enforced against the body relayed.
-    content_length: Option<u64>,
 }
 
 fn attempt_once(
@@ -608,6 +606,9 @@ fn attempt_once(
     }
     let reply_timeout = opts.reply_timeout.or(t.reply_timeout);
     let mut pending: Option<PendingHeaders> = None;
+    // Kept apart from `pending`, which is consumed when the headers go to the client.
+    let mut status: u16 = 200;
+    let mut announced_len: Option<u64> = None;
     let mut committed = false;
     let mut relayed: u64 = 0;
     let mut error_page = false;
@@ -640,14 +641,15 @@ fn attempt_once(
         let mut client_failed: Option<ClientError> = None;
         match action {
             Action::SendHeaders {
-                status,
+                status: sh_status,
                 reason,
                 headers,
             } => {
-                let content_length = headers
+                announced_len = headers
                     .iter()
                     .find(|(n, _)| n.eq_ignore_ascii_case(b"content-length"))
                     .and_then(|(_, v)| std::str::from_utf8(v).ok()?.trim().parse().ok());
+                status = sh_status;
                 error_page = opts.use_server_errors > 0 && status >= opts.use_server_errors;
                 pending = Some(PendingHeaders {
                     status,
@@ -656,7 +658,6 @@ fn attempt_once(
                         .iter()
                         .map(|(n, v)| (n.to_vec(), v.to_vec()))
                         .collect(),
-                    content_length,
                 });
                 if opts.flush_header && !error_page {
                     if let Err(e) =
@@ -667,10 +668,8 @@ fn attempt_once(
                 }
             }
             Action::Body(data) => {
-                let p_status = pending.as_ref().map(|p| p.status).unwrap_or(200);
-                let limit = pending.as_ref().and_then(|p| p.content_length);
-                if !error_page && !opts.header_only && !bodiless(p_status) {
-                    if let Some(cl) = limit {
+                if !error_page && !opts.header_only && !bodiless(status) {
+                    if let Some(cl) = announced_len {
                         if relayed + data.len() as u64 > cl {
                             // More than announced: never let the client see a body that
                             // contradicts its framing.
@@ -737,8 +736,7 @@ fn attempt_once(
         }
         if let Some(reuse) = done {
             let p = pending.take();
-            let status = p.as_ref().map(|p| p.status).unwrap_or(200);
-            if let Some(cl) = p.as_ref().and_then(|p| p.content_length) {
+            if let Some(cl) = announced_len {
                 if committed && relayed != cl && !opts.header_only && !bodiless(status) {
                     return Attempt::Finished(Outcome::Aborted {
                         error: BackendError::Protocol(ProtocolError::Failed),

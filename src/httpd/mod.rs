@@ -624,14 +624,21 @@ impl Request<'_> {
         unsafe { (*(*self.raw).connection).aborted != 0 }
     }
 
-    /// Cuts the client connection: what was sent stays visibly incomplete (no final
-    /// chunk, no keep-alive).
+    /// Cuts the client connection: whatever is still buffered is dropped and the client
+    /// sees the connection end mid-response (no final chunk, no keep-alive), so a
+    /// truncated body can never pass for a complete one.
     pub fn abort_connection(&mut self) {
-        // SAFETY: live connection; httpd's own filters set these fields the same way.
+        // SAFETY: live connection; httpd's own filters set these fields the same way. The
+        // socket stays owned by httpd: shutting it down (not closing) only makes every
+        // later write fail, which httpd handles as a client abort.
         unsafe {
-            let c = &mut *(*self.raw).connection;
-            c.keepalive = ffi::ap_conn_keepalive_e_AP_CONN_CLOSE;
-            c.aborted = 1;
+            let c = (*self.raw).connection;
+            (*c).keepalive = ffi::ap_conn_keepalive_e_AP_CONN_CLOSE;
+            (*c).aborted = 1;
+            let sock = ffi::ap_get_conn_socket(c);
+            if !sock.is_null() {
+                ffi::apr_socket_shutdown(sock, ffi::apr_shutdown_how_e_APR_SHUTDOWN_READWRITE);
+            }
         }
     }
 }

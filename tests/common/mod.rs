@@ -444,3 +444,89 @@ fn dechunk(mut b: &[u8]) -> Option<Vec<u8>> {
         b = b.get(size + 2..)?;
     }
 }
+
+/// The scriptable fake AJP backend (`rjk-fakeajp`), on a free loopback port.
+pub struct FakeAjp {
+    child: Child,
+    pub port: u16,
+    pub log: PathBuf,
+}
+
+impl FakeAjp {
+    pub fn start(name: &str, extra_args: &[&str]) -> FakeAjp {
+        use std::io::BufRead;
+        let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let log = std::env::temp_dir().join(format!("rjk-fake-{}-{n}.log", std::process::id()));
+        let mut child = Command::new(env!("CARGO_BIN_EXE_rjk-fakeajp"))
+            .args([
+                "--listen",
+                "127.0.0.1:0",
+                "--name",
+                name,
+                "--die-with-stdin",
+                "--log",
+            ])
+            .arg(&log)
+            .args(extra_args)
+            // Closing our end of stdin (also when the test process dies) stops it.
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start rjk-fakeajp");
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let port = line
+            .trim()
+            .strip_prefix("READY ")
+            .and_then(|p| p.parse().ok())
+            .unwrap_or_else(|| panic!("rjk-fakeajp did not start: {line:?}"));
+        FakeAjp { child, port, log }
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Log lines of one event kind (`request`, `open`, `close`, `body`, ...).
+    pub fn events(&self, ev: &str) -> Vec<String> {
+        let tag = format!("\"ev\":\"{ev}\"");
+        self.log()
+            .lines()
+            .filter(|l| l.contains(&tag))
+            .map(str::to_string)
+            .collect()
+    }
+
+    /// Waits until at least `n` events of a kind were logged (the fake logs after acting).
+    pub fn wait_events(&self, ev: &str, n: usize) -> Vec<String> {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let e = self.events(ev);
+            if e.len() >= n || Instant::now() > deadline {
+                return e;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for FakeAjp {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_file(&self.log);
+    }
+}
+
+/// FNV-1a 64, the checksum the fake backend reports for request bodies.
+pub fn fnv1a(data: &[u8]) -> String {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for &b in data {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    format!("{h:016x}")
+}
