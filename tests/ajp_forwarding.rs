@@ -159,10 +159,8 @@ fn request_bodies_by_length_and_chunked() {
     assert!(bodies[0].contains("\"packets\":0"), "{}", bodies[0]);
     // Chunked: no Content-Length forwarded, backend pulls until the empty packet.
     let payload: Vec<u8> = (0..100_000).map(|i| (i % 253) as u8).collect();
-    let mut raw = format!(
-        "POST /app/echo HTTP/1.1\r\nHost: x\r\nConnection: close\r\nTransfer-Encoding: chunked\r\n\r\n"
-    )
-    .into_bytes();
+    let mut raw =
+        b"POST /app/echo HTTP/1.1\r\nHost: x\r\nConnection: close\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec();
     for chunk in payload.chunks(30_000) {
         raw.extend_from_slice(format!("{:x}\r\n", chunk.len()).as_bytes());
         raw.extend_from_slice(chunk);
