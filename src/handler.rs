@@ -363,6 +363,16 @@ pub fn handle(req: &mut Request) -> i32 {
     };
     req.set_note(NOTE_WORKER, &worker_name);
     req.set_note(NOTE_TYPE, kind);
+    sl.log(
+        LogLevel::Debug,
+        rid.as_deref(),
+        site!("handler"),
+        &format!(
+            "worker {worker_name} (type {kind}) chosen for {} {}",
+            req.method(),
+            req.uri().unwrap_or_default()
+        ),
+    );
     let ext_reply_timeout = mapping::parse_worker_spec(&spec)
         .ok()
         .and_then(|(_, ext, _)| ext.reply_timeout_ms);
@@ -387,8 +397,7 @@ pub fn handle(req: &mut Request) -> i32 {
                 rid.as_deref(),
                 site!("handler"),
                 &format!(
-                    "worker {worker_name} (type {kind}) chosen for {} {}; this worker type is not served yet, answering 503",
-                    req.method(),
+                    "worker {worker_name} is of type {kind}, which is not served yet: answering 503 for {}",
                     req.uri().unwrap_or_default()
                 ),
             );

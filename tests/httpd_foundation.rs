@@ -23,7 +23,7 @@ worker.jkstatus.type=status
 fn jk_conf(root: &ServerRoot, more: &str) -> String {
     let workers = root.write("conf/workers.properties", WORKERS);
     format!(
-        "JkWorkersFile {workers}\nJkLogFile logs/mod_jk.log\nJkLogLevel info\nJkMount /app/* tomcat1\nJkMount /lb/* load_balancer\n\
+        "JkWorkersFile {workers}\nJkLogFile logs/mod_jk.log\nJkLogLevel debug\nJkMount /app/* tomcat1\nJkMount /lb/* load_balancer\n\
          <Location /jkmanager/>\n  JkMount jkstatus\n  Require ip 192.0.2.1\n</Location>\n{more}"
     )
 }
@@ -58,7 +58,8 @@ fn mapping_behaviour(mpm: Mpm) {
         "Server: {server}"
     );
 
-    // Mapped to a worker whose forwarding is not built yet: 503 and the choice is logged.
+    // Mapped to a worker whose Tomcat is not running (tomcat1), or whose type is not
+    // served yet (lb): 503, and the choice is logged.
     let r = h.get("/app/index.jsp?x=1");
     assert_eq!(r.status, 503);
     h.wait_log("logs/mod_jk.log", "the worker choice", |l| {
@@ -272,7 +273,7 @@ fn log_lines_carry_stamp_pid_tid_request_id_and_go_to_pipes() {
     let conf = jk_conf(
         &root,
         &format!(
-            "JkLogStampFormat \"<%Y-%m-%d %H:%M:%S.%q> \"\nJkRequestIdIndicator MY_REQ_ID\n\
+            "JkLogLevel info\nJkLogStampFormat \"<%Y-%m-%d %H:%M:%S.%q> \"\nJkRequestIdIndicator MY_REQ_ID\n\
              SetEnvIf Request_URI \"^/app/(id[0-9]+)\" MY_REQ_ID=$1\n\
              <VirtualHost 127.0.0.1:*>\n ServerName 127.0.0.1\n JkMountCopy On\n</VirtualHost>\n\
              <VirtualHost 127.0.0.1:*>\n ServerName piped.test\n JkMountCopy On\n JkLogFile \"|/bin/sh -c 'cat >> {piped}'\"\n JkLogLevel debug\n</VirtualHost>\n"
@@ -293,7 +294,13 @@ fn log_lines_carry_stamp_pid_tid_request_id_and_go_to_pipes() {
     let (pid, tid) = pid_tid.split_once(':').unwrap();
     assert!(h.children().contains(&pid.parse().unwrap()), "{line}");
     assert!(tid.parse::<u64>().is_ok(), "{line}");
-    assert!(line.contains("[info] handler::handler.rs ("), "{line}");
+    // Info level: no debug lines, the connect failure to the absent Tomcat is an error.
+    assert!(!log.contains("[debug]"), "{log}");
+    assert!(line.contains("[error] serve_ajp::handler.rs ("), "{line}");
+    assert!(
+        line.contains("worker tomcat1 failed for /app/id42: cannot connect"),
+        "{line}"
+    );
 
     assert_eq!(
         h.get_with("/app/id7", &[("Host", "piped.test")]).status,
