@@ -53,7 +53,11 @@ pub struct Target {
     pub retry_interval: Duration,
     pub recovery_options: u32,
     pub pool_size: usize,
+    /// Idle connections kept even when older than `idle_timeout`.
+    pub pool_min: usize,
     pub acquire_timeout: Duration,
+    /// CPing idle pooled connections older than this during maintenance (`ping_mode` I).
+    pub idle_ping: Option<(Duration, Duration)>,
     pub idle_timeout: Option<Duration>,
     pub secret: Option<String>,
 }
@@ -64,7 +68,7 @@ fn ms(v: u32) -> Option<Duration> {
 
 impl Target {
     pub fn from_params(name: &str, p: &AjpParams, threads_per_child: u32) -> Target {
-        let (pool_size, _) = p.pool_sizes(threads_per_child);
+        let (pool_size, pool_min) = p.pool_sizes(threads_per_child);
         Target {
             name: name.to_string(),
             host: p.host.clone(),
@@ -82,6 +86,13 @@ impl Target {
             retry_interval: Duration::from_millis(u64::from(p.retry_interval_ms)),
             recovery_options: p.recovery_options,
             pool_size: pool_size.max(1) as usize,
+            pool_min: pool_min as usize,
+            idle_ping: (p.ping_mode.interval && p.connection_ping_interval_secs > 0).then(|| {
+                (
+                    Duration::from_secs(u64::from(p.connection_ping_interval_secs)),
+                    Duration::from_millis(u64::from(p.ping_timeout_ms.max(1))),
+                )
+            }),
             acquire_timeout: Duration::from_millis(u64::from(p.acquire_timeout_ms())),
             idle_timeout: (p.connection_pool_timeout_secs > 0)
                 .then(|| Duration::from_secs(u64::from(p.connection_pool_timeout_secs))),
@@ -345,13 +356,44 @@ impl Pool {
         }
     }
 
-    /// Closes idle connections unused for longer than connection_pool_timeout.
-    pub fn close_idle(&self, now: Instant) {
-        let Some(limit) = self.target.idle_timeout else {
-            return;
+    /// Per-child maintenance: closes idle connections unused for longer than
+    /// connection_pool_timeout (keeping connection_pool_minsize of them) and CPings
+    /// connections idle past connection_ping_interval, dropping those that fail.
+    pub fn maintain(&self, now: Instant) {
+        // Connections being checked count as leased, so the pool never exceeds its size.
+        let mut idle = {
+            let mut st = self.state.lock();
+            st.leased += st.idle.len();
+            std::mem::take(&mut st.idle)
         };
+        let checked = idle.len();
+        // Oldest first, so the newest survive the minimum.
+        idle.sort_by_key(|c| c.last_used);
+        let mut keep = Vec::with_capacity(idle.len());
+        let total = idle.len();
+        for (i, mut c) in idle.into_iter().enumerate() {
+            let age = now.saturating_duration_since(c.last_used);
+            let above_min = total - i > self.target.pool_min;
+            if above_min && self.target.idle_timeout.is_some_and(|t| age >= t) {
+                continue;
+            }
+            if let Some((interval, timeout)) = self.target.idle_ping {
+                if age >= interval && (c.is_stale() || c.cping(&self.target, timeout).is_err()) {
+                    continue;
+                }
+            }
+            keep.push(c);
+        }
         let mut st = self.state.lock();
-        st.idle.retain(|c| now.duration_since(c.last_used) < limit);
+        st.leased -= checked;
+        st.idle.extend(keep);
+        drop(st);
+        self.freed.notify_all();
+    }
+
+    /// Idle connections currently pooled (for status and tests).
+    pub fn idle_count(&self) -> usize {
+        self.state.lock().idle.len()
     }
 
     /// A slot with a live connection: a pooled one that passes the liveness checks, or

@@ -5,6 +5,9 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use parking_lot::RwLock;
 use std::time::Duration;
 
 use crate::ajp::{self, ForwardRequest};
@@ -13,7 +16,7 @@ use crate::config::directives::{Indicator, LogLevel, ServerConf, opt};
 use crate::config::workers::{WorkerKind, WorkersConfig};
 use crate::httpd::{self, Level, Pool, Request, RequestInfo, Server};
 use crate::log::Logger;
-use crate::mapping;
+use crate::mapping::{self, UriMap};
 use crate::site;
 
 /// The handler name mod_jk uses; `SetHandler jakarta-servlet` setups rely on it.
@@ -30,6 +33,31 @@ pub struct ServerSlot {
     /// Set in post_config (parent, before fork), read-only afterwards.
     runtime: Option<Arc<Runtime>>,
     log: Option<Arc<Logger>>,
+    /// The URI map requests use: the configured one, replaced when a JkMountFile
+    /// changes on disk (each child checks on its own, as mod_jk does).
+    map: RwLock<Arc<UriMap>>,
+    mount_reload: Option<MountReload>,
+}
+
+struct MountReload {
+    path: String,
+    every_secs: u64,
+    last_check: AtomicU64,
+    mtime: AtomicU64,
+}
+
+fn now_secs() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+fn mtime_of(path: &str) -> u64 {
+    std::fs::metadata(path)
+        .and_then(|m| m.modified())
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_nanos() as u64)
 }
 
 /// Process-wide state built once per configuration generation.
@@ -37,9 +65,39 @@ pub struct Runtime {
     pub workers: Arc<WorkersConfig>,
     /// Connection pools of this child process, created on first use after fork.
     pools: OnceLock<HashMap<String, backend::Pool>>,
+    /// Seconds between maintenance runs (worker.maintain); 0 disables them.
+    maintain_secs: u64,
+    last_maintain: AtomicU64,
 }
 
 impl Runtime {
+    /// Request-driven maintenance (without JkWatchdogInterval): at most one request per
+    /// interval and child does it.
+    fn maybe_maintain(&self) {
+        if self.maintain_secs == 0 {
+            return;
+        }
+        let now = now_secs();
+        let last = self.last_maintain.load(Ordering::Relaxed);
+        if now >= last + self.maintain_secs
+            && self
+                .last_maintain
+                .compare_exchange(last, now, Ordering::AcqRel, Ordering::Relaxed)
+                .is_ok()
+        {
+            self.maintain();
+        }
+    }
+
+    fn maintain(&self) {
+        if let Some(pools) = self.pools.get() {
+            let now = std::time::Instant::now();
+            for p in pools.values() {
+                p.maintain(now);
+            }
+        }
+    }
+
     fn pool(&self, name: &str) -> Option<&backend::Pool> {
         self.pools
             .get_or_init(|| {
@@ -66,6 +124,60 @@ impl ServerSlot {
             conf: ServerConf::new(is_vhost),
             runtime: None,
             log: None,
+            map: RwLock::new(Arc::new(UriMap::default())),
+            mount_reload: None,
+        }
+    }
+
+    fn uri_map(&self) -> Arc<UriMap> {
+        self.map.read().clone()
+    }
+
+    /// JkMountFileReload: at most every N seconds, re-read the JkMountFile if its mtime
+    /// changed. A file with errors is reported and the rules in use are kept.
+    fn maybe_reload_mounts(&self, rid: Option<&str>) {
+        let Some(r) = &self.mount_reload else { return };
+        let now = now_secs();
+        let last = r.last_check.load(Ordering::Relaxed);
+        if now < last + r.every_secs
+            || r.last_check
+                .compare_exchange(last, now, Ordering::AcqRel, Ordering::Relaxed)
+                .is_err()
+        {
+            return;
+        }
+        let mtime = mtime_of(&r.path);
+        if mtime == r.mtime.load(Ordering::Relaxed) {
+            return;
+        }
+        r.mtime.store(mtime, Ordering::Relaxed);
+        let parsed = std::fs::read_to_string(&r.path)
+            .map_err(|e| e.to_string())
+            .and_then(|text| {
+                mapping::parse_uriworkermap(&r.path, &text, &httpd::getenv)
+                    .map_err(|e| e.to_string())
+            });
+        match parsed {
+            Ok((lines, warnings)) => {
+                let mut map = (*self.uri_map()).clone();
+                map.replace_uriworkermap(&lines);
+                *self.map.write() = Arc::new(map);
+                for w in warnings {
+                    self.log(LogLevel::Warn, rid, site!("reload_mounts"), &w);
+                }
+                self.log(
+                    LogLevel::Info,
+                    rid,
+                    site!("reload_mounts"),
+                    &format!("reloaded {} ({} rules)", r.path, lines.len()),
+                );
+            }
+            Err(e) => self.log(
+                LogLevel::Error,
+                rid,
+                site!("reload_mounts"),
+                &format!("not reloading {}: {e}; keeping the rules in use", r.path),
+            ),
         }
     }
 
@@ -135,6 +247,8 @@ pub fn post_config(pool: &Pool, main: Server) -> i32 {
         return httpd::HTTP_INTERNAL_SERVER_ERROR;
     };
     let runtime = Arc::new(Runtime {
+        maintain_secs: workers.maintain_secs.max(0) as u64,
+        last_maintain: AtomicU64::new(now_secs()),
         workers,
         pools: OnceLock::new(),
     });
@@ -181,6 +295,16 @@ pub fn post_config(pool: &Pool, main: Server) -> i32 {
         };
         sl.log = logger;
         sl.runtime = Some(runtime.clone());
+        *sl.map.write() = Arc::new(sl.conf.uri_map.clone());
+        sl.mount_reload = match (&sl.conf.mount_file, sl.conf.mount_file_reload.unwrap_or(60)) {
+            (Some(path), secs) if secs > 0 => Some(MountReload {
+                path: path.clone(),
+                every_secs: u64::from(secs),
+                last_check: AtomicU64::new(now_secs()),
+                mtime: AtomicU64::new(mtime_of(path)),
+            }),
+            _ => None,
+        };
         for w in &sl.conf.warnings {
             httpd::log_error(Some(&s), Level::Warning, &format!("mod_rjk: {w}"));
             sl.log(LogLevel::Warn, None, site!("post_config"), w);
@@ -206,8 +330,32 @@ pub fn post_config(pool: &Pool, main: Server) -> i32 {
     httpd::OK
 }
 
-pub fn child_init(_pool: &Pool, _main: Server) {
-    // Per-child state (connection pools) is created lazily by the workers after fork.
+pub fn child_init(_pool: &Pool, main: Server) {
+    // Connection pools are created lazily after fork. With JkWatchdogInterval a thread
+    // of this child runs maintenance; otherwise requests trigger it.
+    let sl = slot(&main);
+    let (Some(rt), Some(secs)) = (
+        sl.runtime.clone(),
+        sl.conf.watchdog_interval.filter(|&s| s > 0),
+    ) else {
+        return;
+    };
+    let spawned = std::thread::Builder::new()
+        .name("rjk-watchdog".into())
+        .spawn(move || {
+            loop {
+                std::thread::sleep(Duration::from_secs(u64::from(secs)));
+                // A panic must not take the child down; the next round tries again.
+                let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| rt.maintain()));
+            }
+        });
+    if let Err(e) = spawned {
+        httpd::log_error(
+            Some(&main),
+            Level::Err,
+            &format!("mod_rjk: cannot start the watchdog thread: {e}"),
+        );
+    }
 }
 
 fn request_id(req: &Request, conf: &ServerConf) -> Option<String> {
@@ -227,7 +375,9 @@ pub fn translate(req: &mut Request) -> i32 {
     }
     let server = req.server();
     let sl = slot(&server);
-    if sl.conf.uri_map.is_empty() {
+    sl.maybe_reload_mounts(None);
+    let map = sl.uri_map();
+    if map.is_empty() {
         return strip_session(req, sl);
     }
     let Some(uri) = req.uri() else {
@@ -247,7 +397,7 @@ pub fn translate(req: &mut Request) -> i32 {
             return httpd::HTTP_BAD_REQUEST;
         }
     };
-    match sl.conf.uri_map.map(&normalized) {
+    match map.map(&normalized) {
         Some(m) => {
             let rid = request_id(req, &sl.conf);
             sl.log(
@@ -319,6 +469,9 @@ pub fn handle(req: &mut Request) -> i32 {
     let Some(rt) = sl.runtime.clone() else {
         return httpd::HTTP_INTERNAL_SERVER_ERROR;
     };
+    if sl.conf.watchdog_interval.unwrap_or(0) == 0 {
+        rt.maybe_maintain();
+    }
     // Worker: the URI map's choice, else the JkWorkerIndicator variable (SetHandler
     // setups), else the map once more for requests that reached us another way.
     let indicator = sl
@@ -332,7 +485,7 @@ pub fn handle(req: &mut Request) -> i32 {
         .or_else(|| {
             let uri = req.uri()?;
             let n = mapping::normalize(&uri).ok()?;
-            sl.conf.uri_map.map(&n).map(|m| m.worker)
+            sl.uri_map().map(&n).map(|m| m.worker)
         });
     let Some(spec) = spec else {
         sl.log(
@@ -373,9 +526,20 @@ pub fn handle(req: &mut Request) -> i32 {
             req.uri().unwrap_or_default()
         ),
     );
-    let ext_reply_timeout = mapping::parse_worker_spec(&spec)
-        .ok()
-        .and_then(|(_, ext, _)| ext.reply_timeout_ms);
+    // Rule extensions (`;reply_timeout=...`): from the matching JkMount rule, or from the
+    // JK_WORKER_NAME value itself in SetHandler setups.
+    let extensions = req
+        .uri()
+        .and_then(|u| mapping::normalize(&u).ok())
+        .and_then(|n| sl.uri_map().map(&n))
+        .filter(|m| m.worker == worker_name)
+        .map(|m| m.extensions)
+        .or_else(|| {
+            mapping::parse_worker_spec(&spec)
+                .ok()
+                .map(|(_, ext, _)| ext)
+        });
+    let ext_reply_timeout = extensions.and_then(|e| e.reply_timeout_ms);
     match &worker.kind {
         WorkerKind::Ajp13(p) => {
             let Some(pool) = rt.pool(&worker_name) else {

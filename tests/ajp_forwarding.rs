@@ -438,3 +438,69 @@ fn client_abort_mid_upload_never_leaves_a_reusable_connection() {
     let err = s.h.stop();
     assert!(!err.contains("exit signal"), "{err}");
 }
+
+#[test]
+fn idle_connections_are_closed_by_the_watchdog() {
+    let s = setup(
+        Mpm::Event,
+        "worker.t1.connection_pool_timeout=1\nworker.t1.connection_pool_minsize=0\n",
+        "JkWatchdogInterval 1\n",
+    );
+    assert_eq!(s.h.get("/app/echo").status, 200);
+    let closes = s.fake.wait_events("close", 1);
+    assert!(
+        closes.iter().any(|c| c.contains("\"by\":\"peer\"")),
+        "idle connection never closed by us:\n{}",
+        s.fake.log()
+    );
+    assert_eq!(s.h.get("/app/echo").status, 200);
+}
+
+#[test]
+fn pool_exhaustion_waits_then_answers_503() {
+    // One connection per child and one child: the second concurrent request waits
+    // connection_acquire_timeout, then gets 503 without touching the backend.
+    let s = setup(
+        Mpm::Event,
+        "worker.t1.connection_pool_size=1\nworker.t1.connection_acquire_timeout=300\n",
+        "StartServers 1\nServerLimit 1\nMaxRequestWorkers 8\nMinSpareThreads 1\nMaxSpareThreads 8\n",
+    );
+    let port = s.h.port();
+    let slow = std::thread::spawn(move || {
+        let mut c = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        use std::io::{Read, Write};
+        c.write_all(b"GET /app/sleep/2000 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            .unwrap();
+        let mut out = String::new();
+        let _ = c.read_to_string(&mut out);
+        out
+    });
+    std::thread::sleep(std::time::Duration::from_millis(400));
+    let t = std::time::Instant::now();
+    let r = s.h.get("/app/echo");
+    assert_eq!(r.status, 503);
+    let waited = t.elapsed().as_millis();
+    assert!((250..1500).contains(&waited), "waited {waited} ms");
+    assert_eq!(s.fake.events("request").len(), 1, "{}", s.fake.log());
+    assert!(slow.join().unwrap().starts_with("HTTP/1.1 200"));
+}
+
+#[test]
+fn cping_modes_detect_a_backend_that_does_not_answer() {
+    let fake = FakeAjp::start("mute", &["--scenario", "no_cpong"]);
+    let root = ServerRoot::new(Mpm::Event);
+    let wf = root.write(
+        "conf/workers.properties",
+        &format!(
+            "worker.list=mute\nworker.mute.host=127.0.0.1\nworker.mute.port={}\nworker.mute.ping_mode=A\nworker.mute.ping_timeout=300\n",
+            fake.port
+        ),
+    );
+    root.configure(&format!("JkWorkersFile {wf}\nJkMount /m/* mute\n"));
+    let h = root.start();
+    let t = std::time::Instant::now();
+    assert_eq!(h.get("/m/echo").status, 503);
+    assert!(t.elapsed().as_millis() < 3000);
+    // The CPing was never answered, so no request was ever sent.
+    assert!(fake.events("request").is_empty(), "{}", fake.log());
+}

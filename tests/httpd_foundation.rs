@@ -316,3 +316,48 @@ fn log_lines_carry_stamp_pid_tid_request_id_and_go_to_pipes() {
         "the vhost logs only to its pipe"
     );
 }
+
+#[test]
+fn jkmountfile_is_read_and_reloaded_and_stripsession_applies() {
+    let root = ServerRoot::new(Mpm::Event);
+    let mf = root.write(
+        "conf/uriworkermap.properties",
+        "# initial rules\n/files/*=tomcat1\n",
+    );
+    let conf = jk_conf(
+        &root,
+        &format!("JkMountFile {mf}\nJkMountFileReload 1\nJkStripSession On\n"),
+    );
+    root.configure(&conf);
+    let h = root.start();
+    assert_eq!(h.get("/files/a").status, 503);
+    assert_eq!(h.get("/other/a").status, 404);
+    // JkStripSession: a URI that is not forwarded loses its ;jsessionid parameter.
+    assert_eq!(h.get("/static.txt;jsessionid=ABC.tomcat1").status, 200);
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    std::fs::write(&mf, "/other/*=tomcat1\n").unwrap();
+    // Each child reloads on its own when a request arrives after the interval.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        let statuses: Vec<u16> = (0..8).map(|_| h.get("/other/a").status).collect();
+        if statuses.iter().all(|&s| s == 503) {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "reload not seen: {statuses:?}"
+        );
+    }
+    assert_eq!(h.get("/files/a").status, 404);
+    // A broken file is reported and the rules in use stay.
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    std::fs::write(&mf, "no-slash=tomcat1\n").unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    for _ in 0..8 {
+        assert_eq!(h.get("/other/a").status, 503);
+    }
+    h.wait_log("logs/mod_jk.log", "the reload error", |l| {
+        l.contains("keeping the rules in use")
+    });
+}
