@@ -270,10 +270,10 @@ pub fn post_config(pool: &Pool, main: Server) -> i32 {
             None => {
                 let opened = if let Some(program) = path.strip_prefix('|') {
                     pool.open_piped_log(program)
-                        .map(|fd| Logger::from_fd(fd, level, &stamp))
+                        .map(|fd| Logger::from_fd(fd, level, &stamp, httpd::log_clock()))
                         .ok_or_else(|| format!("cannot start the piped logger '{program}'"))
                 } else {
-                    Logger::open_file(&path, level, &stamp)
+                    Logger::open_file(&path, level, &stamp, httpd::log_clock())
                         .map_err(|e| format!("cannot open {path}: {e}"))
                 };
                 match opened {

@@ -8,10 +8,9 @@
 //! (files) or to a pipe with lines capped below `PIPE_BUF`: both make the kernel append
 //! each line whole, so lines never interleave and no lock can be left held by a dying child.
 
-use std::ffi::CString;
-use std::fs::OpenOptions;
-use std::io;
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::fs::{File, OpenOptions};
+use std::io::{self, Write};
+use std::os::fd::OwnedFd;
 use std::os::unix::fs::OpenOptionsExt;
 
 use crate::config::directives::LogLevel;
@@ -22,11 +21,28 @@ pub const MAX_LINE: usize = 4000;
 
 pub const DEFAULT_STAMP: &str = "[%a %b %d %H:%M:%S.%Q %Y] ";
 
-#[derive(Debug)]
+/// What the log needs from the platform, supplied by the caller so this module stays
+/// free of FFI: local-time strftime of a format (without `%Q`/`%q`) for a Unix time,
+/// and the id of the calling thread.
+#[derive(Clone, Copy)]
+pub struct Clock {
+    pub strftime: fn(&str, i64) -> String,
+    pub thread_id: fn() -> u64,
+}
+
 pub struct Logger {
-    fd: OwnedFd,
+    file: File,
     level: LogLevel,
     stamp: StampFormat,
+    clock: Clock,
+}
+
+impl std::fmt::Debug for Logger {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Logger")
+            .field("level", &self.level)
+            .finish()
+    }
 }
 
 /// Where a log line comes from (what mod_jk prints as `function::file (line)`).
@@ -50,26 +66,28 @@ macro_rules! site {
 
 impl Logger {
     /// Opens (creating, mode 0644) a log file for appending.
-    pub fn open_file(path: &str, level: LogLevel, stamp: &str) -> io::Result<Logger> {
-        let f = OpenOptions::new()
+    pub fn open_file(path: &str, level: LogLevel, stamp: &str, clock: Clock) -> io::Result<Logger> {
+        let file = OpenOptions::new()
             .append(true)
             .create(true)
             .mode(0o644)
             .custom_flags(libc::O_CLOEXEC)
             .open(path)?;
         Ok(Logger {
-            fd: f.into(),
+            file,
             level,
             stamp: StampFormat::parse(stamp),
+            clock,
         })
     }
 
     /// Wraps an already open descriptor (the write end of httpd's piped logger).
-    pub fn from_fd(fd: OwnedFd, level: LogLevel, stamp: &str) -> Logger {
+    pub fn from_fd(fd: OwnedFd, level: LogLevel, stamp: &str, clock: Clock) -> Logger {
         Logger {
-            fd,
+            file: File::from(fd),
             level,
             stamp: StampFormat::parse(stamp),
+            clock,
         }
     }
 
@@ -77,9 +95,10 @@ impl Logger {
     /// the same JkLogFile but log at a different level).
     pub fn with_settings(&self, level: LogLevel, stamp: &str) -> io::Result<Logger> {
         Ok(Logger {
-            fd: self.fd.try_clone()?,
+            file: self.file.try_clone()?,
             level,
             stamp: StampFormat::parse(stamp),
+            clock: self.clock,
         })
     }
 
@@ -95,11 +114,18 @@ impl Logger {
         if !self.enabled(level) {
             return;
         }
-        let line = format_line(&self.stamp, level, request_id, site, msg, now());
-        // A failed log write has nowhere better to go; never let it disturb the request.
-        // SAFETY: the descriptor is owned by self and stays open for the call; the buffer
-        // is a valid slice of `line.len()` bytes.
-        let _ = unsafe { libc::write(self.fd.as_raw_fd(), line.as_ptr().cast(), line.len()) };
+        let line = format_line(
+            &self.stamp,
+            &self.clock,
+            level,
+            request_id,
+            site,
+            msg,
+            now(),
+        );
+        // One write(2) per line (see the module comment). A failed log write has nowhere
+        // better to go; it must never disturb the request.
+        let _ = (&self.file).write(line.as_bytes());
     }
 }
 
@@ -115,9 +141,9 @@ fn now() -> (i64, u32) {
 /// which strftime does not know.
 #[derive(Debug, Clone)]
 struct StampFormat {
-    before: CString,
+    before: String,
     sub: Option<SubSecond>,
-    after: CString,
+    after: String,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -128,7 +154,7 @@ enum SubSecond {
 
 impl StampFormat {
     fn parse(fmt: &str) -> StampFormat {
-        let clean = |s: &str| CString::new(s.replace('\0', "")).unwrap_or_default();
+        let clean = |s: &str| s.replace('\0', "");
         for (pat, sub) in [("%Q", SubSecond::Millis), ("%q", SubSecond::Micros)] {
             if let Some(pos) = fmt.find(pat) {
                 return StampFormat {
@@ -141,44 +167,28 @@ impl StampFormat {
         StampFormat {
             before: clean(fmt),
             sub: None,
-            after: CString::default(),
+            after: String::new(),
         }
     }
 
-    fn render(&self, secs: i64, micros: u32, out: &mut String) {
-        // SAFETY: an all-zero tm is a valid value for localtime_r to overwrite.
-        let mut tm: libc::tm = unsafe { std::mem::zeroed() };
-        let t: libc::time_t = secs as libc::time_t;
-        // SAFETY: both pointers are valid for the call; localtime_r is thread-safe.
-        unsafe { libc::localtime_r(&t, &mut tm) };
-        strftime_into(&self.before, &tm, out);
+    fn render(&self, clock: &Clock, secs: i64, micros: u32, out: &mut String) {
+        if !self.before.is_empty() {
+            out.push_str(&(clock.strftime)(&self.before, secs));
+        }
         match self.sub {
             Some(SubSecond::Millis) => out.push_str(&format!("{:03}", micros / 1000)),
             Some(SubSecond::Micros) => out.push_str(&format!("{micros:06}")),
             None => {}
         }
-        strftime_into(&self.after, &tm, out);
+        if !self.after.is_empty() {
+            out.push_str(&(clock.strftime)(&self.after, secs));
+        }
     }
-}
-
-fn strftime_into(fmt: &CString, tm: &libc::tm, out: &mut String) {
-    if fmt.as_bytes().is_empty() {
-        return;
-    }
-    let mut buf = [0u8; 256];
-    // SAFETY: buf is writable for its length, fmt is NUL-terminated, tm was filled by
-    // localtime_r; strftime writes at most buf.len() bytes and returns how many.
-    let n = unsafe { libc::strftime(buf.as_mut_ptr().cast(), buf.len(), fmt.as_ptr(), tm) };
-    out.push_str(&String::from_utf8_lossy(&buf[..n]));
-}
-
-fn thread_id() -> u64 {
-    // SAFETY: pthread_self has no preconditions.
-    unsafe { libc::pthread_self() as u64 }
 }
 
 fn format_line(
     stamp: &StampFormat,
+    clock: &Clock,
     level: LogLevel,
     request_id: Option<&str>,
     site: Site,
@@ -186,13 +196,13 @@ fn format_line(
     (secs, micros): (i64, u32),
 ) -> String {
     let mut line = String::with_capacity(128 + msg.len());
-    stamp.render(secs, micros, &mut line);
+    stamp.render(clock, secs, micros, &mut line);
     let file = site.file.rsplit('/').next().unwrap_or(site.file);
     line.push_str(&format!(
         "[{}] [{}:{}] [{}] {}::{} ({}): ",
         request_id.unwrap_or("NO-ID"),
         std::process::id(),
-        thread_id(),
+        (clock.thread_id)(),
         level.as_str(),
         site.function,
         file,
@@ -218,6 +228,20 @@ fn format_line(
 mod tests {
     use super::*;
 
+    /// A UTC stand-in for strftime that knows the few conversions the tests use.
+    fn utc(fmt: &str, secs: i64) -> String {
+        let (y, rest) = (1970 + secs / 31_557_600, secs % 86_400);
+        fmt.replace("%Y", &y.to_string())
+            .replace("%H", &format!("{:02}", rest / 3600))
+            .replace("%M", &format!("{:02}", rest / 60 % 60))
+            .replace("%S", &format!("{:02}", rest % 60))
+    }
+
+    const CLOCK: Clock = Clock {
+        strftime: utc,
+        thread_id: || 77,
+    };
+
     fn site() -> Site {
         Site {
             function: "map_uri",
@@ -231,6 +255,7 @@ mod tests {
         let s = StampFormat::parse("[%Y %H:%M:%S.%Q] ");
         let line = format_line(
             &s,
+            &CLOCK,
             LogLevel::Info,
             Some("abc"),
             site(),
@@ -240,24 +265,24 @@ mod tests {
         let pid = std::process::id();
         assert!(line.starts_with("[1970 "), "{line}");
         assert!(line.contains(".123] [abc] "), "{line}");
-        assert!(line.contains(&format!("[{pid}:")), "{line}");
+        assert!(line.contains(&format!("[{pid}:77]")), "{line}");
         assert!(
             line.ends_with("[info] map_uri::handler.rs (42): hello\n"),
             "{line}"
         );
         let micro = StampFormat::parse("%q|");
-        let line = format_line(&micro, LogLevel::Error, None, site(), "x", (0, 7));
+        let line = format_line(&micro, &CLOCK, LogLevel::Error, None, site(), "x", (0, 7));
         assert!(line.starts_with("000007|[NO-ID]"), "{line}");
     }
 
     #[test]
     fn long_and_hostile_messages_stay_one_line() {
         let s = StampFormat::parse("");
-        let line = format_line(&s, LogLevel::Warn, None, site(), "a\nb\rc", (0, 0));
+        let line = format_line(&s, &CLOCK, LogLevel::Warn, None, site(), "a\nb\rc", (0, 0));
         assert_eq!(line.matches('\n').count(), 1);
         assert!(line.contains("a?b?c"));
         let long = "é".repeat(5000);
-        let line = format_line(&s, LogLevel::Warn, None, site(), &long, (0, 0));
+        let line = format_line(&s, &CLOCK, LogLevel::Warn, None, site(), &long, (0, 0));
         assert!(line.len() <= MAX_LINE);
         assert!(line.ends_with("...\n"));
     }
@@ -268,7 +293,7 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("jk.log");
         let p = path.to_str().unwrap().to_string();
-        let log = std::sync::Arc::new(Logger::open_file(&p, LogLevel::Info, "").unwrap());
+        let log = std::sync::Arc::new(Logger::open_file(&p, LogLevel::Info, "", CLOCK).unwrap());
         log.log(LogLevel::Debug, None, site(), "hidden");
         let threads: Vec<_> = (0..8)
             .map(|t| {

@@ -107,6 +107,34 @@ unsafe fn ap_state(q: u32) -> c_int {
     unsafe { ffi::ap_state_query(q as c_int) }
 }
 
+/// The platform pieces of the JK log: local-time strftime and the kernel thread id
+/// (the same id httpd's error log shows as `tid`).
+pub fn log_clock() -> crate::log::Clock {
+    crate::log::Clock {
+        strftime: local_strftime,
+        thread_id: || {
+            // SAFETY: gettid has no preconditions.
+            unsafe { libc::gettid() as u64 }
+        },
+    }
+}
+
+fn local_strftime(fmt: &str, secs: i64) -> String {
+    let Ok(cfmt) = CString::new(fmt) else {
+        return String::new();
+    };
+    // SAFETY: an all-zero tm is a valid value for localtime_r to overwrite; both
+    // pointers are valid for the call and localtime_r is thread-safe.
+    let mut tm: libc::tm = unsafe { std::mem::zeroed() };
+    let t = secs as libc::time_t;
+    unsafe { libc::localtime_r(&t, &mut tm) };
+    let mut buf = [0u8; 256];
+    // SAFETY: buf is writable for its length, the format is NUL-terminated and tm was
+    // filled above; strftime writes at most buf.len() bytes and returns how many.
+    let n = unsafe { libc::strftime(buf.as_mut_ptr().cast(), buf.len(), cfmt.as_ptr(), &tm) };
+    String::from_utf8_lossy(&buf[..n]).into_owned()
+}
+
 /// Threads each child runs (1 for prefork): mod_jk's default connection_pool_size.
 pub fn mpm_threads_per_child() -> u32 {
     let mut v: c_int = 0;
