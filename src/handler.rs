@@ -196,25 +196,16 @@ impl ServerSlot {
     }
 }
 
-/// # Safety
-/// Only for servers of the current generation, whose module config is our ServerSlot.
-fn slot<'a>(s: &Server<'a>) -> &'a mut ServerSlot {
-    // SAFETY: create/merge_server_config store a ServerSlot for every server; httpd keeps
-    // it alive in the config pool for the whole generation. Mutation happens only in the
-    // single-threaded config phase; request threads only read.
-    unsafe { &mut *s.module_config::<ServerSlot>() }
-}
-
 pub fn check_config(_pool: &Pool, main: Server) -> i32 {
     let server_root = _pool.server_root_relative("");
-    let conf = &mut slot(&main).conf;
+    let conf = &mut main.config_mut().conf;
     if let Err(e) = conf.finish_main(server_root.trim_end_matches('/'), &httpd::getenv) {
         httpd::log_startup(Level::Emerg, &format!("mod_rjk: {e}"));
         return httpd::HTTP_INTERNAL_SERVER_ERROR;
     }
     let workers = conf.workers.clone().expect("finish_main sets workers");
     for s in main.iter() {
-        let c = &slot(&s).conf;
+        let c = &s.config().conf;
         for w in c.uri_map.workers() {
             if w != "*" && workers.get(w).is_none() {
                 // mod_jk only logs this; requests for such rules then get 500.
@@ -237,7 +228,7 @@ pub fn post_config(pool: &Pool, main: Server) -> i32 {
     if httpd::is_first_config_pass() {
         return httpd::OK;
     }
-    let main_conf = &slot(&main).conf;
+    let main_conf = &main.config().conf;
     let Some(workers) = main_conf.workers.clone() else {
         httpd::log_error(
             Some(&main),
@@ -256,7 +247,7 @@ pub fn post_config(pool: &Pool, main: Server) -> i32 {
     let default_log = pool.server_root_relative("logs/mod_jk.log");
     let mut sinks: HashMap<String, Arc<Logger>> = HashMap::new();
     for s in main.iter() {
-        let sl = slot(&s);
+        let sl = s.config_mut();
         let path = sl
             .conf
             .log_file
@@ -316,7 +307,7 @@ pub fn post_config(pool: &Pool, main: Server) -> i32 {
             }
         }
     }
-    let main_slot = slot(&main);
+    let main_slot = main.config();
     main_slot.log(
         LogLevel::Info,
         None,
@@ -333,7 +324,7 @@ pub fn post_config(pool: &Pool, main: Server) -> i32 {
 pub fn child_init(_pool: &Pool, main: Server) {
     // Connection pools are created lazily after fork. With JkWatchdogInterval a thread
     // of this child runs maintenance; otherwise requests trigger it.
-    let sl = slot(&main);
+    let sl = main.config();
     let (Some(rt), Some(secs)) = (
         sl.runtime.clone(),
         sl.conf.watchdog_interval.filter(|&s| s > 0),
@@ -374,7 +365,7 @@ pub fn translate(req: &mut Request) -> i32 {
         return httpd::DECLINED;
     }
     let server = req.server();
-    let sl = slot(&server);
+    let sl = server.config();
     sl.maybe_reload_mounts(None);
     let map = sl.uri_map();
     if map.is_empty() {
@@ -455,7 +446,7 @@ pub fn handle(req: &mut Request) -> i32 {
         return httpd::DECLINED;
     }
     let server = req.server();
-    let sl = slot(&server);
+    let sl = server.config();
     let rid = request_id(req, &sl.conf);
     if req.is_proxy_request() {
         sl.log(

@@ -150,8 +150,7 @@ fn directive(parms: *mut ffi::cmd_parms, args: &[&str]) -> *const c_char {
             return cmd.error("mod_rjk: unknown directive");
         };
         let server = cmd.server();
-        // SAFETY: the module config of every server is a ServerSlot we created.
-        let slot = unsafe { &mut *server.module_config::<ServerSlot>() };
+        let slot = server.config_mut();
         let (file, line) = cmd.origin();
         let location = cmd.path();
         let server_root = cmd.pool().server_root_relative("");

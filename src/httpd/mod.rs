@@ -294,20 +294,35 @@ impl<'a> Server<'a> {
         format!("{}:{}", file, unsafe { (*self.raw).defn_line_number })
     }
 
-    /// This module's per-server configuration, as created by `create_server_config`.
-    ///
-    /// # Safety
-    /// `T` must be the type our create/merge callbacks stored for this module.
-    pub unsafe fn module_config<T>(&self) -> *mut T {
-        // SAFETY: caller's contract on T; module_config is a live conf vector.
+    /// This module's per-server configuration (created by `create_server_config` or
+    /// `merge_server_config` for every server), for request-time reads.
+    pub fn config(&self) -> &'a ServerConfig {
+        // SAFETY: the entry layer stores a ServerConfig for every server and httpd keeps it
+        // in the config pool for the whole generation; request threads only read it.
+        unsafe { &*self.config_ptr() }
+    }
+
+    /// Mutable access, for the single-threaded configuration phase only (directives,
+    /// check_config, post_config) where no other reference is alive.
+    pub fn config_mut(&self) -> &'a mut ServerConfig {
+        // SAFETY: as `config`; callers hold no other reference while mutating, and
+        // nothing runs concurrently during configuration.
+        unsafe { &mut *self.config_ptr() }
+    }
+
+    fn config_ptr(&self) -> *mut ServerConfig {
+        // SAFETY: module_config is the live conf vector of a live server_rec.
         unsafe {
             ffi::ap_get_module_config(
                 (*self.raw).module_config,
                 &raw const crate::module::jk_module,
-            ) as *mut T
+            ) as *mut ServerConfig
         }
     }
 }
+
+/// Our per-server configuration type, as stored by the entry layer.
+pub type ServerConfig = crate::handler::ServerSlot;
 
 /// A borrowed `cmd_parms` during directive parsing.
 pub struct Cmd<'a> {
