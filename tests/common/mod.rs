@@ -522,6 +522,8 @@ impl Drop for FakeAjp {
 }
 
 /// FNV-1a 64, the checksum the fake backend reports for request bodies.
+pub mod tomcat;
+
 pub fn fnv1a(data: &[u8]) -> String {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     for &b in data {

@@ -1,0 +1,238 @@
+//! mod_rjk in the real Debian apache2 in front of a real Debian tomcat10 whose AJP
+//! connector requires a secret.
+
+mod common;
+
+use common::tomcat::{Echo, Tomcat, size_body};
+use common::{Httpd, Mpm, ServerRoot};
+use sha2::{Digest, Sha256};
+
+fn sha256_hex(data: &[u8]) -> String {
+    Sha256::digest(data)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+fn start(mpm: Mpm, t: &Tomcat) -> Httpd {
+    let root = ServerRoot::new(mpm);
+    let wf = root.write(
+        "conf/workers.properties",
+        &format!(
+            "worker.list=tc,nosecret,wrongsecret\n{}\
+             worker.nosecret.host=127.0.0.1\nworker.nosecret.port={port}\n\
+             worker.wrongsecret.host=127.0.0.1\nworker.wrongsecret.port={port}\nworker.wrongsecret.secret=guess\n",
+            t.worker_properties().replace(&format!("worker.{}.", t.name), "worker.tc."),
+            port = t.ajp_port
+        ),
+    );
+    root.configure(&format!(
+        "JkWorkersFile {wf}\nJkMount /* tc\nJkMount /nosecret/* nosecret\nJkMount /wrongsecret/* wrongsecret\n\
+         JkEnvVar RJK_FROM_HTTPD\nSetEnv RJK_FROM_HTTPD forwarded-value\n"
+    ));
+    root.start()
+}
+
+#[test]
+fn methods_bodies_and_request_data_reach_tomcat_exactly() {
+    let t = Tomcat::start("tcA", "tc-secret-A");
+    let h = start(Mpm::Event, &t);
+    for method in ["GET", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"] {
+        let r = h.request(method, "/echo?x=1", &[], b"");
+        assert_eq!(r.status, 200, "{method}: {}", r.text());
+        let e = Echo::parse(&r.body);
+        assert_eq!(e.get("method").as_deref(), Some(method));
+        assert_eq!(e.get("route").as_deref(), Some("tcA"));
+    }
+    let r = h.request("HEAD", "/echo", &[], b"");
+    assert_eq!(r.status, 200);
+
+    // Bodies by Content-Length, checksummed by the servlet.
+    for len in [0usize, 1, 8186, 8187, 65536, 10 << 20] {
+        let body: Vec<u8> = (0..len).map(|i| (i * 13 % 251) as u8).collect();
+        let r = h.request(
+            "POST",
+            "/echo",
+            &[("Content-Type", "application/octet-stream")],
+            &body,
+        );
+        let e = Echo::parse(&r.body);
+        assert_eq!(e.get("body_len"), Some(len.to_string()), "len {len}");
+        assert_eq!(e.get("body_sha256"), Some(sha256_hex(&body)), "len {len}");
+        assert_eq!(e.get("content_length"), Some(len.to_string()), "len {len}");
+    }
+    // The same sizes chunked: Tomcat sees no Content-Length (-1) and the whole body.
+    for len in [1usize, 8187, 65536, 10 << 20] {
+        let body: Vec<u8> = (0..len).map(|i| (i * 17 % 253) as u8).collect();
+        let mut raw = b"POST /echo HTTP/1.1\r\nHost: x\r\nConnection: close\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec();
+        for c in body.chunks(100_000) {
+            raw.extend_from_slice(format!("{:x}\r\n", c.len()).as_bytes());
+            raw.extend_from_slice(c);
+            raw.extend_from_slice(b"\r\n");
+        }
+        raw.extend_from_slice(b"0\r\n\r\n");
+        let r = common::parse_response(&h.raw(&raw)).unwrap();
+        let e = Echo::parse(&r.body);
+        assert_eq!(e.get("body_len"), Some(len.to_string()), "chunked {len}");
+        assert_eq!(
+            e.get("body_sha256"),
+            Some(sha256_hex(&body)),
+            "chunked {len}"
+        );
+        assert_eq!(
+            e.get("content_length").as_deref(),
+            Some("-1"),
+            "chunked {len}"
+        );
+    }
+    // Expect: 100-continue.
+    let r = h.request(
+        "PUT",
+        "/echo",
+        &[("Expect", "100-continue")],
+        b"after continue",
+    );
+    assert_eq!(Echo::parse(&r.body).get("body_len").as_deref(), Some("14"));
+
+    // Query strings and encoded paths arrive decoded exactly once (CVE-2007-1860).
+    let r = h.get("/echo/caf%C3%A9/%252e%252e/x?q=a%20b&r=%2F");
+    let e = Echo::parse(&r.body);
+    assert_eq!(
+        e.get("uri").as_deref(),
+        Some("/echo/caf%C3%A9/%252e%252e/x")
+    );
+    assert_eq!(e.get("query").as_deref(), Some("q=a%20b&r=%2F"));
+
+    // Headers that pose as attributes stay headers (Ghostcat-style).
+    let r = h.get_with(
+        "/echo?attrs=RJK_FROM_HTTPD",
+        &[
+            ("javax.servlet.include.request_uri", "/WEB-INF/web.xml"),
+            ("AJP_REMOTE_PORT", "1"),
+        ],
+    );
+    let e = Echo::parse(&r.body);
+    assert_eq!(
+        e.get("attr.javax.servlet.include.request_uri").as_deref(),
+        Some("(null)")
+    );
+    assert_eq!(
+        e.get("attr.jakarta.servlet.include.request_uri").as_deref(),
+        Some("(null)")
+    );
+    assert_eq!(
+        e.get("header.javax.servlet.include.request_uri").as_deref(),
+        Some("/WEB-INF/web.xml")
+    );
+    assert_ne!(e.get("remote_port").as_deref(), Some("1"));
+    assert_eq!(
+        e.get("attr.RJK_FROM_HTTPD").as_deref(),
+        Some("forwarded-value"),
+        "JkEnvVar"
+    );
+    assert_eq!(e.get("attr.JK_LB_ACTIVATION").as_deref(), Some("ACT"));
+
+    // Response headers: duplicates kept, content type through httpd.
+    let r = h.get("/headers");
+    let cookies = r
+        .headers
+        .iter()
+        .filter(|(n, _)| n.eq_ignore_ascii_case("set-cookie"))
+        .count();
+    assert_eq!(cookies, 2, "{:?}", r.headers);
+    assert!(
+        r.header("Content-Type")
+            .unwrap_or_default()
+            .starts_with("text/html"),
+        "{:?}",
+        r.headers
+    );
+    // Error statuses without a body get httpd's page; with a body Tomcat's is kept.
+    assert_eq!(h.get("/status/404").status, 404);
+    let r = h.get("/status/500?body=1");
+    assert_eq!(r.status, 500);
+    let err = h.stop();
+    assert!(!err.contains("exit signal"), "{err}");
+}
+
+#[test]
+fn wrong_or_missing_secret_gets_tomcats_403_and_a_closed_connection() {
+    let t = Tomcat::start("tcB", "tc-secret-B");
+    let h = start(Mpm::Prefork, &t);
+    assert_eq!(h.get("/nosecret/echo").status, 403);
+    assert_eq!(h.get("/wrongsecret/echo").status, 403);
+    // The right secret on the same Tomcat still works, and so does a retry after 403.
+    assert_eq!(h.get("/echo").status, 200);
+    assert_eq!(h.get("/wrongsecret/echo").status, 403);
+    assert_eq!(h.get("/echo").status, 200);
+    let log = h.jk_log();
+    assert!(
+        !log.contains("[error]"),
+        "a 403 is Tomcat's answer, not a backend failure:\n{log}"
+    );
+}
+
+fn children_rss_kib(h: &Httpd) -> u64 {
+    h.children()
+        .iter()
+        .filter_map(|pid| std::fs::read_to_string(format!("/proc/{pid}/status")).ok())
+        .filter_map(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+        })
+        .max()
+        .unwrap_or(0)
+}
+
+#[test]
+fn a_100_mib_download_streams_with_flat_memory() {
+    use std::io::{BufRead, Read, Write};
+    let t = Tomcat::start("tcC", "tc-secret-C");
+    let h = start(Mpm::Prefork, &t);
+    // Warm up every child so their peak RSS reflects a served request.
+    for _ in 0..6 {
+        assert_eq!(h.get("/size/1000").body, size_body(1000));
+    }
+    let before = children_rss_kib(&h);
+    let n: usize = 100 << 20;
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", h.port())).unwrap();
+    s.write_all(
+        format!("GET /size/{n} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes(),
+    )
+    .unwrap();
+    let mut reader = std::io::BufReader::new(s);
+    let mut head = String::new();
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line).unwrap() == 0 || line == "\r\n" {
+            break;
+        }
+        head.push_str(&line);
+    }
+    let mut buf = vec![0u8; 256 * 1024];
+    let mut body_bytes = 0usize;
+    let mut mismatch = None;
+    loop {
+        let k = reader.read(&mut buf).unwrap();
+        if k == 0 {
+            break;
+        }
+        for (j, &b) in buf[..k].iter().enumerate() {
+            let i = body_bytes + j;
+            if mismatch.is_none() && b != (i.wrapping_mul(31).wrapping_add(7) & 0xFF) as u8 {
+                mismatch = Some(i);
+            }
+        }
+        body_bytes += k;
+    }
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    assert!(head.contains(&format!("Content-Length: {n}")), "{head}");
+    assert_eq!(body_bytes, n);
+    assert_eq!(mismatch, None);
+    let after = children_rss_kib(&h);
+    assert!(
+        after < before + 16 * 1024,
+        "httpd child peak RSS grew from {before} KiB to {after} KiB"
+    );
+}
