@@ -236,3 +236,74 @@ fn a_100_mib_download_streams_with_flat_memory() {
         "httpd child peak RSS grew from {before} KiB to {after} KiB"
     );
 }
+
+#[test]
+fn stale_pooled_connections_after_a_tomcat_crash_cost_no_request() {
+    let t = Tomcat::start("tcD", "tc-secret-D");
+    let h = start(Mpm::Prefork, &t);
+    // Warm a pooled connection in every child.
+    for _ in 0..30 {
+        assert_eq!(h.get("/echo").status, 200);
+    }
+    t.kill9();
+    t.start_again();
+    // Every pooled connection is now dead: each must be detected before use.
+    for i in 0..40 {
+        let r = if i % 2 == 0 {
+            h.get("/echo")
+        } else {
+            h.request("POST", "/count?id=stale", &[], b"x=1")
+        };
+        assert_eq!(r.status, 200, "request {i} after the restart: {}", r.text());
+    }
+    // Each POST ran exactly once.
+    let (_, count) = t.http_get("/count?get=stale");
+    assert_eq!(String::from_utf8_lossy(&count).trim(), "20");
+}
+
+#[test]
+fn large_headers_pass_with_64k_packets_on_both_sides() {
+    use common::tomcat::Options;
+    let t = Tomcat::start_with(
+        "tcE",
+        "tc-secret-E",
+        Options {
+            packet_size: 65536,
+            ..Options::default()
+        },
+    );
+    let root = ServerRoot::new(Mpm::Event);
+    let wf = root.write(
+        "conf/workers.properties",
+        &format!(
+            "worker.list=big,small\n{}worker.big.max_packet_size=65536\n\
+             worker.small.host=127.0.0.1\nworker.small.port={}\nworker.small.secret={}\n",
+            t.worker_properties()
+                .replace(&format!("worker.{}.", t.name), "worker.big."),
+            t.ajp_port,
+            t.secret
+        ),
+    );
+    // Both workers reach the same /echo servlet; the query picks the worker.
+    root.configure(&format!(
+        "JkWorkersFile {wf}\n<Location /echo>\n SetHandler jakarta-servlet\n\
+         <If \"%{{QUERY_STRING}} == 'w=big'\">\n SetEnv JK_WORKER_NAME big\n </If>\n\
+         <Else>\n SetEnv JK_WORKER_NAME small\n </Else>\n</Location>\n"
+    ));
+    let h = root.start();
+    let v = "v".repeat(4000);
+    let headers = [
+        ("X-1", v.as_str()),
+        ("X-2", v.as_str()),
+        ("X-3", v.as_str()),
+    ];
+    let r = h.get_with("/echo?w=big", &headers);
+    assert_eq!(r.status, 200, "{}", h.jk_log());
+    assert_eq!(
+        Echo::parse(&r.body).get("header.x-3").map(|s| s.len()),
+        Some(4000)
+    );
+    // With the default 8 KiB packet they do not fit: 413, the backend is not blamed.
+    assert_eq!(h.get_with("/echo?w=small", &headers).status, 413);
+    assert_eq!(h.get("/echo?w=small").status, 200);
+}
