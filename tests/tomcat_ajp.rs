@@ -307,3 +307,33 @@ fn large_headers_pass_with_64k_packets_on_both_sides() {
     assert_eq!(h.get_with("/echo?w=small", &headers).status, 413);
     assert_eq!(h.get("/echo?w=small").status, 200);
 }
+
+#[test]
+fn flushed_output_reaches_the_client_before_the_response_ends() {
+    use std::io::{Read, Write};
+    let t = Tomcat::start("tcF", "tc-secret-F");
+    let h = start(Mpm::Event, &t);
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", h.port())).unwrap();
+    let t0 = std::time::Instant::now();
+    s.write_all(b"GET /sleep/2000?flush=1 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !String::from_utf8_lossy(&got).contains("sleeping") {
+        let n = s.read(&mut buf).unwrap();
+        assert!(
+            n > 0,
+            "closed before the flushed part: {}",
+            String::from_utf8_lossy(&got)
+        );
+        got.extend_from_slice(&buf[..n]);
+    }
+    let first = t0.elapsed();
+    assert!(
+        first.as_millis() < 1500,
+        "flushed bytes arrived only after {first:?}"
+    );
+    let _ = s.read_to_end(&mut got);
+    assert!(String::from_utf8_lossy(&got).contains("slept"));
+    assert!(t0.elapsed().as_millis() >= 2000);
+}
