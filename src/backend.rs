@@ -456,13 +456,33 @@ pub struct RequestOptions {
     /// Status from which the backend's body is dropped and httpd's own error page used
     /// (`use_server_errors` rule extension); 0 = only bodiless errors.
     pub use_server_errors: u16,
+    /// `fail_on_status`: these statuses are not relayed; the attempt fails instead
+    /// (a negative code fails without blaming the backend).
+    pub fail_on_status: Vec<i32>,
+}
+
+/// The first request body packet, read from the client once and kept so that another
+/// connection or lb member can be sent the same bytes.
+#[derive(Debug, Default)]
+pub struct BodyReplay {
+    first: Option<Vec<u8>>,
 }
 
 /// How a request ended.
 #[derive(Debug)]
 pub enum Outcome {
     /// The response was relayed completely.
-    Done { status: u16 },
+    Done {
+        status: u16,
+        body_sent: u64,
+        body_relayed: u64,
+    },
+    /// The backend answered a `fail_on_status` code; nothing was relayed.
+    FailOnStatus {
+        status: u16,
+        blame: bool,
+        replayable: bool,
+    },
     /// The backend answered this error status without a body (or the rule asked for
     /// httpd's pages): let httpd produce its error page. `www_authenticate` keeps a 401
     /// challenge.
@@ -526,6 +546,7 @@ pub fn service(
     req: &ForwardRequest<'_>,
     client: &mut dyn Client,
     opts: &RequestOptions,
+    replay: &mut BodyReplay,
 ) -> Outcome {
     let t = &pool.target;
     let mut packet = Vec::with_capacity(1024);
@@ -535,17 +556,16 @@ pub fn service(
             error,
         };
     }
-    // The first body packet is read once and kept, so a retry can resend it.
-    let mut first_chunk: Option<Vec<u8>> = None;
     let probe = Exchange::new(req.body, t.max_packet);
-    if let Some(n) = probe.first_body_chunk() {
+    if let (Some(n), None) = (probe.first_body_chunk(), &replay.first) {
         let mut data = vec![0; n];
         match read_full(client, &mut data) {
             Ok(got) => data.truncate(got),
             Err(e) => return Outcome::ClientGone(e),
         }
-        first_chunk = Some(data);
+        replay.first = Some(data);
     }
+    let first_chunk = replay.first.clone();
     let mut last: Option<AttemptFailure> = None;
     for attempt in 0..t.retries {
         if attempt > 0 {
@@ -692,6 +712,19 @@ fn attempt_once(
                     .find(|(n, _)| n.eq_ignore_ascii_case(b"content-length"))
                     .and_then(|(_, v)| std::str::from_utf8(v).ok()?.trim().parse().ok());
                 status = sh_status;
+                if let Some(&code) = opts
+                    .fail_on_status
+                    .iter()
+                    .find(|c| c.unsigned_abs() == u32::from(status))
+                {
+                    // Nothing is relayed; the connection is dropped with whatever follows.
+                    return Attempt::Finished(Outcome::FailOnStatus {
+                        status,
+                        blame: code > 0,
+                        replayable: !ex.upload_started()
+                            && may_replay_after_send(req.method, t.recovery_options),
+                    });
+                }
                 error_page = opts.use_server_errors > 0 && status >= opts.use_server_errors;
                 pending = Some(PendingHeaders {
                     status,
@@ -804,7 +837,11 @@ fn attempt_once(
                 if let Err(e) = commit(client, &mut p, &mut committed) {
                     return Attempt::Finished(Outcome::ClientGone(e));
                 }
-                Outcome::Done { status }
+                Outcome::Done {
+                    status,
+                    body_sent: ex.request_body_sent(),
+                    body_relayed: relayed,
+                }
             };
             if reuse && !opts.disable_reuse && ex.request_body_finished() {
                 lease.release();

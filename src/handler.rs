@@ -11,10 +11,11 @@ use parking_lot::RwLock;
 use std::time::Duration;
 
 use crate::ajp::{self, ForwardRequest};
-use crate::backend::{self, Client, ClientError, Outcome, RequestOptions};
+use crate::backend::{self, BackendError, Client, ClientError, Outcome, RequestOptions};
 use crate::config::directives::{Indicator, LogLevel, ServerConf, opt};
-use crate::config::workers::{WorkerKind, WorkersConfig};
+use crate::config::workers::{AjpParams, LbParams, WorkerKind, WorkersConfig};
 use crate::httpd::{self, Level, Pool, Request, RequestInfo, Server};
+use crate::lb::{self, Balancer, FailureKind, LbRequest};
 use crate::log::Logger;
 use crate::mapping::{self, UriMap};
 use crate::site;
@@ -25,6 +26,7 @@ const NOTE_WORKER: &std::ffi::CStr = c"JK_WORKER_NAME";
 const NOTE_TYPE: &std::ffi::CStr = c"JK_WORKER_TYPE";
 /// The decoded URI as httpd had it before we normalised it: that is what is forwarded
 /// (path parameters such as `;jsessionid` included), as mod_jk does.
+const NOTE_ROUTE: &std::ffi::CStr = c"JK_WORKER_ROUTE";
 const NOTE_ORIG_URI: &std::ffi::CStr = c"JK_ORIGINAL_URI";
 
 /// What httpd stores as our per-server configuration.
@@ -64,7 +66,9 @@ fn mtime_of(path: &str) -> u64 {
 pub struct Runtime {
     pub workers: Arc<WorkersConfig>,
     /// Connection pools of this child process, created on first use after fork.
-    pools: OnceLock<HashMap<String, backend::Pool>>,
+    pools: OnceLock<HashMap<String, (backend::Pool, AjpParams)>>,
+    /// The balancer state shared by every child (JkShmFile), mapped before fork.
+    shm: Option<httpd::SharedMemory>,
     /// Seconds between maintenance runs (worker.maintain); 0 disables them.
     maintain_secs: u64,
     last_maintain: AtomicU64,
@@ -90,15 +94,21 @@ impl Runtime {
     }
 
     fn maintain(&self) {
+        if let Some(shm) = &self.shm {
+            let seg = shm.segment();
+            for i in 0..seg.lb_count() {
+                Balancer::new(seg, i).maintain(now_ms(), self.maintain_secs * 1000);
+            }
+        }
         if let Some(pools) = self.pools.get() {
             let now = std::time::Instant::now();
-            for p in pools.values() {
+            for (p, _) in pools.values() {
                 p.maintain(now);
             }
         }
     }
 
-    fn pool(&self, name: &str) -> Option<&backend::Pool> {
+    fn pool(&self, name: &str) -> Option<&(backend::Pool, AjpParams)> {
         self.pools
             .get_or_init(|| {
                 let threads = httpd::mpm_threads_per_child();
@@ -108,7 +118,10 @@ impl Runtime {
                     .filter_map(|(n, w)| match &w.kind {
                         WorkerKind::Ajp13(p) => Some((
                             n.clone(),
-                            backend::Pool::new(backend::Target::from_params(n, p, threads)),
+                            (
+                                backend::Pool::new(backend::Target::from_params(n, p, threads)),
+                                p.clone(),
+                            ),
                         )),
                         _ => None,
                     })
@@ -204,6 +217,10 @@ pub fn check_config(_pool: &Pool, main: Server) -> i32 {
         return httpd::HTTP_INTERNAL_SERVER_ERROR;
     }
     let workers = conf.workers.clone().expect("finish_main sets workers");
+    if let Err(e) = crate::shm::check_capacity(&workers) {
+        httpd::log_startup(Level::Emerg, &format!("mod_rjk: {e}"));
+        return httpd::HTTP_INTERNAL_SERVER_ERROR;
+    }
     for s in main.iter() {
         let c = &s.config().conf;
         for w in c.uri_map.workers() {
@@ -237,11 +254,54 @@ pub fn post_config(pool: &Pool, main: Server) -> i32 {
         );
         return httpd::HTTP_INTERNAL_SERVER_ERROR;
     };
+    // The balancer state lives in a file mapped before fork. Its name carries the parent's
+    // pid like mod_jk's, and the parent keeps it across graceful and normal restarts, so
+    // admin changes survive them (mod_jk loses them).
+    let mut startup_notes = Vec::new();
+    let has_lb = workers
+        .workers
+        .values()
+        .any(|w| matches!(w.kind, WorkerKind::Lb(_)));
+    let shm = if has_lb {
+        let base = main_conf
+            .shm_file
+            .clone()
+            .unwrap_or_else(|| pool.server_root_relative("logs/jk-runtime-status"));
+        let path = format!("{base}.{}", std::process::id());
+        let opened = httpd::SharedMemory::open(&path).and_then(|m| {
+            let adoption = crate::shm::adopt_or_init(m.segment(), &workers)?;
+            Ok((m, adoption))
+        });
+        match opened {
+            Ok((m, adoption)) => {
+                startup_notes.push(match adoption {
+                    crate::shm::Adoption::Adopted => {
+                        format!("kept the balancer state of the previous generation in {path}")
+                    }
+                    crate::shm::Adoption::Initialised => {
+                        format!("balancer state initialised in {path}")
+                    }
+                });
+                Some(m)
+            }
+            Err(e) => {
+                httpd::log_error(
+                    Some(&main),
+                    Level::Emerg,
+                    &format!("mod_rjk: JkShmFile: {e}"),
+                );
+                return httpd::HTTP_INTERNAL_SERVER_ERROR;
+            }
+        }
+    } else {
+        None
+    };
     let runtime = Arc::new(Runtime {
         maintain_secs: workers.maintain_secs.max(0) as u64,
         last_maintain: AtomicU64::new(now_secs()),
         workers,
         pools: OnceLock::new(),
+        shm,
     });
 
     let default_log = pool.server_root_relative("logs/mod_jk.log");
@@ -308,6 +368,9 @@ pub fn post_config(pool: &Pool, main: Server) -> i32 {
         }
     }
     let main_slot = main.config();
+    for note in &startup_notes {
+        main_slot.log(LogLevel::Info, None, site!("post_config"), note);
+    }
     main_slot.log(
         LogLevel::Info,
         None,
@@ -530,23 +593,25 @@ pub fn handle(req: &mut Request) -> i32 {
                 .ok()
                 .map(|(_, ext, _)| ext)
         });
-    let ext_reply_timeout = extensions.and_then(|e| e.reply_timeout_ms);
+    let extensions = extensions.unwrap_or_default();
     match &worker.kind {
-        WorkerKind::Ajp13(p) => {
-            let Some(pool) = rt.pool(&worker_name) else {
-                return httpd::HTTP_INTERNAL_SERVER_ERROR;
-            };
-            let secret = p.secret.clone();
-            serve_ajp(
-                req,
-                sl,
-                pool,
-                secret.as_deref(),
-                ext_reply_timeout,
-                rid.as_deref(),
-            )
-        }
-        _ => {
+        WorkerKind::Ajp13(_) => serve(
+            req,
+            sl,
+            &rt,
+            Target::Worker(&worker_name),
+            &extensions,
+            rid.as_deref(),
+        ),
+        WorkerKind::Lb(lb) => serve(
+            req,
+            sl,
+            &rt,
+            Target::Lb(&worker_name, lb),
+            &extensions,
+            rid.as_deref(),
+        ),
+        WorkerKind::Status(_) => {
             sl.log(
                 LogLevel::Info,
                 rid.as_deref(),
@@ -610,6 +675,53 @@ struct Forwarded {
     ssl: [Option<Vec<u8>>; 4],
     ssl_key_size: Option<u16>,
     env_vars: Vec<(Vec<u8>, Vec<u8>)>,
+}
+
+impl Forwarded {
+    /// The FORWARD_REQUEST for one worker or lb member.
+    fn request<'a>(
+        &'a self,
+        body: ajp::BodyMode,
+        secret: Option<&'a str>,
+        route: Option<&'a [u8]>,
+        activation: &'a [u8],
+    ) -> ForwardRequest<'a> {
+        ForwardRequest {
+            method: &self.info.method,
+            protocol: &self.info.protocol,
+            req_uri: &self.req_uri,
+            remote_addr: &self.remote_addr,
+            remote_host: self.remote_host.as_deref(),
+            server_name: &self.server_name,
+            server_port: self.server_port,
+            is_ssl: self.is_ssl,
+            headers: self
+                .info
+                .headers
+                .iter()
+                .map(|(n, v)| (n.as_slice(), v.as_slice()))
+                .collect(),
+            body,
+            secret: secret.map(str::as_bytes),
+            remote_user: self.remote_user.as_deref(),
+            auth_type: self.auth_type.as_deref(),
+            query_string: self.info.args.as_deref(),
+            route,
+            ssl_cert: self.ssl[0].as_deref(),
+            ssl_cipher: self.ssl[1].as_deref(),
+            ssl_session: self.ssl[2].as_deref(),
+            ssl_key_size: self.ssl_key_size,
+            ssl_protocol: self.ssl[3].as_deref(),
+            remote_port: self.remote_port,
+            local_addr: &self.local_addr,
+            lb_activation: activation,
+            env_vars: self
+                .env_vars
+                .iter()
+                .map(|(n, v)| (n.as_slice(), v.as_slice()))
+                .collect(),
+        }
+    }
 }
 
 /// Collects what mod_jk forwards, applying JkOptions and the indicator variables.
@@ -724,12 +836,24 @@ fn forwarded(req: &Request, conf: &ServerConf) -> Forwarded {
     }
 }
 
-fn serve_ajp(
+/// Where a request goes: one ajp13 worker, or a load balancer over several.
+enum Target<'a> {
+    Worker(&'a str),
+    Lb(&'a str, &'a LbParams),
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+fn serve(
     req: &mut Request,
     sl: &ServerSlot,
-    pool: &backend::Pool,
-    secret: Option<&str>,
-    ext_reply_timeout: Option<u32>,
+    rt: &Runtime,
+    target: Target,
+    ext: &mapping::RuleExtensions,
     rid: Option<&str>,
 ) -> i32 {
     let conf = &sl.conf;
@@ -741,59 +865,215 @@ fn serve_ajp(
         Err(status) => return status,
     };
     let f = forwarded(req, conf);
-    let fwd = ForwardRequest {
-        method: &f.info.method,
-        protocol: &f.info.protocol,
-        req_uri: &f.req_uri,
-        remote_addr: &f.remote_addr,
-        remote_host: f.remote_host.as_deref(),
-        server_name: &f.server_name,
-        server_port: f.server_port,
-        is_ssl: f.is_ssl,
-        headers: f
-            .info
-            .headers
-            .iter()
-            .map(|(n, v)| (n.as_slice(), v.as_slice()))
-            .collect(),
-        body,
-        secret: secret.map(str::as_bytes),
-        remote_user: f.remote_user.as_deref(),
-        auth_type: f.auth_type.as_deref(),
-        query_string: f.info.args.as_deref(),
-        route: None,
-        ssl_cert: f.ssl[0].as_deref(),
-        ssl_cipher: f.ssl[1].as_deref(),
-        ssl_session: f.ssl[2].as_deref(),
-        ssl_key_size: f.ssl_key_size,
-        ssl_protocol: f.ssl[3].as_deref(),
-        remote_port: f.remote_port,
-        local_addr: &f.local_addr,
-        lb_activation: b"ACT",
-        env_vars: f
-            .env_vars
-            .iter()
-            .map(|(n, v)| (n.as_slice(), v.as_slice()))
-            .collect(),
-    };
     let reply_timeout = req
         .env("JK_REPLY_TIMEOUT")
         .and_then(|v| v.trim().parse::<u64>().ok())
-        .or(ext_reply_timeout.map(u64::from))
+        .or(ext.reply_timeout_ms.map(u64::from))
         .filter(|&ms| ms > 0)
         .map(Duration::from_millis);
-    let opts = RequestOptions {
+    let mut opts = RequestOptions {
         reply_timeout,
         flush_packets: conf.has_option(opt::FLUSH_PACKETS),
         flush_header: conf.has_option(opt::FLUSH_HEADER),
         disable_reuse: conf.has_option(opt::DISABLE_REUSE),
         header_only: f.info.header_only,
-        use_server_errors: 0,
+        use_server_errors: ext.use_server_errors.unwrap_or(0),
+        fail_on_status: Vec::new(),
     };
-    let name = pool.target.name.clone();
     let uri = String::from_utf8_lossy(&f.info.uri).into_owned();
-    let outcome = backend::service(pool, &fwd, &mut HttpdClient { req }, &opts);
-    let log = |level, msg: String| sl.log(level, rid, site!("serve_ajp"), &msg);
+    let mut replay = backend::BodyReplay::default();
+    let log = |level, msg: String| sl.log(level, rid, site!("serve"), &msg);
+    match target {
+        Target::Worker(name) => {
+            let Some((pool, params)) = rt.pool(name) else {
+                return httpd::HTTP_INTERNAL_SERVER_ERROR;
+            };
+            opts.fail_on_status = effective_fail_on_status(ext, params);
+            let fwd = f.request(body, params.secret.as_deref(), None, b"ACT");
+            let outcome =
+                backend::service(pool, &fwd, &mut HttpdClient { req }, &opts, &mut replay);
+            finish(req, outcome, name, &uri, &log)
+        }
+        Target::Lb(lb_name, lbp) => {
+            let Some(shm) = rt.shm.as_ref() else {
+                return httpd::HTTP_INTERNAL_SERVER_ERROR;
+            };
+            let Some(bal) = Balancer::find(shm.segment(), lb_name) else {
+                log(
+                    LogLevel::Error,
+                    format!("load balancer {lb_name} is missing from the shared memory"),
+                );
+                return httpd::HTTP_INTERNAL_SERVER_ERROR;
+            };
+            bal.maintain(now_ms(), rt.maintain_secs * 1000);
+            // Session ids: JK_ROUTE, else the session path parameter of the URI as the
+            // client sent it, else every session cookie in order.
+            let session_cookie = ext.session_cookie.as_deref().unwrap_or(&lbp.session_cookie);
+            let session_path = ext.session_path.as_deref().unwrap_or(&lbp.session_path);
+            let raw_uri = req
+                .note(NOTE_ORIG_URI)
+                .or_else(|| req.uri())
+                .unwrap_or_default();
+            let cookies: Vec<String> = f
+                .info
+                .headers
+                .iter()
+                .filter(|(n, _)| n.eq_ignore_ascii_case(b"cookie"))
+                .map(|(_, v)| String::from_utf8_lossy(v).into_owned())
+                .collect();
+            let cookie_refs: Vec<&str> = cookies.iter().map(String::as_str).collect();
+            let forced_route = req.env("JK_ROUTE").filter(|r| !r.is_empty());
+            let ids = lb::extract_session_id(&raw_uri, &cookie_refs, session_path, session_cookie);
+            let routes: Vec<&str> = match &forced_route {
+                Some(r) => vec![r.as_str()],
+                None => lb::session_routes(&ids),
+            };
+            let env_flag = |name: &str| req.env(name).map(|v| v.trim() != "0");
+            let lbreq = LbRequest {
+                session_routes: &routes,
+                has_session: forced_route.is_some() || !ids.is_empty(),
+                sticky_ignore: env_flag("JK_STICKY_IGNORE")
+                    .or(ext.sticky_ignore)
+                    .unwrap_or(false),
+                stateless: env_flag("JK_STATELESS").or(ext.stateless).unwrap_or(false),
+                active_override: &ext.active,
+                disabled_override: &ext.disabled,
+                stopped_override: &ext.stopped,
+            };
+            let settings = bal.settings();
+            let per_pass =
+                (settings.lb_retries.max(1) as usize).min(bal.member_range().len().max(1));
+            let mut last_status = httpd::HTTP_SERVICE_UNAVAILABLE;
+            let mut tried: Vec<usize> = Vec::new();
+            for pass in 0..settings.retries.max(1) {
+                if pass > 0 {
+                    std::thread::sleep(Duration::from_millis(u64::from(
+                        settings.retry_interval_ms,
+                    )));
+                    tried.clear();
+                }
+                for _ in 0..per_pass {
+                    let pick = match bal.choose(&lbreq, &tried, now_ms()) {
+                        Ok(p) => p,
+                        Err(lb::NoMember::StickyForced) => {
+                            log(
+                                LogLevel::Info,
+                                format!(
+                                    "{lb_name}: {} for {uri}; answering 503",
+                                    lb::NoMember::StickyForced
+                                ),
+                            );
+                            return httpd::HTTP_SERVICE_UNAVAILABLE;
+                        }
+                        Err(_) => break,
+                    };
+                    let m = pick.member;
+                    let member = bal.member(m).map(|s| s.name).unwrap_or_default();
+                    let Some((pool, params)) = rt.pool(&member) else {
+                        tried.push(m);
+                        continue;
+                    };
+                    opts.fail_on_status = effective_fail_on_status(ext, params);
+                    let fwd = f.request(
+                        body,
+                        params.secret.as_deref(),
+                        Some(pick.route.as_bytes()),
+                        pick.activation.as_str().as_bytes(),
+                    );
+                    bal.on_start(m);
+                    let outcome =
+                        backend::service(pool, &fwd, &mut HttpdClient { req }, &opts, &mut replay);
+                    let now = now_ms();
+                    let retry = match &outcome {
+                        Outcome::Done {
+                            body_sent,
+                            body_relayed,
+                            ..
+                        } => {
+                            bal.on_success(m, *body_sent, *body_relayed, now);
+                            false
+                        }
+                        Outcome::ErrorPage { .. } => {
+                            bal.on_success(m, 0, 0, now);
+                            false
+                        }
+                        Outcome::Failed {
+                            error, replayable, ..
+                        } => {
+                            let kind = match error {
+                                BackendError::ReplyTimeout => FailureKind::ReplyTimeout,
+                                BackendError::Protocol(_) => FailureKind::Protocol,
+                                BackendError::PoolExhausted => FailureKind::Busy,
+                                _ => FailureKind::Backend,
+                            };
+                            bal.on_failure(m, kind, now);
+                            *replayable
+                        }
+                        Outcome::FailOnStatus {
+                            blame, replayable, ..
+                        } => {
+                            bal.on_failure(m, FailureKind::FailOnStatus { positive: *blame }, now);
+                            *replayable
+                        }
+                        Outcome::Aborted { .. } => {
+                            bal.on_failure(m, FailureKind::Backend, now);
+                            false
+                        }
+                        Outcome::Refused { .. } | Outcome::ClientGone(_) => {
+                            bal.on_failure(m, FailureKind::Client, now);
+                            false
+                        }
+                    };
+                    req.set_note(NOTE_ROUTE, &pick.route);
+                    if retry {
+                        if let Outcome::Failed { status, error, .. } = &outcome {
+                            log(
+                                LogLevel::Info,
+                                format!(
+                                    "{lb_name}: member {member} failed for {uri}: {error}; trying another member"
+                                ),
+                            );
+                            last_status = i32::from(*status);
+                        } else {
+                            log(
+                                LogLevel::Info,
+                                format!(
+                                    "{lb_name}: member {member} answered a fail_on_status code for {uri}; trying another member"
+                                ),
+                            );
+                        }
+                        tried.push(m);
+                        continue;
+                    }
+                    return finish(req, outcome, &member, &uri, &log);
+                }
+            }
+            log(
+                LogLevel::Error,
+                format!("{lb_name}: all members failed for {uri}, no more members left"),
+            );
+            last_status
+        }
+    }
+}
+
+/// fail_on_status of the rule extension, else of the worker.
+fn effective_fail_on_status(ext: &mapping::RuleExtensions, p: &AjpParams) -> Vec<i32> {
+    if ext.fail_on_status.is_empty() {
+        p.fail_on_status.clone()
+    } else {
+        ext.fail_on_status.clone()
+    }
+}
+
+/// Turns the outcome of the exchange into httpd's answer.
+fn finish(
+    req: &mut Request,
+    outcome: Outcome,
+    name: &str,
+    uri: &str,
+    log: &dyn Fn(LogLevel, String),
+) -> i32 {
     match outcome {
         Outcome::Done { .. } => httpd::OK,
         Outcome::ErrorPage {
@@ -811,6 +1091,15 @@ fn serve_ajp(
                 format!("worker {name} failed for {uri}: {error}; answering {status}"),
             );
             i32::from(status)
+        }
+        Outcome::FailOnStatus { status, .. } => {
+            log(
+                LogLevel::Info,
+                format!(
+                    "worker {name} answered {status} for {uri}, listed in fail_on_status; answering 503"
+                ),
+            );
+            httpd::HTTP_SERVICE_UNAVAILABLE
         }
         Outcome::Aborted { error } => {
             log(

@@ -7,8 +7,10 @@
 pub mod ajp;
 pub mod backend;
 pub mod config;
+pub mod lb;
 pub mod log;
 pub mod mapping;
+pub mod shm;
 
 // The httpd-facing layers reference symbols that only the httpd executable provides, so
 // the unit-test binary of the pure core is built without them.

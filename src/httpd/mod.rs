@@ -697,3 +697,91 @@ pub const DECLINED: c_int = ffi::DECLINED as c_int;
 pub const HTTP_BAD_REQUEST: c_int = ffi::HTTP_BAD_REQUEST as c_int;
 pub const HTTP_INTERNAL_SERVER_ERROR: c_int = ffi::HTTP_INTERNAL_SERVER_ERROR as c_int;
 pub const HTTP_SERVICE_UNAVAILABLE: c_int = ffi::HTTP_SERVICE_UNAVAILABLE as c_int;
+
+/// The file-backed shared memory that holds the balancer state (`JkShmFile`). Created by
+/// the httpd parent before it forks; children inherit the mapping, so they never reopen
+/// the file (it stays root-owned, mode 0600).
+pub struct SharedMemory {
+    ptr: std::ptr::NonNull<crate::shm::Segment>,
+    len: usize,
+}
+
+// SAFETY: the mapping is shared memory made only of atomics (see crate::shm); every
+// access goes through `&Segment`, whose fields are all Sync.
+unsafe impl Send for SharedMemory {}
+// SAFETY: as above.
+unsafe impl Sync for SharedMemory {}
+
+impl SharedMemory {
+    /// Opens or creates `path` (mode 0600, never through a symlink, refusing a file that
+    /// is not ours or is readable by others) and maps it shared. An existing file of the
+    /// right size keeps its contents, which the caller validates before trusting them.
+    pub fn open(path: &str) -> Result<SharedMemory, String> {
+        use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+        let len = crate::shm::SEGMENT_SIZE;
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .mode(0o600)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+            .open(path)
+            .map_err(|e| format!("cannot open the shared memory file {path}: {e}"))?;
+        let meta = file.metadata().map_err(|e| format!("{path}: {e}"))?;
+        // SAFETY: geteuid has no preconditions.
+        let euid = unsafe { libc::geteuid() };
+        if !meta.file_type().is_file() || meta.uid() != euid || meta.mode() & 0o077 != 0 {
+            return Err(format!(
+                "refusing the shared memory file {path}: it must be a regular file owned by uid {euid} with mode 0600 (found uid {} mode {:o})",
+                meta.uid(),
+                meta.mode() & 0o7777
+            ));
+        }
+        if meta.len() != len as u64 {
+            // A different size is a different layout: start from zeros.
+            file.set_len(0)
+                .and_then(|()| file.set_len(len as u64))
+                .map_err(|e| format!("{path}: {e}"))?;
+        }
+        use std::os::fd::AsRawFd;
+        // SAFETY: mapping `len` bytes of a file we just sized to `len`, shared and
+        // read-write; the result is checked before use and unmapped in Drop.
+        let p = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_SHARED,
+                file.as_raw_fd(),
+                0,
+            )
+        };
+        if p == libc::MAP_FAILED {
+            return Err(format!(
+                "cannot map {path}: {}",
+                std::io::Error::last_os_error()
+            ));
+        }
+        // mmap returns page-aligned memory, more than Segment's alignment needs.
+        debug_assert_eq!(p as usize % crate::shm::SEGMENT_ALIGN, 0);
+        Ok(SharedMemory {
+            ptr: std::ptr::NonNull::new(p.cast()).ok_or("mmap returned NULL")?,
+            len,
+        })
+    }
+
+    pub fn segment(&self) -> &crate::shm::Segment {
+        // SAFETY: the mapping is live for self's lifetime, page-aligned and `len` bytes
+        // long; Segment consists only of atomics and integer arrays, for which every bit
+        // pattern is valid (zeros from a new file included), and it is only ever accessed
+        // through shared references and atomic operations.
+        unsafe { self.ptr.as_ref() }
+    }
+}
+
+impl Drop for SharedMemory {
+    fn drop(&mut self) {
+        // SAFETY: unmapping exactly the region mapped in `open`; no reference outlives self.
+        unsafe { libc::munmap(self.ptr.as_ptr().cast(), self.len) };
+    }
+}

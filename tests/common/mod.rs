@@ -454,13 +454,22 @@ pub struct FakeAjp {
 
 impl FakeAjp {
     pub fn start(name: &str, extra_args: &[&str]) -> FakeAjp {
+        FakeAjp::spawn(name, "127.0.0.1:0", extra_args)
+    }
+
+    /// On a given port, e.g. to bring a "crashed" backend back where it was.
+    pub fn start_on(name: &str, port: u16) -> FakeAjp {
+        FakeAjp::spawn(name, &format!("127.0.0.1:{port}"), &[])
+    }
+
+    fn spawn(name: &str, listen: &str, extra_args: &[&str]) -> FakeAjp {
         use std::io::BufRead;
         let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         let log = std::env::temp_dir().join(format!("rjk-fake-{}-{n}.log", std::process::id()));
         let mut child = Command::new(env!("CARGO_BIN_EXE_rjk-fakeajp"))
             .args([
                 "--listen",
-                "127.0.0.1:0",
+                listen,
                 "--name",
                 name,
                 "--die-with-stdin",

@@ -1,0 +1,146 @@
+//! The lb worker: weighted spreading with the rotation kept in shared memory, stickiness,
+//! activation, failover, across httpd children of every MPM.
+
+mod common;
+
+use common::{FakeAjp, Httpd, Mpm, ServerRoot};
+use std::collections::BTreeMap;
+
+struct Lb {
+    h: Httpd,
+    fakes: Vec<FakeAjp>,
+}
+
+fn lb_setup(mpm: Mpm, factors: [u32; 3], extra_workers: &str, extra_conf: &str) -> Lb {
+    let fakes: Vec<FakeAjp> = (1..=3)
+        .map(|i| FakeAjp::start(&format!("tomcat{i}"), &[]))
+        .collect();
+    let root = ServerRoot::new(mpm);
+    let mut w = String::from("worker.list=load_balancer\n");
+    for (i, f) in fakes.iter().enumerate() {
+        let n = i + 1;
+        w.push_str(&format!(
+            "worker.tomcat{n}.type=ajp13\nworker.tomcat{n}.host=127.0.0.1\nworker.tomcat{n}.port={}\nworker.tomcat{n}.lbfactor={}\n",
+            f.port, factors[i]
+        ));
+    }
+    w.push_str("worker.load_balancer.type=lb\nworker.load_balancer.balance_workers=tomcat1,tomcat2,tomcat3\n");
+    w.push_str(extra_workers);
+    let wf = root.write("conf/workers.properties", &w);
+    root.configure(&format!(
+        "JkWorkersFile {wf}\nJkShmFile logs/jk-runtime-status\nJkMount /* load_balancer\n{extra_conf}"
+    ));
+    Lb {
+        h: root.start(),
+        fakes,
+    }
+}
+
+fn backend_of(h: &Httpd, path: &str, headers: &[(&str, &str)]) -> String {
+    let r = h.get_with(path, headers);
+    assert_eq!(r.status, 200, "{path}: {}", r.text());
+    r.header("X-Backend").unwrap_or("?").to_string()
+}
+
+fn spread(h: &Httpd, n: usize) -> BTreeMap<String, usize> {
+    let mut m = BTreeMap::new();
+    for _ in 0..n {
+        *m.entry(backend_of(h, "/echo", &[])).or_default() += 1;
+    }
+    m
+}
+
+fn assert_even_windows(h: &Httpd, windows: usize) {
+    for w in 0..windows {
+        let s = spread(h, 9);
+        assert_eq!(
+            s.values().copied().collect::<Vec<_>>(),
+            [3, 3, 3],
+            "window {w}: {s:?}"
+        );
+    }
+}
+
+#[test]
+fn nine_requests_hit_each_member_three_times_under_prefork() {
+    let lb = lb_setup(Mpm::Prefork, [1, 1, 1], "", "");
+    assert!(
+        lb.h.children().len() >= 3,
+        "several children serve the requests"
+    );
+    assert_even_windows(&lb.h, 3);
+    // After other traffic (sticky requests pile onto one member), any 9 consecutive
+    // requests without a session are again 3/3/3 once the backlog is paid back.
+    for _ in 0..4 {
+        backend_of(&lb.h, "/echo", &[("Cookie", "JSESSIONID=abc.tomcat2")]);
+    }
+    let _ = spread(&lb.h, 8);
+    assert_even_windows(&lb.h, 2);
+}
+
+#[test]
+fn nine_requests_hit_each_member_three_times_under_event() {
+    let lb = lb_setup(Mpm::Event, [1, 1, 1], "", "");
+    assert_even_windows(&lb.h, 3);
+}
+
+#[test]
+fn weights_split_600_requests_within_five_percent() {
+    let lb = lb_setup(Mpm::Event, [1, 2, 3], "", "");
+    let s = spread(&lb.h, 600);
+    for (name, want) in [("tomcat1", 100.0), ("tomcat2", 200.0), ("tomcat3", 300.0)] {
+        let got = *s.get(name).unwrap_or(&0) as f64;
+        assert!(
+            (got - want).abs() <= want * 0.05,
+            "{name}: {got} of 600, want {want}: {s:?}"
+        );
+    }
+}
+
+#[test]
+fn sticky_sessions_follow_the_route() {
+    let lb = lb_setup(Mpm::Prefork, [1, 1, 1], "", "");
+    for _ in 0..20 {
+        assert_eq!(
+            backend_of(&lb.h, "/echo", &[("Cookie", "JSESSIONID=ABC123.tomcat3")]),
+            "tomcat3"
+        );
+        assert_eq!(
+            backend_of(&lb.h, "/echo;jsessionid=XYZ.tomcat1", &[]),
+            "tomcat1"
+        );
+    }
+    // Several cookies: the first whose route exists wins.
+    let c = "JSESSIONID=old.gone; JSESSIONID=new.tomcat2";
+    assert_eq!(backend_of(&lb.h, "/echo", &[("Cookie", c)]), "tomcat2");
+    // The forwarded request carries the member's route.
+    let reqs = lb.fakes[2].events("request");
+    assert!(
+        reqs.iter().any(|r| r.contains("\"route\":\"tomcat3\"")),
+        "{reqs:?}"
+    );
+}
+
+#[test]
+fn a_dead_member_costs_no_get_and_comes_back() {
+    let mut lb = lb_setup(
+        Mpm::Event,
+        [1, 1, 1],
+        "worker.load_balancer.recover_time=2\nworker.maintain=1\n",
+        "",
+    );
+    assert_even_windows(&lb.h, 1);
+    let dead = lb.fakes.remove(1);
+    let port = dead.port;
+    drop(dead);
+    for i in 0..30 {
+        let b = backend_of(&lb.h, "/echo", &[]);
+        assert_ne!(b, "tomcat2", "request {i}");
+    }
+    // Back on the same port: after recover_time it gets traffic again.
+    let back = FakeAjp::start_on("tomcat2", port);
+    std::thread::sleep(std::time::Duration::from_millis(3500));
+    let s = spread(&lb.h, 30);
+    assert!(s.get("tomcat2").copied().unwrap_or(0) > 0, "{s:?}");
+    drop(back);
+}
