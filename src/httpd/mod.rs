@@ -717,32 +717,8 @@ impl SharedMemory {
     /// is not ours or is readable by others) and maps it shared. An existing file of the
     /// right size keeps its contents, which the caller validates before trusting them.
     pub fn open(path: &str) -> Result<SharedMemory, String> {
-        use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
         let len = crate::shm::SEGMENT_SIZE;
-        let file = std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .mode(0o600)
-            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
-            .open(path)
-            .map_err(|e| format!("cannot open the shared memory file {path}: {e}"))?;
-        let meta = file.metadata().map_err(|e| format!("{path}: {e}"))?;
-        // SAFETY: geteuid has no preconditions.
-        let euid = unsafe { libc::geteuid() };
-        if !meta.file_type().is_file() || meta.uid() != euid || meta.mode() & 0o077 != 0 {
-            return Err(format!(
-                "refusing the shared memory file {path}: it must be a regular file owned by uid {euid} with mode 0600 (found uid {} mode {:o})",
-                meta.uid(),
-                meta.mode() & 0o7777
-            ));
-        }
-        if meta.len() != len as u64 {
-            // A different size is a different layout: start from zeros.
-            file.set_len(0)
-                .and_then(|()| file.set_len(len as u64))
-                .map_err(|e| format!("{path}: {e}"))?;
-        }
+        let file = crate::shm::open_file(path, len as u64)?;
         use std::os::fd::AsRawFd;
         // SAFETY: mapping `len` bytes of a file we just sized to `len`, shared and
         // read-write; the result is checked before use and unmapped in Drop.

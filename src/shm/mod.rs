@@ -413,7 +413,8 @@ impl LbConfigured {
 /// One load balancer.
 #[repr(C)]
 pub struct LbSlot {
-    /// Seqlock of `name` and change counter of the settings (+2 per edit).
+    /// Seqlock of `name`, and change counter (+2 per edit) of the settings and of the
+    /// members' editable values, so one load tells a cache whether anything changed.
     pub(crate) sequence: AtomicU32,
     /// Members are the global slots `first_member .. first_member + member_count`.
     pub(crate) first_member: AtomicU32,
@@ -1248,6 +1249,40 @@ fn check_str(seq: &AtomicU32, field: &ShmStr, may_be_empty: bool) -> Result<(), 
     Ok(())
 }
 
+/// Opens or creates the file behind the segment (`JkShmFile`), safely: mode 0600, never
+/// through a symlink (CVE-2024-46544 was a world-writable shm file), and an existing file
+/// must be a regular file owned by us and closed to others. A file of another size is
+/// truncated to zeros (an unknown layout); one of the right size keeps its contents for
+/// [`adopt_or_init`] to validate.
+pub fn open_file(path: &str, size: u64) -> Result<std::fs::File, String> {
+    use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        .open(path)
+        .map_err(|e| format!("cannot open the shared memory file {path}: {e}"))?;
+    let meta = file.metadata().map_err(|e| format!("{path}: {e}"))?;
+    let our_uid = std::fs::metadata("/proc/self")
+        .map(|m| m.uid())
+        .unwrap_or(u32::MAX);
+    if !meta.file_type().is_file() || meta.uid() != our_uid || meta.mode() & 0o077 != 0 {
+        return Err(format!(
+            "refusing the shared memory file {path}: it must be a regular file owned by uid {our_uid} with mode 0600 (found uid {} mode {:o})",
+            meta.uid(),
+            meta.mode() & 0o7777
+        ));
+    }
+    if meta.len() != size {
+        file.set_len(0)
+            .and_then(|()| file.set_len(size))
+            .map_err(|e| format!("{path}: {e}"))?;
+    }
+    Ok(file)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1564,5 +1599,36 @@ worker.other.balance_workers=c,a
         assert_eq!(a.activation(), Activation::Active);
         assert_eq!(a.errors.load(Ordering::Relaxed), 0);
         assert!(seg.generation() >= 2);
+    }
+
+    #[test]
+    fn shm_file_is_private_and_never_followed_through_a_symlink() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = std::env::temp_dir().join(format!("rjk-shmfile-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let p = dir.join("jk-runtime-status.1");
+        let ps = p.to_str().unwrap();
+        let f = open_file(ps, 4096).unwrap();
+        assert_eq!(f.metadata().unwrap().len(), 4096);
+        assert_eq!(
+            std::fs::metadata(&p).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+        // A symlink planted where the file goes is refused, and its target untouched.
+        let target = dir.join("victim");
+        std::fs::write(&target, b"keep").unwrap();
+        let link = dir.join("jk-runtime-status.2");
+        std::os::unix::fs::symlink(&target, &link).unwrap();
+        let e = open_file(link.to_str().unwrap(), 4096).unwrap_err();
+        assert!(e.contains("cannot open"), "{e}");
+        assert_eq!(std::fs::read(&target).unwrap(), b"keep");
+        // A pre-existing file others can read is refused too.
+        let open = dir.join("jk-runtime-status.3");
+        std::fs::write(&open, b"").unwrap();
+        std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let e = open_file(open.to_str().unwrap(), 4096).unwrap_err();
+        assert!(e.contains("mode 0600"), "{e}");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }
