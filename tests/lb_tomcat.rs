@@ -185,3 +185,63 @@ fn killing_a_tomcat_under_load_loses_no_get_and_runs_no_post_twice() {
     let s = spread(&h, 30);
     assert!(s.get("kill2").copied().unwrap_or(0) > 0, "{s:?}");
 }
+
+#[test]
+fn no_lost_or_mixed_responses_while_tomcats_restart_one_at_a_time() {
+    let ts: Vec<Tomcat> = (1..=3)
+        .map(|i| Tomcat::start(&format!("mix{i}"), "s-mix"))
+        .collect();
+    let refs: Vec<&Tomcat> = ts.iter().collect();
+    // A stopping Tomcat undeploys its webapps before it closes its AJP connector and
+    // answers 404 meanwhile; `fail_on_status=-404` (mod_jk's negative code: fail over
+    // without putting the member in error) sends those GETs to another member.
+    let h = Arc::new(start_lb(
+        Mpm::Event,
+        &refs,
+        "worker.load_balancer.recover_time=1\nworker.maintain=1\n\
+         worker.mix1.fail_on_status=-404\nworker.mix2.fail_on_status=-404\nworker.mix3.fail_on_status=-404\n",
+    ));
+    let running = Arc::new(AtomicBool::new(true));
+    let clients: Vec<_> = (0..50)
+        .map(|c| {
+            let h = h.clone();
+            std::thread::spawn(move || {
+                let mut bad = Vec::new();
+                for i in 0..40 {
+                    let id = format!("c{c}-r{i}");
+                    let r = h.get(&format!("/echo?id={id}"));
+                    let got = Echo::parse(&r.body).get("query").unwrap_or_default();
+                    if r.status != 200 || got != format!("id={id}") {
+                        bad.push(format!("{id}: {} {got}", r.status));
+                    }
+                }
+                bad
+            })
+        })
+        .collect();
+    let restarter = {
+        let running = running.clone();
+        std::thread::spawn(move || {
+            for t in &ts {
+                if !running.load(Ordering::Relaxed) {
+                    break;
+                }
+                t.restart();
+                std::thread::sleep(std::time::Duration::from_millis(1500));
+            }
+            ts
+        })
+    };
+    let bad: Vec<String> = clients
+        .into_iter()
+        .flat_map(|c| c.join().unwrap())
+        .collect();
+    running.store(false, Ordering::Relaxed);
+    let _ts = restarter.join().unwrap();
+    assert!(
+        bad.is_empty(),
+        "{} of 2000 requests failed or were mixed up: {:?}",
+        bad.len(),
+        &bad[..bad.len().min(10)]
+    );
+}
