@@ -269,6 +269,18 @@ pub fn post_config(pool: &Pool, main: Server) -> i32 {
             .unwrap_or_else(|| pool.server_root_relative("logs/jk-runtime-status"));
         let path = format!("{base}.{}", std::process::id());
         let opened = httpd::SharedMemory::open(&path).and_then(|m| {
+            // A segment from another worker set may still be in use by children of the
+            // previous generation: give it up (they keep their mapping of the unlinked
+            // file) instead of re-initialising it under them.
+            if crate::shm::validate(m.segment(), crate::shm::SEGMENT_SIZE).is_ok()
+                && !crate::shm::adoptable(m.segment(), &workers)
+            {
+                drop(m);
+                std::fs::remove_file(&path).map_err(|e| format!("cannot replace {path}: {e}"))?;
+                let fresh = httpd::SharedMemory::open(&path)?;
+                crate::shm::init_from_config(fresh.segment(), &workers)?;
+                return Ok((fresh, crate::shm::Adoption::Initialised));
+            }
             let adoption = crate::shm::adopt_or_init(m.segment(), &workers)?;
             Ok((m, adoption))
         });

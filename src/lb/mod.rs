@@ -14,21 +14,27 @@
 //! lb_value; ties go to the first member (in member order, cyclically) at or after the
 //! shared rotation pointer, and the pointer moves to just after the pick. Sticky and domain
 //! picks raise lb_value (Request) but leave the pointer alone. Hence, for members of equal
-//! distance and equal lbfactor (lb_mult 1) under Request (or Sessions/Next with
-//! session-less requests), with sequential requests from any mix of processes:
+//! distance and equal lbfactor (lb_mult 1), all usable throughout, under Request (or
+//! Sessions/Next with session-less requests), with sequential requests (each `choose`
+//! returns before the next starts) from any mix of processes and threads:
 //!
-//! * Let `D = Σ (max lb_value − lb_value_i)` over those members. The next `D` non-sticky
-//!   picks each go to a member below the maximum (the backlog other traffic left, e.g.
-//!   sticky requests, is paid back first), after which all lb_values are equal.
+//! * Let `D = Σ (max lb_value − lb_value_i)` over those members after arbitrary earlier
+//!   traffic. The next `D` non-sticky picks each go to a member below the maximum (the
+//!   backlog, e.g. from sticky requests, is paid back first), after which all lb_values
+//!   are equal (assuming no maintenance run during those `D` picks).
 //! * From then on the picks follow member order cyclically (`p, p+1, …, n−1, 0, …`), so
 //!   **every window of `k·n` consecutive picks contains exactly `k` picks of every member**,
 //!   also across global maintenance (halving and subtract-minimum keep the order).
 //! * `stateless` requests ignore lb_value and follow the rotation from any state.
 //!
-//! Weighted members get picks in proportion to their lbfactor within one pick per member
-//! and round (lb_value is weighted request counting). Concurrent choosers race only on the
-//! rotation pointer (a CAS; the loser re-evaluates), so at worst a slightly worse member is
-//! picked; no update is ever lost or torn.
+//! Weighted members (Request, equal distance, starting from equal lb_values): the
+//! lb_values never drift apart by more than the largest lb_mult, so after any number of
+//! sequential picks member `i`'s count is within `lbfactor_i / min lbfactor` of its exact
+//! share (1:2:3 over 600 requests gives exactly 100/200/300).
+//!
+//! Concurrent choosers race only on the rotation pointer (a compare-exchange; the loser
+//! re-evaluates), so at worst a slightly worse member is picked; counters use atomic
+//! read-modify-write and are never lost or torn.
 
 use std::ops::Range;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -111,7 +117,9 @@ impl std::fmt::Display for NoMember {
     }
 }
 
-/// How an attempt on a member failed.
+/// How an attempt on a member failed. From `backend::BackendError`: Resolve, Connect,
+/// Ping, Send, Receive, Closed ⇒ `Backend`; ReplyTimeout ⇒ `ReplyTimeout`; Protocol ⇒
+/// `Protocol`; PoolExhausted ⇒ `Busy`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FailureKind {
     /// Connect, send or receive failed: ERR when no other request is in flight on the

@@ -243,6 +243,14 @@ fn weights_one_two_three_split_six_hundred_requests() {
     let seg = build(&["t1 lbfactor=1", "t2 lbfactor=2", "t3 lbfactor=3"], &[]);
     let mut now = MINUTE;
     let picks = record(&seg, 600, &mut now, None);
+    // The documented bound holds after every pick: |count_i - share_i| <= f_i / f_min.
+    for n in 1..=picks.len() {
+        let got = counts(&picks[..n], 3);
+        for (i, f) in [1.0f64, 2.0, 3.0].into_iter().enumerate() {
+            let share = n as f64 * f / 6.0;
+            assert!((got[i] as f64 - share).abs() <= f, "after {n}: {got:?}");
+        }
+    }
     let got = counts(&picks, 3);
     for (count, expected) in got.iter().zip([100usize, 200, 300]) {
         assert!(count.abs_diff(expected) * 20 <= expected, "{got:?}");
@@ -1165,7 +1173,9 @@ fn garbage_in_the_segment_never_panics() {
             m.distance.store(pick(&mut rng) as i64, Ordering::Relaxed);
             if rng.next(4) == 0 {
                 m.route.words[rng.next(8) as usize].store(pick(&mut rng), Ordering::Relaxed);
-                m.sequence.store(pick(&mut rng) as u32, Ordering::Relaxed);
+                // Odd values (a dead writer) cost a one-second repair, tested in shm.
+                m.sequence
+                    .store(pick(&mut rng) as u32 & !1, Ordering::Relaxed);
             }
         }
         let now = pick(&mut rng);

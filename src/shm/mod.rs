@@ -17,6 +17,7 @@
 //! * Times are milliseconds of wall clock passed in by the caller; 0 means "never".
 
 use std::sync::atomic::{AtomicI64, AtomicU32, AtomicU64, Ordering, fence};
+use std::time::{Duration, Instant};
 
 use crate::config::workers::{Activation, LbMethod, LbParams, WorkerKind, WorkersConfig};
 
@@ -43,12 +44,16 @@ const STR_WORDS: usize = (MAX_STR_LEN + 1) / 8;
 // to map a fresh one per generation without a second thought.
 const _: () = assert!(SEGMENT_SIZE % 8 == 0 && SEGMENT_ALIGN == 8 && SEGMENT_SIZE < 64 * 1024);
 
-/// Rounds a seqlock user waits on an odd, unchanging sequence before concluding that the
-/// writer died between its two stores (a killed child) and repairing the slot.
-const DEAD_WRITER_ROUNDS: u32 = 4096;
-/// Readers stop waiting for a consistent read after this many rounds (only a writer that
-/// never pauses could cause it) and take the value as it is.
-const MAX_READ_ROUNDS: u32 = 1 << 16;
+/// How long a seqlock user waits on an odd, unchanging sequence before concluding that the
+/// writer died between its two stores (a killed child) and repairing the slot. Rounds can
+/// not tell a dead writer from a descheduled one, time can; a writer descheduled longer
+/// than this may let one reader see a torn (still bounded, decodable) string.
+const DEAD_WRITER_AFTER: Duration = Duration::from_secs(1);
+/// Readers stop waiting for a consistent read after this long (only writers that never
+/// pause could cause it) and take the value as it is.
+const READ_GIVE_UP_AFTER: Duration = Duration::from_secs(2);
+/// Rounds between clock reads and yields while waiting.
+const ROUNDS_PER_CHECK: u32 = 64;
 
 // ---------------------------------------------------------------------------------------
 // Codes stored in the segment
@@ -220,63 +225,73 @@ fn encode(value: &str) -> [u8; MAX_STR_LEN + 1] {
     buf
 }
 
-fn backoff(round: u32) {
-    if round % 64 == 63 {
-        std::thread::yield_now();
-    } else {
-        std::hint::spin_loop();
-    }
+/// Waiting on a seqlock: spins, yields, and repairs the slot when its writer is gone.
+struct Waiter {
+    round: u32,
+    started: Option<Instant>,
+    odd: Option<(u32, Instant)>,
 }
 
-/// Tracks an odd sequence across rounds; after [`DEAD_WRITER_ROUNDS`] without change it
-/// makes the sequence even again, so neither readers nor writers wait forever.
-struct DeadWriterWatch {
-    odd: Option<u32>,
-    rounds: u32,
-}
-
-impl DeadWriterWatch {
+impl Waiter {
     fn new() -> Self {
-        DeadWriterWatch {
+        Waiter {
+            round: 0,
+            started: None,
             odd: None,
-            rounds: 0,
         }
     }
 
-    fn observe_odd(&mut self, seq: &AtomicU32, s: u32) {
-        if self.odd != Some(s) {
-            self.odd = Some(s);
-            self.rounds = 0;
-            return;
+    /// Called after a failed round with the sequence seen; returns false once a reader
+    /// should give up.
+    fn wait(&mut self, seq: &AtomicU32, seen: u32) -> bool {
+        self.round = self.round.wrapping_add(1);
+        if self.round % ROUNDS_PER_CHECK != 0 {
+            std::hint::spin_loop();
+            return true;
         }
-        self.rounds += 1;
-        if self.rounds >= DEAD_WRITER_ROUNDS {
-            let _ = seq.compare_exchange(s, s.wrapping_add(1), Ordering::AcqRel, Ordering::Relaxed);
-            self.rounds = 0;
+        let now = Instant::now();
+        let started = *self.started.get_or_insert(now);
+        if seen & 1 == 1 {
+            match self.odd {
+                Some((s, since)) if s == seen => {
+                    if now.duration_since(since) >= DEAD_WRITER_AFTER {
+                        // The writer died between its two stores: make the slot readable
+                        // and writable again with whatever it left.
+                        let _ = seq.compare_exchange(
+                            seen,
+                            seen.wrapping_add(1),
+                            Ordering::AcqRel,
+                            Ordering::Relaxed,
+                        );
+                        self.odd = None;
+                    }
+                }
+                _ => self.odd = Some((seen, now)),
+            }
+        } else {
+            self.odd = None;
         }
+        std::thread::yield_now();
+        now.duration_since(started) < READ_GIVE_UP_AFTER
     }
 }
 
 /// Takes the slot's seqlock for writing and returns the (odd) value now held.
 fn lock_write(seq: &AtomicU32) -> u32 {
-    let mut watch = DeadWriterWatch::new();
-    let mut round = 0u32;
+    let mut waiter = Waiter::new();
     loop {
         let s = seq.load(Ordering::Relaxed);
-        if s & 1 == 0 {
-            if seq
+        if s & 1 == 0
+            && seq
                 .compare_exchange(s, s.wrapping_add(1), Ordering::Acquire, Ordering::Relaxed)
                 .is_ok()
-            {
-                // Orders the data stores after the odd sequence for readers.
-                fence(Ordering::Release);
-                return s.wrapping_add(1);
-            }
-        } else {
-            watch.observe_odd(seq, s);
+        {
+            // Orders the data stores after the odd sequence for readers.
+            fence(Ordering::Release);
+            return s.wrapping_add(1);
         }
-        round = round.wrapping_add(1);
-        backoff(round);
+        // Writers never give up: edits are rare and a dead writer gets repaired.
+        let _ = waiter.wait(seq, s);
     }
 }
 
@@ -311,8 +326,8 @@ fn write_str_locked(field: &ShmStr, value: &str) {
 }
 
 fn read_raw(seq: &AtomicU32, field: &ShmStr) -> [u8; MAX_STR_LEN + 1] {
-    let mut watch = DeadWriterWatch::new();
-    for round in 0..MAX_READ_ROUNDS {
+    let mut waiter = Waiter::new();
+    loop {
         let s1 = seq.load(Ordering::Acquire);
         if s1 & 1 == 0 {
             let buf = field.load_raw();
@@ -320,13 +335,12 @@ fn read_raw(seq: &AtomicU32, field: &ShmStr) -> [u8; MAX_STR_LEN + 1] {
             if seq.load(Ordering::Relaxed) == s1 {
                 return buf;
             }
-        } else {
-            watch.observe_odd(seq, s1);
         }
-        backoff(round);
+        if !waiter.wait(seq, s1) {
+            // Possibly torn, but still bounded text that decodes safely.
+            return field.load_raw();
+        }
     }
-    // Possibly torn, but still bounded text that decodes safely.
-    field.load_raw()
 }
 
 /// Reads `field` under the seqlock `seq`; never blocks for long and never fails.
@@ -1059,18 +1073,26 @@ pub fn init_from_config(seg: &Segment, config: &WorkersConfig) -> Result<(), Str
     Ok(())
 }
 
+/// Whether [`adopt_or_init`] would keep the segment: it is valid and holds the same worker
+/// set. When it would not, children of the previous generation may still be using it, so
+/// a skin that can should map a fresh segment instead of re-initialising this one.
+pub fn adoptable(seg: &Segment, config: &WorkersConfig) -> bool {
+    validate(seg, SEGMENT_SIZE).is_ok()
+        && seg.header.fingerprint.load(Ordering::Acquire) == fingerprint(config)
+}
+
 /// Reuses the segment when it is valid and holds the same worker set (graceful restart),
 /// else initialises it.
 ///
 /// On reuse, runtime state, statistics and admin edits survive — a deliberate difference
-/// from mod_jk, which forgets them. A value whose configured value changed in the file
-/// since the segment was built takes the new configured value (the file edit wins over the
-/// older runtime edit); values the file left alone keep their runtime value.
+/// from mod_jk, which forgets them. In-flight counters restart from 0 and a running probe
+/// is handed to the next request, since their processes may be gone. A value whose
+/// configured value changed in the file since the segment was built takes the new
+/// configured value (the file edit wins over the older runtime edit); values the file left
+/// alone keep their runtime value.
 pub fn adopt_or_init(seg: &Segment, config: &WorkersConfig) -> Result<Adoption, String> {
     check_capacity(config)?;
-    if validate(seg, SEGMENT_SIZE).is_err()
-        || seg.header.fingerprint.load(Ordering::Acquire) != fingerprint(config)
-    {
+    if !adoptable(seg, config) {
         init_from_config(seg, config)?;
         return Ok(Adoption::Initialised);
     }
@@ -1107,11 +1129,30 @@ pub fn adopt_or_init(seg: &Segment, config: &WorkersConfig) -> Result<Adoption, 
         }
         update_mults(seg, first, n);
         let method = slot.method.load(Ordering::Acquire);
-        if changed && method != old_method && method_from_code(method) != LbMethod::Busyness {
-            // lb_values of different methods are in different units.
-            for m in seg.members.get(first..first + n).unwrap_or(&[]) {
+        // lb_values of different methods are in different units.
+        let method_changed = changed && method != old_method;
+        let busyness = method_from_code(method) == LbMethod::Busyness;
+        // In-flight counts may belong to processes that are gone (a crash, or a segment
+        // file kept across a full restart) and would otherwise leak for good; requests still
+        // running in old children only undercount briefly, as decrements stop at 0.
+        slot.busy.store(0, Ordering::Release);
+        slot.maintain_lock.store(0, Ordering::Release);
+        for m in seg
+            .members
+            .get(first..first.saturating_add(n))
+            .unwrap_or(&[])
+        {
+            m.busy.store(0, Ordering::Release);
+            if method_changed || busyness {
                 m.lb_value.store(0, Ordering::Release);
             }
+            // A probe whose process is gone would keep the member from recovering.
+            let _ = m.state.compare_exchange(
+                MemberState::Probe.code(),
+                MemberState::Recover.code(),
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            );
         }
     }
     seg.header.generation.fetch_add(1, Ordering::Release);
@@ -1464,6 +1505,11 @@ worker.other.balance_workers=c,a
                         &slot.route,
                         if i % 2 == 0 { &b } else { &a },
                     );
+                    // Real writers (status edits) pause; one that never does could starve
+                    // readers into their give-up path, which may return a torn value.
+                    for _ in 0..32 {
+                        std::hint::spin_loop();
+                    }
                 }
             });
             for _ in 0..20_000 {
@@ -1557,6 +1603,9 @@ worker.other.balance_workers=c,a
         a.state.store(MemberState::Error.code(), Ordering::Relaxed);
         a.errors.store(5, Ordering::Relaxed);
         seg.lbs[0].sticky_session.store(0, Ordering::Relaxed);
+        let b = seg.member(1).unwrap();
+        b.busy.store(3, Ordering::Relaxed);
+        b.state.store(MemberState::Probe.code(), Ordering::Relaxed);
 
         assert_eq!(adopt_or_init(&seg, &cfg).unwrap(), Adoption::Adopted);
         assert_eq!(a.activation(), Activation::Stopped);
@@ -1565,6 +1614,8 @@ worker.other.balance_workers=c,a
         assert_eq!(a.state(), MemberState::Error);
         assert_eq!(a.errors.load(Ordering::Relaxed), 5);
         assert_eq!(seg.lbs[0].sticky_session.load(Ordering::Relaxed), 0);
+        assert_eq!(b.busy.load(Ordering::Relaxed), 0);
+        assert_eq!(b.state(), MemberState::Recover);
         // lb_mult follows the kept lbfactor (7 and 1).
         assert_eq!(a.lb_mult.load(Ordering::Relaxed), 1);
         assert_eq!(seg.member(1).unwrap().lb_mult.load(Ordering::Relaxed), 7);
