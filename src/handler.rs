@@ -13,12 +13,13 @@ use std::time::Duration;
 use crate::ajp::{self, ForwardRequest};
 use crate::backend::{self, BackendError, Client, ClientError, Outcome, RequestOptions};
 use crate::config::directives::{Indicator, LogLevel, ServerConf, opt};
-use crate::config::workers::{AjpParams, LbParams, WorkerKind, WorkersConfig};
+use crate::config::workers::{AjpParams, LbParams, StatusParams, WorkerKind, WorkersConfig};
 use crate::httpd::{self, Level, Pool, Request, RequestInfo, Server};
 use crate::lb::{self, Balancer, FailureKind, LbRequest};
 use crate::log::Logger;
 use crate::mapping::{self, UriMap};
 use crate::site;
+use crate::status;
 
 /// The handler name mod_jk uses; `SetHandler jakarta-servlet` setups rely on it.
 pub const HANDLER: &std::ffi::CStr = c"jakarta-servlet";
@@ -48,6 +49,24 @@ struct MountReload {
     mtime: AtomicU64,
 }
 
+/// 128 random bits as hex, from the kernel's generator.
+fn random_token() -> String {
+    use std::io::Read;
+    let mut b = [0u8; 16];
+    if std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut b))
+        .is_err()
+    {
+        // No /dev/urandom: fall back to time and pid, still unknown to a remote page.
+        let t = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        b[..8].copy_from_slice(&(t.as_nanos() as u64).to_le_bytes());
+        b[8..12].copy_from_slice(&std::process::id().to_le_bytes());
+    }
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
 fn now_secs() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -69,6 +88,8 @@ pub struct Runtime {
     pools: OnceLock<HashMap<String, (backend::Pool, AjpParams)>>,
     /// The balancer state shared by every child (JkShmFile), mapped before fork.
     shm: Option<httpd::SharedMemory>,
+    /// Random per-generation token the status manager's forms must carry (CSRF).
+    csrf_token: String,
     /// Seconds between maintenance runs (worker.maintain); 0 disables them.
     maintain_secs: u64,
     last_maintain: AtomicU64,
@@ -314,6 +335,7 @@ pub fn post_config(pool: &Pool, main: Server) -> i32 {
         workers,
         pools: OnceLock::new(),
         shm,
+        csrf_token: random_token(),
     });
 
     let default_log = pool.server_root_relative("logs/mod_jk.log");
@@ -623,19 +645,100 @@ pub fn handle(req: &mut Request) -> i32 {
             &extensions,
             rid.as_deref(),
         ),
-        WorkerKind::Status(_) => {
-            sl.log(
-                LogLevel::Info,
-                rid.as_deref(),
-                site!("handler"),
-                &format!(
-                    "worker {worker_name} is of type {kind}, which is not served yet: answering 503 for {}",
-                    req.uri().unwrap_or_default()
-                ),
-            );
-            httpd::HTTP_SERVICE_UNAVAILABLE
+        WorkerKind::Status(params) => {
+            serve_status(req, sl, &rt, &worker_name, params, rid.as_deref())
         }
     }
+}
+
+/// The status worker (JK status manager). Form bodies are small; anything larger is refused.
+fn serve_status(
+    req: &mut Request,
+    sl: &ServerSlot,
+    rt: &Runtime,
+    name: &str,
+    params: &StatusParams,
+    rid: Option<&str>,
+) -> i32 {
+    const MAX_FORM: usize = 64 * 1024;
+    let mut form = Vec::new();
+    match req.setup_body() {
+        Ok(Some(n)) if n as usize > MAX_FORM => return httpd::HTTP_REQUEST_ENTITY_TOO_LARGE,
+        Ok(_) => {
+            let mut buf = [0u8; 8192];
+            loop {
+                match req.read_body(&mut buf) {
+                    Ok(0) => break,
+                    Ok(n) if form.len() + n <= MAX_FORM => form.extend_from_slice(&buf[..n]),
+                    Ok(_) => return httpd::HTTP_REQUEST_ENTITY_TOO_LARGE,
+                    Err(()) => return httpd::HTTP_BAD_REQUEST,
+                }
+            }
+        }
+        Err(status) => return status,
+    }
+    let info = req.info();
+    let header = |n: &str| {
+        info.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(n.as_bytes()))
+            .map(|(_, v)| String::from_utf8_lossy(v).into_owned())
+    };
+    let (sec_fetch_site, origin, referer, host) = (
+        header("Sec-Fetch-Site"),
+        header("Origin"),
+        header("Referer"),
+        header("Host"),
+    );
+    let lossy = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    let (method, query, path) = (
+        lossy(&info.method),
+        info.args.as_deref().map(lossy).unwrap_or_default(),
+        lossy(&info.uri),
+    );
+    let user = info.user.as_deref().map(lossy);
+    let status_req = status::StatusRequest {
+        method: &method,
+        query: &query,
+        form: &form,
+        remote_user: user.as_deref(),
+        sec_fetch_site: sec_fetch_site.as_deref(),
+        origin: origin.as_deref(),
+        referer: referer.as_deref(),
+        host: host.as_deref().unwrap_or(""),
+        path: &path,
+    };
+    let server = format!("{}:{}", lossy(&info.server_name), info.server_port);
+    let maps = vec![(
+        server.clone(),
+        sl.uri_map()
+            .rules()
+            .map(status::MapRow::from_rule)
+            .collect(),
+    )];
+    let segment = rt.shm.as_ref().map(|m| m.segment());
+    let latency = |m: usize| {
+        let seg = segment?;
+        let lb = seg.member(m).map(|slot| slot.lb_index())?;
+        Balancer::new(seg, lb).latency(m)
+    };
+    let ctx = status::StatusContext {
+        worker: name,
+        params,
+        workers: &rt.workers,
+        segment,
+        maps: &maps,
+        server: &server,
+        software: &httpd::server_banner(),
+        csrf_token: &rt.csrf_token,
+        now_ms: now_ms(),
+        latency: &latency,
+    };
+    let resp = status::handle(&status_req, &ctx);
+    for line in &resp.log {
+        sl.log(LogLevel::Info, rid, site!("status"), line);
+    }
+    req.send_status_page(resp.status, &resp.content_type, &resp.headers, &resp.body)
 }
 
 /// The httpd request as the backend exchange sees it.

@@ -11,6 +11,7 @@ pub mod lb;
 pub mod log;
 pub mod mapping;
 pub mod shm;
+pub mod status;
 
 // The httpd-facing layers reference symbols that only the httpd executable provides, so
 // the unit-test binary of the pure core is built without them.

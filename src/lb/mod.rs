@@ -1308,6 +1308,38 @@ impl<'s> Balancer<'s> {
         true
     }
 
+    /// Records the response time of a successful request on `m`.
+    pub fn record_latency(&self, m: usize, elapsed_ms: u64) {
+        let Some(slot) = self.member_slot(m) else {
+            return;
+        };
+        let bucket = shm::LATENCY_BOUNDS_MS
+            .iter()
+            .position(|&b| elapsed_ms <= b)
+            .unwrap_or(shm::LATENCY_BUCKETS - 1);
+        slot.latency[bucket].fetch_add(1, Ordering::Relaxed);
+        slot.latency_sum_ms.fetch_add(elapsed_ms, Ordering::Relaxed);
+    }
+
+    /// Cumulative `(upper bound in seconds, count)` pairs ending with +Inf, and the sum of
+    /// all recorded times in seconds (Prometheus histogram shape).
+    pub fn latency(&self, m: usize) -> Option<(Vec<(f64, u64)>, f64)> {
+        let slot = self.member_slot(m)?;
+        let mut acc = 0;
+        let mut out = Vec::with_capacity(shm::LATENCY_BUCKETS);
+        for (i, count) in slot.latency.iter().enumerate() {
+            acc += count.load(Ordering::Relaxed);
+            let bound = shm::LATENCY_BOUNDS_MS
+                .get(i)
+                .map_or(f64::INFINITY, |&b| b as f64 / 1000.0);
+            out.push((bound, acc));
+        }
+        Some((
+            out,
+            slot.latency_sum_ms.load(Ordering::Relaxed) as f64 / 1000.0,
+        ))
+    }
+
     /// Resets the statistics of member `m`, or of the lb and all its members.
     pub fn reset_stats(&self, m: Option<usize>, now_ms: u64) {
         let busyness = self.settings().method == LbMethod::Busyness;
@@ -1328,6 +1360,9 @@ impl<'s> Balancer<'s> {
                 slot.lb_value.store(0, Ordering::Release);
             }
             slot.interval_errors.store(0, Ordering::Release);
+            for b in slot.latency.iter().chain([&slot.latency_sum_ms]) {
+                b.store(0, Ordering::Release);
+            }
             slot.max_busy
                 .store(slot.busy.load(Ordering::Acquire), Ordering::Release);
             slot.last_reset_ms.store(now_ms, Ordering::Release);

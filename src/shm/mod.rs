@@ -33,6 +33,10 @@ pub const MAX_LBS: usize = 16;
 pub const MAX_MEMBERS: usize = 64;
 /// Longest string a field holds, as mod_jk's 64-byte shm strings.
 pub const MAX_STR_LEN: usize = 63;
+/// Upper bounds (milliseconds) of the response-time histogram buckets of each member.
+pub const LATENCY_BOUNDS_MS: [u64; 11] = [5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000];
+/// One bucket per bound plus one for slower responses.
+pub const LATENCY_BUCKETS: usize = LATENCY_BOUNDS_MS.len() + 1;
 /// Bytes to map; the segment has a fixed size.
 pub const SEGMENT_SIZE: usize = std::mem::size_of::<Segment>();
 /// Alignment the mapping needs (page-aligned mappings always satisfy it).
@@ -617,6 +621,10 @@ pub struct MemberSlot {
     pub(crate) last_used_ms: AtomicU64,
     pub(crate) last_success_ms: AtomicU64,
     pub(crate) last_reset_ms: AtomicU64,
+    /// Response times of successful requests: counts per bucket of
+    /// [`LATENCY_BOUNDS_MS`] (the last bucket is everything slower), and their sum.
+    pub(crate) latency: [AtomicU64; LATENCY_BUCKETS],
+    pub(crate) latency_sum_ms: AtomicU64,
     pub(crate) configured: MemberConfigured,
     /// The member's ajp13 worker name (lb members are ajp13 workers, so this is also the
     /// worker whose connection pool serves it).
@@ -653,6 +661,8 @@ impl MemberSlot {
             last_used_ms: AtomicU64::new(0),
             last_success_ms: AtomicU64::new(0),
             last_reset_ms: AtomicU64::new(0),
+            latency: [const { AtomicU64::new(0) }; LATENCY_BUCKETS],
+            latency_sum_ms: AtomicU64::new(0),
             configured: MemberConfigured::new(),
             name: ShmStr::new(),
             route: ShmStr::new(),
@@ -689,6 +699,11 @@ impl MemberSlot {
         activation_from_code(self.activation.load(Ordering::Acquire))
     }
 
+    /// Index of the lb this member belongs to (bounds-checked by the lb views).
+    pub fn lb_index(&self) -> usize {
+        self.lb_index.load(Ordering::Acquire) as usize
+    }
+
     fn clear(&self) {
         let MemberSlot {
             sequence: _,
@@ -715,12 +730,17 @@ impl MemberSlot {
             last_used_ms,
             last_success_ms,
             last_reset_ms,
+            latency,
+            latency_sum_ms,
             configured,
             name,
             route,
             redirect,
             domain,
         } = self;
+        for a in latency.iter().chain([latency_sum_ms]) {
+            a.store(0, Ordering::Relaxed);
+        }
         for a in [
             lb_index,
             activation,

@@ -1,0 +1,1448 @@
+//! The HTML status pages: one self-contained HTML5 document per answer, inline CSS, no
+//! scripts. State changes are POST forms carrying the CSRF token; everything else is a GET
+//! link. Stable hooks for tests and scripts: `section[data-lb]`, `tr[data-member]` (with
+//! `data-activation` and `data-state`), `a[data-edit-member]`, `button[data-quick]`,
+//! `form#edit-member`, `select[name=vwa]`, `button#save`.
+
+use super::{
+    AjpView, AttrSpec, Cmd, Html, LbView, MEMBER_ATTRS, MapRef, MemberView, OPT_NO_AJP,
+    OPT_NO_AJP_CONF, OPT_NO_LB, OPT_NO_LB_CONF, OPT_NO_LB_SUMMARY, OPT_NO_LEGEND, OPT_NO_MAPS,
+    OPT_NO_MEMBERS, OPT_READ_ONLY, Page, RESULT_REFRESH_SECS, ajp_attrs, manager_url, time_human,
+};
+use crate::config::workers::{Activation, AjpParams, LbMethod};
+use crate::lb::MemberState;
+
+const CSS: &str = r#"
+:root{--fg:#1f2328;--muted:#59636e;--line:#d8dee4;--bg:#f5f7f9;--card:#fff;--accent:#0969da;
+--ok:#116329;--ok-bg:#dafbe1;--idle:#59636e;--idle-bg:#eaeef2;--busy:#7d4e00;--busy-bg:#fff4c2;
+--err:#a40e26;--err-bg:#ffebe9;--rec:#953800;--rec-bg:#ffe7d1}
+*{box-sizing:border-box}
+body{margin:0;font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,"Helvetica Neue",Arial,sans-serif;color:var(--fg);background:var(--bg)}
+a{color:var(--accent);text-decoration:none}a:hover{text-decoration:underline}
+code{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;font-size:.95em}
+header.top{background:#1f2937;color:#e5e7eb;padding:10px 24px;display:flex;flex-wrap:wrap;align-items:center;gap:8px 28px}
+header.top h1{font-size:17px;margin:0;color:#fff;font-weight:600}
+header.top .sub{color:#9ca3af;font-size:12px}
+header.top a{color:#bfdbfe}
+header.top nav{display:flex;flex-wrap:wrap;gap:4px 14px;align-items:center;font-size:13px}
+header.top nav .sep{color:#6b7280}
+header.top form{margin-left:auto;display:flex;gap:6px;align-items:center;font-size:13px}
+header.top select,header.top button{font:inherit;font-size:12px;padding:2px 6px;border-radius:6px;border:1px solid #4b5563;background:#374151;color:#fff}
+main{padding:8px 24px 32px;max-width:1680px;margin:0 auto}
+.meta{color:var(--muted);font-size:12px;margin:10px 0 0}
+.notice{margin:14px 0 0;padding:10px 14px;border-radius:8px;border:1px solid}
+.notice.ok{background:var(--ok-bg);border-color:#aceebb;color:var(--ok)}
+.notice.err{background:var(--err-bg);border-color:#ffcecb;color:var(--err)}
+section.card{background:var(--card);border:1px solid var(--line);border-radius:10px;margin:16px 0;padding:14px 16px;box-shadow:0 1px 2px rgba(0,0,0,.04)}
+.card-head{display:flex;flex-wrap:wrap;align-items:center;gap:8px 14px;margin-bottom:10px}
+.card-head h2{font-size:16px;margin:0}
+.card-head .links{margin-left:auto;display:flex;gap:8px;align-items:center;font-size:13px}
+h3{font-size:13px;margin:16px 0 6px;color:var(--muted);text-transform:uppercase;letter-spacing:.04em}
+h3 a{text-transform:none;letter-spacing:0;font-weight:400}
+.kv{display:flex;flex-wrap:wrap;gap:6px 10px;margin:0 0 10px;padding:0}
+.kv div{background:var(--bg);border:1px solid var(--line);border-radius:6px;padding:3px 8px;font-size:12px}
+.kv dt{display:inline;color:var(--muted)}.kv dd{display:inline;margin:0 0 0 4px;font-weight:600}
+.table-wrap{overflow-x:auto}
+table{border-collapse:collapse;width:100%;font-size:13px}
+th,td{padding:5px 8px;border-bottom:1px solid var(--line);text-align:left;white-space:nowrap;vertical-align:middle}
+th{font-size:11px;color:var(--muted);font-weight:600;text-transform:uppercase;letter-spacing:.03em;background:#fafbfc;position:sticky;top:0}
+td.num,th.num{text-align:right;font-variant-numeric:tabular-nums}
+tbody tr:hover td{background:#f6f8fa}
+tr.act-DIS td{background:#fbfbf7}
+tr.act-STP td{background:#fdf6f6}
+tr.act-STP td.name a{text-decoration:line-through}
+.pill{display:inline-block;min-width:3.2em;text-align:center;padding:1px 8px;border-radius:999px;font-size:12px;font-weight:600;border:1px solid transparent}
+.st-ok{color:var(--ok);background:var(--ok-bg);border-color:#aceebb}
+.st-idle{color:var(--idle);background:var(--idle-bg);border-color:#d0d7de}
+.st-busy{color:var(--busy);background:var(--busy-bg);border-color:#f0d67a}
+.st-err{color:var(--err);background:var(--err-bg);border-color:#ffcecb}
+.st-rec{color:var(--rec);background:var(--rec-bg);border-color:#ffc9a1}
+.act-pill.act-ACT{color:var(--ok);background:#fff;border-color:#aceebb}
+.act-pill.act-DIS{color:var(--busy);background:var(--busy-bg);border-color:#f0d67a}
+.act-pill.act-STP{color:#fff;background:var(--err);border-color:var(--err)}
+.badge{font-size:12px;font-weight:600;padding:2px 10px;border-radius:999px}
+.r-good{color:var(--ok);background:var(--ok-bg)}.r-degraded{color:var(--busy);background:var(--busy-bg)}.r-bad{color:var(--err);background:var(--err-bg)}
+.chips{display:flex;flex-wrap:wrap;gap:8px;margin:0 0 12px}
+.chip{border:1px solid var(--line);border-radius:8px;padding:4px 10px;min-width:80px}
+.chip b{display:block;font-size:16px;font-variant-numeric:tabular-nums}
+.chip span{font-size:11px;color:var(--muted);text-transform:uppercase;letter-spacing:.03em}
+.chip.good b{color:var(--ok)}.chip.degraded b{color:var(--busy)}.chip.bad b{color:var(--err)}
+.actions{display:flex;gap:4px;align-items:center}
+form.inline{display:inline;margin:0}
+.btn,button{font:inherit;font-size:12px;line-height:1.4;padding:2px 9px;border:1px solid #c9d1d9;border-radius:6px;background:#f6f8fa;color:var(--fg);cursor:pointer;display:inline-block}
+.btn:hover,button:hover{background:#eef1f4;text-decoration:none}
+button.warn{color:var(--busy)}button.good{color:var(--ok)}button.danger{color:var(--err)}
+button.primary{background:#1f883d;border-color:#1a7f37;color:#fff;font-size:14px;padding:6px 16px}
+button.primary:hover{background:#1a7f37}
+.muted{color:var(--muted)}
+.legend{display:grid;grid-template-columns:repeat(auto-fill,minmax(260px,1fr));gap:4px 18px;font-size:12px}
+.legend dt{font-weight:600;display:inline}.legend dd{display:inline;margin:0 0 0 6px;color:var(--muted)}
+form.edit .grid{display:grid;grid-template-columns:max-content minmax(200px,360px) 1fr;gap:10px 14px;align-items:center;margin:8px 0 16px}
+form.edit label{font-weight:600}
+form.edit input,form.edit select{font:inherit;padding:5px 8px;border:1px solid #c9d1d9;border-radius:6px;width:100%}
+form.edit small{color:var(--muted)}
+.buttons{display:flex;gap:10px;align-items:center}
+.crumbs{margin:14px 0 0;font-size:13px;color:var(--muted)}
+pre.dump{background:#0d1117;color:#e6edf3;padding:12px;border-radius:8px;overflow-x:auto;font-size:12.5px}
+footer{color:var(--muted);font-size:12px;text-align:center;padding:8px 0 24px}
+@media (prefers-color-scheme:dark){:root{--fg:#e6edf3;--muted:#9198a1;--line:#30363d;--bg:#0d1117;--card:#151b23;
+--ok:#3fb950;--ok-bg:#12261e;--idle:#9198a1;--idle-bg:#212830;--busy:#d29922;--busy-bg:#272115;--err:#f85149;--err-bg:#2d1517;--rec:#db6d28;--rec-bg:#2b1a10}
+th{background:#161b22}tbody tr:hover td{background:#1c2129}tr.act-DIS td{background:#1a1a14}tr.act-STP td{background:#1f1416}
+.btn,button{background:#21262d;border-color:#363b42;color:var(--fg)}.act-pill.act-ACT{background:transparent}
+form.edit input,form.edit select{background:#0d1117;color:var(--fg);border-color:#363b42}}
+"#;
+
+/// `<input type=hidden>`.
+fn hidden(o: &mut String, name: &str, value: &str) {
+    out!(
+        o,
+        "<input type=\"hidden\" name=\"{}\" value=\"{}\">",
+        Html(name),
+        Html(value)
+    );
+}
+
+/// The hidden fields every POST form carries: the token and the view settings.
+fn form_common(o: &mut String, p: &Page) {
+    hidden(o, "csrf", p.ctx.csrf_token);
+    if p.opt != 0 {
+        hidden(o, "opt", &p.opt.to_string());
+    }
+    if p.refresh != 0 {
+        hidden(o, "re", &p.refresh.to_string());
+    }
+}
+
+fn form_action(p: &Page) -> String {
+    manager_url(p.path, &[])
+}
+
+fn head(o: &mut String, p: &Page, title: &str, refresh: Option<(u32, String)>) {
+    out!(
+        o,
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+         <meta name=\"robots\" content=\"noindex, nofollow\">\
+         <title>{} – JK Status Manager</title>",
+        Html(title)
+    );
+    if let Some((secs, url)) = refresh {
+        out!(
+            o,
+            "<meta http-equiv=\"refresh\" content=\"{secs};url={}\">",
+            Html(&url)
+        );
+    }
+    out!(o, "<style>{CSS}</style>");
+    if let Some(css) = &p.ctx.params.css {
+        out!(o, "<link rel=\"stylesheet\" href=\"{}\">", Html(css));
+    }
+    out!(o, "</head>\n<body>\n");
+    topbar(o, p);
+}
+
+fn topbar(o: &mut String, p: &Page) {
+    out!(
+        o,
+        "<header class=\"top\"><div><h1><a href=\"{}\" style=\"color:inherit\">JK Status Manager</a></h1>\
+         <div class=\"sub\">{} · status worker <code>{}</code>{}</div></div><nav>",
+        Html(&p.url(&[])),
+        Html(&p.version()),
+        Html(p.ctx.worker),
+        if p.read_only { " · read only" } else { "" }
+    );
+    // Format links for the current view (list or show).
+    let show = p.show.filter(|_| p.cmd == Cmd::Show);
+    let view: Vec<(&str, &str)> = match show {
+        Some(w) => vec![("cmd", "show"), ("w", w)],
+        None => vec![],
+    };
+    for (label, mime) in [
+        ("XML", "xml"),
+        ("Text", "txt"),
+        ("Properties", "prop"),
+        ("JSON", "json"),
+        ("Prometheus", "prometheus"),
+    ] {
+        let mut pairs = view.clone();
+        pairs.push(("mime", mime));
+        out!(
+            o,
+            "<a href=\"{}\" data-format=\"{mime}\">{label}</a>",
+            Html(&manager_url(p.path, &pairs))
+        );
+    }
+    out!(o, "<span class=\"sep\">|</span>");
+    out!(
+        o,
+        "<a href=\"{}\">Configuration</a>",
+        Html(&p.url(&[("cmd", "dump")]))
+    );
+    if !p.ctx.params.read_only {
+        let toggled = (p.opt ^ OPT_READ_ONLY).to_string();
+        let mut pairs = view.clone();
+        pairs.push(("opt", &toggled));
+        let label = if p.opt & OPT_READ_ONLY != 0 {
+            "Read/write view"
+        } else {
+            "Read-only view"
+        };
+        out!(o, "<a href=\"{}\">{label}</a>", Html(&p.url(&pairs)));
+    }
+    out!(o, "</nav>");
+    if matches!(p.cmd, Cmd::List | Cmd::Show) {
+        out!(
+            o,
+            "<form method=\"get\" action=\"{}\">",
+            Html(&form_action(p))
+        );
+        if let Some(w) = show {
+            hidden(o, "cmd", "show");
+            hidden(o, "w", w);
+        }
+        if p.opt != 0 {
+            hidden(o, "opt", &p.opt.to_string());
+        }
+        out!(
+            o,
+            "<label for=\"re\">Auto refresh</label><select id=\"re\" name=\"re\">"
+        );
+        let mut choices = vec![0u32, 5, 10, 30, 60, 300];
+        if !choices.contains(&p.refresh) {
+            choices.push(p.refresh);
+            choices.sort_unstable();
+        }
+        for secs in choices {
+            let label = match secs {
+                0 => "off".to_owned(),
+                s if s % 60 == 0 => format!("{} min", s / 60),
+                s => format!("{s} s"),
+            };
+            out!(
+                o,
+                "<option value=\"{secs}\"{}>{label}</option>",
+                if secs == p.refresh { " selected" } else { "" }
+            );
+        }
+        out!(o, "</select><button type=\"submit\">Apply</button></form>");
+    }
+    out!(o, "</header>\n<main>\n");
+    out!(
+        o,
+        "<p class=\"meta\">Server <code>{}:{}</code> · {} · {}</p>\n",
+        Html(&p.server_name),
+        p.server_port,
+        Html(p.ctx.software),
+        Html(&time_human(p.now_secs))
+    );
+}
+
+fn foot(o: &mut String, p: &Page) {
+    out!(
+        o,
+        "</main>\n<footer>{} · Apache License, Version 2.0</footer>\n</body></html>\n",
+        Html(&p.version())
+    );
+}
+
+fn state_class(state: MemberState) -> &'static str {
+    match state {
+        MemberState::Ok => "st-ok",
+        MemberState::Idle => "st-idle",
+        MemberState::Busy => "st-busy",
+        MemberState::Error => "st-err",
+        MemberState::Recover | MemberState::Force | MemberState::Probe => "st-rec",
+    }
+}
+
+fn activation_title(a: Activation) -> &'static str {
+    match a {
+        Activation::Active => "Active",
+        Activation::Disabled => "Disabled",
+        Activation::Stopped => "Stopped",
+    }
+}
+
+/// 1536 → `1.5 KiB`.
+fn bytes_h(n: u64) -> String {
+    const UNITS: [&str; 6] = ["KiB", "MiB", "GiB", "TiB", "PiB", "EiB"];
+    if n < 1024 {
+        return format!("{n} B");
+    }
+    let mut v = n as f64 / 1024.0;
+    let mut unit = 0;
+    while v >= 1024.0 && unit < UNITS.len() - 1 {
+        v /= 1024.0;
+        unit += 1;
+    }
+    if v < 10.0 {
+        format!("{v:.1} {}", UNITS[unit])
+    } else {
+        format!("{v:.0} {}", UNITS[unit])
+    }
+}
+
+/// 3725 → `1h 2m`.
+fn ago_h(secs: u64) -> String {
+    match secs {
+        0..=59 => format!("{secs}s"),
+        60..=3599 => format!("{}m {}s", secs / 60, secs % 60),
+        3600..=86_399 => format!("{}h {}m", secs / 3600, secs % 3600 / 60),
+        _ => format!("{}d {}h", secs / 86_400, secs % 86_400 / 3600),
+    }
+}
+
+fn bool_text(b: bool) -> &'static str {
+    if b { "True" } else { "False" }
+}
+
+// ---------------------------------------------------------------------------------------
+// list / show / version
+// ---------------------------------------------------------------------------------------
+
+pub(super) fn page(p: &Page) -> String {
+    let mut o = String::with_capacity(32 * 1024);
+    let title = match (p.cmd, p.show) {
+        (Cmd::Version, _) => "Version".to_owned(),
+        (Cmd::Show, Some(w)) => format!("Worker {w}"),
+        _ => "Overview".to_owned(),
+    };
+    let refresh = (p.refresh > 0 && matches!(p.cmd, Cmd::List | Cmd::Show)).then(|| {
+        let mut pairs: Vec<(&str, &str)> = Vec::new();
+        if let (Cmd::Show, Some(w)) = (p.cmd, p.show) {
+            pairs.push(("cmd", "show"));
+            pairs.push(("w", w));
+        }
+        (p.refresh, p.url(&pairs))
+    });
+    head(&mut o, p, &title, refresh);
+    if let Some(done) = p.notice {
+        notice(&mut o, true, done.message());
+    }
+    if p.cmd == Cmd::Version {
+        out!(
+            o,
+            "<section class=\"card\"><h2>Version</h2><p><code>{}</code> on <code>{}</code></p></section>",
+            Html(&p.version()),
+            Html(p.ctx.software)
+        );
+        foot(&mut o, p);
+        return o;
+    }
+    if let (Cmd::Show, Some(w)) = (p.cmd, p.show) {
+        out!(
+            o,
+            "<nav class=\"crumbs\"><a href=\"{}\">All workers</a> › <code>{}</code></nav>",
+            Html(&p.url(&[])),
+            Html(w)
+        );
+    }
+    if p.hidden(OPT_NO_LB) {
+        toggle_para(&mut o, p, "Show load balancers", OPT_NO_LB);
+    } else {
+        for lb in &p.lbs {
+            lb_section(&mut o, p, lb);
+        }
+    }
+    if !p.ajps.is_empty() {
+        if p.hidden(OPT_NO_AJP) {
+            toggle_para(&mut o, p, "Show AJP workers", OPT_NO_AJP);
+        } else {
+            ajp_section(&mut o, p);
+        }
+    }
+    if p.lbs.is_empty() && p.ajps.is_empty() {
+        out!(
+            o,
+            "<section class=\"card\"><p class=\"muted\">No ajp13 or lb worker is listed in <code>worker.list</code>.</p></section>"
+        );
+    }
+    if p.hidden(OPT_NO_MAPS) {
+        toggle_para(&mut o, p, "Show URI mappings", OPT_NO_MAPS);
+    } else {
+        maps_section(&mut o, p);
+    }
+    if p.hidden(OPT_NO_LEGEND) {
+        toggle_para(&mut o, p, "Show legend", OPT_NO_LEGEND);
+    } else {
+        legend(&mut o, p);
+    }
+    foot(&mut o, p);
+    o
+}
+
+fn notice(o: &mut String, ok: bool, message: &str) {
+    out!(
+        o,
+        "<div class=\"notice {}\" role=\"status\" id=\"result\" data-result=\"{}\">{}</div>",
+        if ok { "ok" } else { "err" },
+        if ok { "OK" } else { "ERROR" },
+        Html(message)
+    );
+}
+
+/// The current view with `bit` flipped in `opt`.
+fn toggle_url(p: &Page, bit: u32) -> String {
+    let opt = (p.opt ^ bit).to_string();
+    let mut pairs: Vec<(&str, &str)> = Vec::new();
+    if let (Cmd::Show, Some(w)) = (p.cmd, p.show) {
+        pairs.push(("cmd", "show"));
+        pairs.push(("w", w));
+    }
+    pairs.push(("opt", &opt));
+    p.url(&pairs)
+}
+
+fn toggle_para(o: &mut String, p: &Page, label: &str, bit: u32) {
+    out!(
+        o,
+        "<p class=\"meta\"><a href=\"{}\">{}</a></p>",
+        Html(&toggle_url(p, bit)),
+        Html(label)
+    );
+}
+
+fn hide_link(o: &mut String, p: &Page, bit: u32) {
+    out!(
+        o,
+        " <a class=\"muted\" href=\"{}\" title=\"Hide this block\">hide</a>",
+        Html(&toggle_url(p, bit))
+    );
+}
+
+fn kv(o: &mut String, label: &str, value: &str) {
+    out!(
+        o,
+        "<div><dt>{}</dt><dd>{}</dd></div>",
+        Html(label),
+        Html(value)
+    );
+}
+
+/// A POST form with one button (quick actions).
+fn action_form(
+    o: &mut String,
+    p: &Page,
+    fields: &[(&str, &str)],
+    button: &str,
+    class: &str,
+    data: (&str, &str),
+    title: &str,
+) {
+    out!(
+        o,
+        "<form class=\"inline\" method=\"post\" action=\"{}\">",
+        Html(&form_action(p))
+    );
+    for (k, v) in fields {
+        hidden(o, k, v);
+    }
+    if p.cmd == Cmd::Show {
+        hidden(o, "from", "show");
+    }
+    form_common(o, p);
+    out!(
+        o,
+        "<button type=\"submit\" class=\"{class}\" {}=\"{}\" title=\"{}\">{}</button></form>",
+        data.0,
+        Html(data.1),
+        Html(title),
+        Html(button)
+    );
+}
+
+fn lb_section(o: &mut String, p: &Page, lb: &LbView) {
+    let overall = lb.overall();
+    out!(
+        o,
+        "<section class=\"card lb\" id=\"lb-{0}\" data-lb=\"{0}\"><div class=\"card-head\">\
+         <h2>Load balancer <code>{0}</code></h2><span class=\"badge r-{1}\" data-lb-status=\"{1}\">{1}</span>",
+        Html(lb.name),
+        overall.as_str()
+    );
+    if !lb.runtime {
+        out!(
+            o,
+            "<span class=\"muted\">no shared runtime state: configured values shown</span>"
+        );
+    }
+    out!(o, "<span class=\"links\">");
+    if p.cmd != Cmd::Show {
+        out!(
+            o,
+            "<a class=\"btn\" href=\"{}\">Show</a>",
+            Html(&p.url(&[("cmd", "show"), ("w", lb.name)]))
+        );
+    }
+    if !p.read_only && lb.runtime {
+        out!(
+            o,
+            "<a class=\"btn\" data-edit-lb=\"{}\" href=\"{}\">Edit settings</a>",
+            Html(lb.name),
+            Html(&p.url(&[("cmd", "edit"), ("w", lb.name)]))
+        );
+        action_form(
+            o,
+            p,
+            &[("cmd", "reset"), ("w", lb.name)],
+            "Reset statistics",
+            "danger",
+            ("data-reset-lb", lb.name),
+            "Zero the counters of the balancer and all its members",
+        );
+    }
+    out!(o, "</span></div>");
+
+    let s = &lb.settings;
+    if p.hidden(OPT_NO_LB_CONF) {
+        toggle_para(o, p, "Show balancer configuration", OPT_NO_LB_CONF);
+    } else {
+        out!(o, "<dl class=\"kv\">");
+        kv(o, "Sticky sessions", bool_text(s.sticky_session));
+        kv(o, "Force sticky", bool_text(s.sticky_session_force));
+        kv(o, "Retries", &s.retries.to_string());
+        kv(o, "Member retries", &s.lb_retries.to_string());
+        kv(o, "Retry interval", &format!("{} ms", s.retry_interval_ms));
+        kv(o, "Method", s.method.as_str());
+        kv(o, "Locking", lb.params.lock.as_str());
+        kv(o, "Recover wait", &format!("{} s", s.recover_time_secs));
+        kv(
+            o,
+            "Error escalation",
+            &format!("{} s", s.error_escalation_time_secs),
+        );
+        kv(o, "Max reply timeouts", &s.max_reply_timeouts.to_string());
+        kv(o, "Session cookie", &lb.params.session_cookie);
+        out!(o, "</dl>");
+    }
+    if p.hidden(OPT_NO_LB_SUMMARY) {
+        toggle_para(o, p, "Show balancer summary", OPT_NO_LB_SUMMARY);
+    } else {
+        out!(o, "<div class=\"chips\">");
+        for (class, label, n) in [
+            ("good", "Good", lb.good),
+            ("degraded", "Degraded", lb.degraded),
+            ("bad", "Bad/Stopped", lb.bad),
+        ] {
+            out!(
+                o,
+                "<div class=\"chip {class}\" data-summary=\"{class}\"><b>{n}</b><span>{label}</span></div>"
+            );
+        }
+        out!(
+            o,
+            "<div class=\"chip\"><b>{}</b><span>Busy</span></div>\
+             <div class=\"chip\"><b>{}</b><span>Max busy</span></div>",
+            lb.busy,
+            lb.max_busy
+        );
+        let maint = if lb.maintain_max == 0 {
+            "off".to_owned()
+        } else {
+            format!("{}–{} s", lb.maintain_min, lb.maintain_max)
+        };
+        out!(
+            o,
+            "<div class=\"chip\"><b>{}</b><span>Next maintenance</span></div>",
+            Html(&maint)
+        );
+        let reset = if lb.last_reset_ms == 0 {
+            "never".to_owned()
+        } else {
+            format!(
+                "{} ago",
+                ago_h(p.now_secs.saturating_sub(lb.last_reset_ms / 1000))
+            )
+        };
+        out!(
+            o,
+            "<div class=\"chip\"><b>{}</b><span>Last reset</span></div>",
+            Html(&reset)
+        );
+        hide_link(o, p, OPT_NO_LB_SUMMARY);
+        out!(o, "</div>");
+    }
+    if p.hidden(OPT_NO_MEMBERS) {
+        toggle_para(o, p, "Show balancer members", OPT_NO_MEMBERS);
+    } else {
+        member_table(o, p, lb);
+        if !p.read_only && lb.runtime && !lb.members.is_empty() {
+            out!(
+                o,
+                "<form method=\"get\" action=\"{}\" class=\"inline\" style=\"display:block;margin-top:10px\">",
+                Html(&form_action(p))
+            );
+            hidden(o, "cmd", "edit");
+            hidden(o, "w", lb.name);
+            if p.cmd == Cmd::Show {
+                hidden(o, "from", "show");
+            }
+            if p.opt != 0 {
+                hidden(o, "opt", &p.opt.to_string());
+            }
+            out!(
+                o,
+                "<label class=\"muted\" for=\"att-{0}\">Edit one attribute for all members:</label> \
+                 <select id=\"att-{0}\" name=\"att\">",
+                Html(lb.name)
+            );
+            for a in MEMBER_ATTRS {
+                out!(o, "<option value=\"{}\">{}</option>", a.param, a.label);
+            }
+            out!(o, "</select> <button type=\"submit\">Edit</button></form>");
+        }
+        if p.hidden(OPT_NO_AJP_CONF) {
+            toggle_para(o, p, "Show member connection settings", OPT_NO_AJP_CONF);
+        } else if !lb.members.is_empty() {
+            out!(o, "<h3>Member connection settings");
+            hide_link(o, p, OPT_NO_AJP_CONF);
+            out!(o, "</h3>");
+            ajp_conf_table(
+                o,
+                p,
+                lb.members
+                    .iter()
+                    .filter_map(|m| m.ajp.map(|a| (m.snap.name.as_str(), a, None))),
+            );
+        }
+    }
+    out!(o, "</section>\n");
+}
+
+fn member_table(o: &mut String, p: &Page, lb: &LbView) {
+    let actions = !p.read_only && lb.runtime;
+    out!(
+        o,
+        "<div class=\"table-wrap\"><table class=\"members\"><thead><tr>\
+         <th title=\"Member (worker) name\">Name</th>\
+         <th title=\"Activation: ACT active, DIS disabled, STP stopped\">Act</th>\
+         <th title=\"Runtime state\">State</th>\
+         <th class=\"num\" title=\"Distance\">D</th>\
+         <th class=\"num\" title=\"Load balancing factor\">F</th>\
+         <th class=\"num\" title=\"Load balancing multiplier\">M</th>\
+         <th class=\"num\" title=\"Load balancing value\">V</th>\
+         <th class=\"num\" title=\"Requests assigned (elected)\">Acc</th>\
+         <th class=\"num\" title=\"Requests without a session\">Sess</th>\
+         <th class=\"num\" title=\"Backend errors\">Err</th>\
+         <th class=\"num\" title=\"Client errors\">CE</th>\
+         <th class=\"num\" title=\"Reply timeouts (decayed)\">RE</th>\
+         <th class=\"num\" title=\"Bytes written to clients\">Wr</th>\
+         <th class=\"num\" title=\"Bytes read from clients\">Rd</th>\
+         <th class=\"num\" title=\"Requests in flight\">Busy</th>\
+         <th class=\"num\" title=\"Most requests in flight since reset\">Max</th>\
+         <th title=\"Route (jvmRoute)\">Route</th>\
+         <th title=\"Redirect route\">RR</th>\
+         <th title=\"Cluster domain\">Cd</th>\
+         <th title=\"Time to recovery (estimate)\">Rs</th>\
+         <th title=\"Last reset\">LR</th>\
+         <th title=\"Last error\">LE</th>{}\
+         </tr></thead><tbody>",
+        if actions { "<th>Actions</th>" } else { "" }
+    );
+    for m in &lb.members {
+        member_row(o, p, lb, m, actions);
+    }
+    out!(o, "</tbody></table></div>");
+}
+
+fn member_row(o: &mut String, p: &Page, lb: &LbView, m: &MemberView, actions: bool) {
+    let s = &m.snap;
+    let act = s.activation.as_str();
+    let state = s.state.as_str();
+    out!(
+        o,
+        "<tr class=\"m act-{act} {}\" data-member=\"{}\" data-activation=\"{act}\" data-state=\"{}\" data-rating=\"{}\">",
+        state_class(s.state),
+        Html(&s.name),
+        Html(state),
+        m.rating.as_str()
+    );
+    out!(
+        o,
+        "<td class=\"name\"><a href=\"{}\" title=\"Show the worker's connection settings\"><code>{}</code></a></td>",
+        Html(&p.url(&[("cmd", "show"), ("w", &s.name)])),
+        Html(&s.name)
+    );
+    out!(
+        o,
+        "<td><span class=\"pill act-pill act-{act}\" title=\"{}\">{act}</span></td>\
+         <td><span class=\"pill {}\" title=\"Rated {}\">{}</span></td>",
+        activation_title(s.activation),
+        state_class(s.state),
+        m.rating.as_str(),
+        Html(state)
+    );
+    out!(
+        o,
+        "<td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td>\
+         <td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td>\
+         <td class=\"num\">{}</td>",
+        s.distance,
+        s.lbfactor,
+        s.lb_mult,
+        s.lb_value,
+        s.elected,
+        s.sessions,
+        s.errors,
+        s.client_errors,
+        s.reply_timeouts
+    );
+    out!(
+        o,
+        "<td class=\"num\" title=\"{} bytes\">{}</td><td class=\"num\" title=\"{} bytes\">{}</td>\
+         <td class=\"num\">{}</td><td class=\"num\">{}</td>",
+        s.bytes_written,
+        bytes_h(s.bytes_written),
+        s.bytes_read,
+        bytes_h(s.bytes_read),
+        s.busy,
+        s.max_busy
+    );
+    let dash = |v: &str| {
+        if v.is_empty() {
+            "–".to_owned()
+        } else {
+            v.to_owned()
+        }
+    };
+    out!(
+        o,
+        "<td><code>{}</code></td><td>{}</td><td>{}</td>",
+        Html(&s.route),
+        Html(&dash(&s.redirect)),
+        Html(&dash(&s.domain))
+    );
+    let rs = if s.state == MemberState::Error {
+        format!("{}–{} s", m.recover_min, m.recover_max)
+    } else {
+        "–".to_owned()
+    };
+    let lr = if s.last_reset_ms == 0 {
+        "never".to_owned()
+    } else {
+        ago_h(p.now_secs.saturating_sub(s.last_reset_ms / 1000))
+    };
+    let le = match s.last_error_ms {
+        0 => "–".to_owned(),
+        ms => format!("{} ago", ago_h(p.now_secs.saturating_sub(ms / 1000))),
+    };
+    out!(
+        o,
+        "<td>{}</td><td>{}</td><td title=\"{}\">{}</td>",
+        Html(&rs),
+        Html(&lr),
+        if s.last_error_ms == 0 {
+            String::new()
+        } else {
+            time_human(s.last_error_ms / 1000)
+        },
+        Html(&le)
+    );
+    if actions {
+        out!(o, "<td><div class=\"actions\">");
+        let mut edit: Vec<(&str, &str)> = vec![("cmd", "edit"), ("w", lb.name), ("sw", &s.name)];
+        if p.cmd == Cmd::Show {
+            edit.push(("from", "show"));
+        }
+        out!(
+            o,
+            "<a class=\"btn\" data-edit-member=\"{}\" href=\"{}\">Edit</a>",
+            Html(&s.name),
+            Html(&p.url(&edit))
+        );
+        if s.activation == Activation::Active {
+            action_form(
+                o,
+                p,
+                &[
+                    ("cmd", "update"),
+                    ("w", lb.name),
+                    ("sw", &s.name),
+                    ("vwa", "Disabled"),
+                ],
+                "Disable",
+                "warn",
+                ("data-quick", "disable"),
+                "Disable: keep serving existing sessions, no new ones",
+            );
+        } else {
+            action_form(
+                o,
+                p,
+                &[
+                    ("cmd", "update"),
+                    ("w", lb.name),
+                    ("sw", &s.name),
+                    ("vwa", "Active"),
+                ],
+                "Enable",
+                "good",
+                ("data-quick", "enable"),
+                "Activate: take new requests again",
+            );
+        }
+        action_form(
+            o,
+            p,
+            &[("cmd", "reset"), ("w", lb.name), ("sw", &s.name)],
+            "Reset",
+            "",
+            ("data-reset-member", &s.name),
+            "Zero this member's counters",
+        );
+        if matches!(s.state, MemberState::Error | MemberState::Force) {
+            action_form(
+                o,
+                p,
+                &[("cmd", "recover"), ("w", lb.name), ("sw", &s.name)],
+                "Recover",
+                "danger",
+                ("data-recover-member", &s.name),
+                "Try this member again with the next request",
+            );
+        }
+        out!(o, "</div></td>");
+    }
+    out!(o, "</tr>");
+}
+
+/// Rows of ajp13 connection settings: (name, params, map count).
+fn ajp_conf_table<'a>(
+    o: &mut String,
+    p: &Page,
+    rows: impl Iterator<Item = (&'a str, &'a AjpParams, Option<usize>)>,
+) {
+    let rows: Vec<_> = rows.collect();
+    let with_maps = rows.iter().any(|r| r.2.is_some());
+    out!(
+        o,
+        "<div class=\"table-wrap\"><table class=\"ajp\"><thead><tr><th>Name</th><th>Type</th>\
+         <th>Host</th><th>Address:Port</th><th>Source</th>\
+         <th class=\"num\" title=\"connection_pool_timeout (s)\">Pool timeout</th>\
+         <th class=\"num\" title=\"connect_timeout (ms)\">Connect timeout</th>\
+         <th class=\"num\" title=\"prepost_timeout (ms)\">Prepost timeout</th>\
+         <th class=\"num\" title=\"reply_timeout (ms)\">Reply timeout</th>\
+         <th class=\"num\">Retries</th><th class=\"num\">Recovery options</th>\
+         <th class=\"num\">Busy limit</th><th class=\"num\">Max packet size</th>{}</tr></thead><tbody>",
+        if with_maps {
+            "<th class=\"num\">Maps</th>"
+        } else {
+            ""
+        }
+    );
+    for (name, a, maps) in rows {
+        out!(
+            o,
+            "<tr data-ajp=\"{0}\"><td><a href=\"{1}\"><code>{0}</code></a></td><td>ajp13</td>\
+             <td>{2}</td><td>{2}:{3}</td><td>{4}</td>",
+            Html(name),
+            Html(&p.url(&[("cmd", "show"), ("w", name)])),
+            Html(&a.host),
+            a.port,
+            Html(a.source.as_deref().unwrap_or("–"))
+        );
+        out!(
+            o,
+            "<td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td>\
+             <td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td>\
+             <td class=\"num\">{}</td><td class=\"num\">{}</td>",
+            a.connection_pool_timeout_secs,
+            a.connect_timeout_ms,
+            a.prepost_timeout_ms,
+            a.reply_timeout_ms,
+            a.retries,
+            a.recovery_options,
+            a.busy_limit,
+            a.max_packet_size
+        );
+        if with_maps {
+            out!(o, "<td class=\"num\">{}</td>", maps.unwrap_or(0));
+        }
+        out!(o, "</tr>");
+    }
+    out!(o, "</tbody></table></div>");
+}
+
+fn ajp_section(o: &mut String, p: &Page) {
+    out!(
+        o,
+        "<section class=\"card\" id=\"ajp-workers\"><div class=\"card-head\"><h2>AJP workers</h2>\
+         <span class=\"muted\">{} worker{}; runtime statistics are kept for load balancer members</span>",
+        p.ajps.len(),
+        if p.ajps.len() == 1 { "" } else { "s" }
+    );
+    out!(o, "<span class=\"links\">");
+    hide_link(o, p, OPT_NO_AJP);
+    out!(o, "</span></div>");
+    ajp_conf_table(
+        o,
+        p,
+        p.ajps.iter().map(|a| (a.name, a.params, Some(a.map_count))),
+    );
+    out!(o, "</section>\n");
+}
+
+fn maps_section(o: &mut String, p: &Page) {
+    let worker = if p.cmd == Cmd::Show { p.show } else { None };
+    let rows = p.maps(worker);
+    out!(
+        o,
+        "<section class=\"card\" id=\"maps\"><div class=\"card-head\"><h2>URI mappings</h2>\
+         <span class=\"muted\">{} rule{}</span><span class=\"links\">",
+        rows.len(),
+        if rows.len() == 1 { "" } else { "s" }
+    );
+    hide_link(o, p, OPT_NO_MAPS);
+    out!(o, "</span></div>");
+    if rows.is_empty() {
+        out!(
+            o,
+            "<p class=\"muted\">No rule maps to this worker.</p></section>\n"
+        );
+        return;
+    }
+    out!(
+        o,
+        "<div class=\"table-wrap\"><table class=\"maps\"><thead><tr><th class=\"num\">#</th>\
+         <th>Server</th><th>Pattern</th><th>Worker</th><th>Type</th><th>Source</th>\
+         <th>Extensions</th></tr></thead><tbody>"
+    );
+    for MapRef { id, server, row } in rows {
+        let ext = row.extensions_text();
+        out!(
+            o,
+            "<tr><td class=\"num\">{id}</td><td>{}</td><td><code>{}</code></td><td><code>{}</code></td>\
+             <td>{}</td><td>{}</td><td>{}</td></tr>",
+            Html(server),
+            Html(&row.pattern),
+            Html(&row.worker),
+            Html(&row.type_text()),
+            Html(&row.source),
+            Html(if ext.is_empty() { "–" } else { &ext })
+        );
+    }
+    out!(o, "</tbody></table></div></section>\n");
+}
+
+fn legend(o: &mut String, p: &Page) {
+    out!(
+        o,
+        "<section class=\"card\" id=\"legend\"><div class=\"card-head\"><h2>Legend</h2><span class=\"links\">"
+    );
+    hide_link(o, p, OPT_NO_LEGEND);
+    out!(o, "</span></div><dl class=\"legend\">");
+    let states: [(&str, &str, &str); 7] = [
+        ("st-ok", "OK", "last request succeeded"),
+        (
+            "st-idle",
+            "OK/IDLE",
+            "no request since the last maintenance",
+        ),
+        (
+            "st-busy",
+            "OK/BUSY",
+            "no free connection in time; skipped for new requests",
+        ),
+        ("st-err", "ERR", "in error, waiting for the recover time"),
+        (
+            "st-rec",
+            "ERR/REC",
+            "recover time over; the next request probes it",
+        ),
+        ("st-rec", "ERR/PRB", "a request is probing it right now"),
+        ("st-rec", "ERR/FRC", "all members failed; retried anyway"),
+    ];
+    for (class, name, text) in states {
+        out!(
+            o,
+            "<div><dt><span class=\"pill {class}\">{name}</span></dt><dd>{text}</dd></div>"
+        );
+    }
+    for (a, text) in [
+        ("ACT", "Active: takes new requests"),
+        ("DIS", "Disabled: only requests of its existing sessions"),
+        ("STP", "Stopped: no requests at all"),
+    ] {
+        out!(
+            o,
+            "<div><dt><span class=\"pill act-pill act-{a}\">{a}</span></dt><dd>{text}</dd></div>"
+        );
+    }
+    for (k, text) in [
+        ("D", "distance (lower is preferred)"),
+        ("F / M / V", "lbfactor, multiplier, lb value"),
+        ("Acc", "requests assigned to the member"),
+        ("Sess", "requests that carried no session"),
+        (
+            "Err / CE / RE",
+            "backend errors, client errors, reply timeouts",
+        ),
+        ("Wr / Rd", "bytes written to / read from clients"),
+        ("Busy / Max", "requests in flight, peak since reset"),
+        ("RR / Cd", "redirect route, cluster domain"),
+        ("Rs", "estimated seconds until recovery"),
+        ("LR / LE", "last reset, last error"),
+        (
+            "Good / Degraded / Bad",
+            "member ratings from the status worker's good/bad rules",
+        ),
+    ] {
+        out!(o, "<div><dt>{k}</dt><dd>{text}</dd></div>");
+    }
+    out!(o, "</dl></section>\n");
+}
+
+// ---------------------------------------------------------------------------------------
+// Result, error and dump pages
+// ---------------------------------------------------------------------------------------
+
+pub(super) fn message_page(
+    p: &Page,
+    ok: bool,
+    message: &str,
+    back: Option<&str>,
+    log: &[String],
+) -> String {
+    let mut o = String::with_capacity(8 * 1024);
+    let refresh = back.map(|b| (RESULT_REFRESH_SECS, b.to_owned()));
+    head(&mut o, p, if ok { "Result" } else { "Error" }, refresh);
+    notice(&mut o, ok, message);
+    if !log.is_empty() {
+        out!(o, "<section class=\"card\"><h3>Changes</h3><ul>");
+        for line in log {
+            out!(o, "<li>{}</li>", Html(line));
+        }
+        out!(o, "</ul></section>");
+    }
+    match back {
+        Some(b) => out!(
+            o,
+            "<p class=\"meta\">Returning to the status page in {RESULT_REFRESH_SECS} s. <a href=\"{}\" id=\"back\">Go now</a></p>",
+            Html(b)
+        ),
+        None => out!(
+            o,
+            "<p class=\"meta\"><a href=\"{}\" id=\"back\">JK Status Manager start page</a></p>",
+            Html(&manager_url(p.path, &[]))
+        ),
+    }
+    foot(&mut o, p);
+    o
+}
+
+pub(super) fn dump(p: &Page, entries: &[(String, String)]) -> String {
+    let mut o = String::with_capacity(16 * 1024);
+    head(&mut o, p, "Configuration", None);
+    out!(
+        o,
+        "<section class=\"card\"><div class=\"card-head\"><h2>Configuration as loaded</h2>\
+         <span class=\"muted\">workers.properties after startup; changes made here since are not shown; secrets are omitted</span></div>\
+         <pre class=\"dump\">"
+    );
+    for (k, v) in entries {
+        out!(o, "{}={}\n", Html(k), Html(v));
+    }
+    out!(o, "</pre></section>");
+    foot(&mut o, p);
+    o
+}
+
+// ---------------------------------------------------------------------------------------
+// Edit forms
+// ---------------------------------------------------------------------------------------
+
+fn crumbs(o: &mut String, p: &Page, lb: &str, last: &str) {
+    out!(
+        o,
+        "<nav class=\"crumbs\"><a href=\"{}\">All workers</a> › <a href=\"{}\"><code>{}</code></a> › {}</nav>",
+        Html(&p.url(&[])),
+        Html(&p.url(&[("cmd", "show"), ("w", lb)])),
+        Html(lb),
+        Html(last)
+    );
+}
+
+fn back_url(p: &Page, lb: &str, from: Option<&str>) -> String {
+    if from == Some("show") {
+        p.url(&[("cmd", "show"), ("w", lb)])
+    } else {
+        p.url(&[])
+    }
+}
+
+fn form_start(o: &mut String, p: &Page, id: &str, fields: &[(&str, &str)], from: Option<&str>) {
+    out!(
+        o,
+        "<form class=\"edit\" id=\"{id}\" method=\"post\" action=\"{}\">",
+        Html(&form_action(p))
+    );
+    for (k, v) in fields {
+        hidden(o, k, v);
+    }
+    if let Some(f) = from {
+        hidden(o, "from", f);
+    }
+    form_common(o, p);
+}
+
+fn form_end(o: &mut String, back: &str) {
+    out!(
+        o,
+        "<div class=\"buttons\"><button type=\"submit\" id=\"save\" class=\"primary\">Save changes</button>\
+         <a class=\"btn\" id=\"cancel\" href=\"{}\">Cancel</a></div></form>",
+        Html(back)
+    );
+}
+
+fn activation_select(o: &mut String, id: &str, name: &str, current: Activation) {
+    out!(o, "<select id=\"{id}\" name=\"{name}\">");
+    for a in [
+        Activation::Active,
+        Activation::Disabled,
+        Activation::Stopped,
+    ] {
+        let t = activation_title(a);
+        out!(
+            o,
+            "<option value=\"{t}\"{}>{t}</option>",
+            if a == current { " selected" } else { "" }
+        );
+    }
+    out!(o, "</select>");
+}
+
+fn text_row(o: &mut String, id: &str, label: &str, value: &str, required: bool, help: &str) {
+    out!(
+        o,
+        "<label for=\"{id}\">{label}</label><input id=\"{id}\" name=\"{id}\" type=\"text\" maxlength=\"63\" \
+         value=\"{}\"{} autocomplete=\"off\" spellcheck=\"false\"><small>{help}</small>",
+        Html(value),
+        if required { " required" } else { "" }
+    );
+}
+
+fn number_row(o: &mut String, id: &str, label: &str, value: i64, min: i64, max: i64, help: &str) {
+    out!(
+        o,
+        "<label for=\"{id}\">{label}</label><input id=\"{id}\" name=\"{id}\" type=\"number\" min=\"{min}\" \
+         max=\"{max}\" step=\"1\" value=\"{value}\" required><small>{help}</small>"
+    );
+}
+
+pub(super) fn edit_member(p: &Page, lb: &LbView, m: &MemberView, from: Option<&str>) -> String {
+    let mut o = String::with_capacity(16 * 1024);
+    let s = &m.snap;
+    head(&mut o, p, &format!("Edit {}", s.name), None);
+    crumbs(&mut o, p, lb.name, &format!("Edit member {}", s.name));
+    out!(
+        o,
+        "<section class=\"card\" data-lb=\"{0}\"><div class=\"card-head\"><h2>Edit member <code>{1}</code> of <code>{0}</code></h2>\
+         <span class=\"pill {2}\">{3}</span><span class=\"pill act-pill act-{4}\">{4}</span></div>",
+        Html(lb.name),
+        Html(&s.name),
+        state_class(s.state),
+        Html(s.state.as_str()),
+        s.activation.as_str()
+    );
+    let back = back_url(p, lb.name, from);
+    form_start(
+        &mut o,
+        p,
+        "edit-member",
+        &[("cmd", "update"), ("w", lb.name), ("sw", &s.name)],
+        from,
+    );
+    out!(o, "<div class=\"grid\">");
+    out!(o, "<label for=\"vwa\">Activation</label>");
+    activation_select(&mut o, "vwa", "vwa", s.activation);
+    out!(
+        o,
+        "<small>Disabled: only requests of its existing sessions. Stopped: no requests.</small>"
+    );
+    number_row(
+        &mut o,
+        "vwf",
+        "LB factor",
+        i64::from(s.lbfactor),
+        1,
+        i64::from(i32::MAX),
+        "relative weight (at least 1)",
+    );
+    text_row(
+        &mut o,
+        "vwn",
+        "Route",
+        &s.route,
+        true,
+        "the Tomcat jvmRoute of this member",
+    );
+    text_row(
+        &mut o,
+        "vwr",
+        "Redirect route",
+        &s.redirect,
+        false,
+        "failover member for this member's sessions (empty: none)",
+    );
+    text_row(
+        &mut o,
+        "vwc",
+        "Cluster domain",
+        &s.domain,
+        false,
+        "members sharing sessions (empty: none)",
+    );
+    number_row(
+        &mut o,
+        "vwd",
+        "Distance",
+        s.distance,
+        0,
+        i64::from(i32::MAX),
+        "lower distances are preferred",
+    );
+    out!(o, "</div>");
+    form_end(&mut o, &back);
+    if let Some(a) = m.ajp {
+        out!(
+            o,
+            "<h3>Connection settings</h3><p class=\"muted\">Not editable at runtime in mod_rjk: \
+             change workers.properties and restart httpd gracefully.</p>"
+        );
+        ajp_conf_table(&mut o, p, std::iter::once((s.name.as_str(), a, None)));
+    }
+    out!(o, "</section>");
+    foot(&mut o, p);
+    o
+}
+
+pub(super) fn edit_attribute(p: &Page, lb: &LbView, spec: AttrSpec, from: Option<&str>) -> String {
+    let mut o = String::with_capacity(16 * 1024);
+    head(
+        &mut o,
+        p,
+        &format!("Edit {} of {}", spec.label, lb.name),
+        None,
+    );
+    crumbs(
+        &mut o,
+        p,
+        lb.name,
+        &format!("Edit {} of all members", spec.label),
+    );
+    out!(
+        o,
+        "<section class=\"card\" data-lb=\"{}\"><div class=\"card-head\"><h2>{} of all members of <code>{}</code></h2></div>",
+        Html(lb.name),
+        Html(spec.label),
+        Html(lb.name)
+    );
+    let back = back_url(p, lb.name, from);
+    form_start(
+        &mut o,
+        p,
+        "edit-attribute",
+        &[("cmd", "update"), ("w", lb.name), ("att", spec.param)],
+        from,
+    );
+    out!(
+        o,
+        "<div class=\"table-wrap\"><table><thead><tr><th>Member</th><th>{}</th></tr></thead><tbody>",
+        Html(spec.label)
+    );
+    for (i, m) in lb.members.iter().enumerate() {
+        let s = &m.snap;
+        let field = format!("val{i}");
+        out!(
+            o,
+            "<tr data-member=\"{}\"><td><label for=\"{field}\"><code>{}</code></label></td><td>",
+            Html(&s.name),
+            Html(&s.name)
+        );
+        match spec.param {
+            "vwa" => activation_select(&mut o, &field, &field, s.activation),
+            "vwf" | "vwd" => {
+                let (v, min) = if spec.param == "vwf" {
+                    (i64::from(s.lbfactor), 1)
+                } else {
+                    (s.distance, 0)
+                };
+                out!(
+                    o,
+                    "<input id=\"{field}\" name=\"{field}\" type=\"number\" min=\"{min}\" max=\"{}\" value=\"{v}\" required>",
+                    i32::MAX
+                );
+            }
+            _ => {
+                let v = match spec.param {
+                    "vwn" => &s.route,
+                    "vwr" => &s.redirect,
+                    _ => &s.domain,
+                };
+                out!(
+                    o,
+                    "<input id=\"{field}\" name=\"{field}\" type=\"text\" maxlength=\"63\" value=\"{}\"{}>",
+                    Html(v),
+                    if spec.param == "vwn" { " required" } else { "" }
+                );
+            }
+        }
+        out!(o, "</td></tr>");
+    }
+    out!(o, "</tbody></table></div><p></p>");
+    form_end(&mut o, &back);
+    out!(o, "</section>");
+    foot(&mut o, p);
+    o
+}
+
+pub(super) fn edit_lb(p: &Page, lb: &LbView, from: Option<&str>) -> String {
+    let mut o = String::with_capacity(16 * 1024);
+    let s = &lb.settings;
+    head(&mut o, p, &format!("Edit {}", lb.name), None);
+    crumbs(&mut o, p, lb.name, "Edit settings");
+    out!(
+        o,
+        "<section class=\"card\" data-lb=\"{}\"><div class=\"card-head\"><h2>Settings of load balancer <code>{}</code></h2></div>",
+        Html(lb.name),
+        Html(lb.name)
+    );
+    let back = back_url(p, lb.name, from);
+    form_start(
+        &mut o,
+        p,
+        "edit-lb",
+        &[("cmd", "update"), ("w", lb.name)],
+        from,
+    );
+    out!(o, "<div class=\"grid\">");
+    number_row(
+        &mut o,
+        "vlr",
+        "Retries",
+        i64::from(s.retries),
+        1,
+        100,
+        "passes over the members per request",
+    );
+    number_row(
+        &mut o,
+        "vlri",
+        "Retry interval (ms)",
+        i64::from(s.retry_interval_ms),
+        1,
+        3_600_000,
+        "sleep between passes",
+    );
+    number_row(
+        &mut o,
+        "vlt",
+        "Recover wait time (s)",
+        i64::from(s.recover_time_secs),
+        1,
+        604_800,
+        "time in error before a member is tried again",
+    );
+    number_row(
+        &mut o,
+        "vlee",
+        "Error escalation time (s)",
+        i64::from(s.error_escalation_time_secs),
+        0,
+        604_800,
+        "local errors become global after this",
+    );
+    number_row(
+        &mut o,
+        "vlx",
+        "Max reply timeouts",
+        i64::from(s.max_reply_timeouts),
+        0,
+        1_000_000,
+        "reply timeouts tolerated before error state",
+    );
+    for (id, label, value, help) in [
+        (
+            "vls",
+            "Sticky sessions",
+            s.sticky_session,
+            "route requests of a session to its member",
+        ),
+        (
+            "vlf",
+            "Force sticky sessions",
+            s.sticky_session_force,
+            "no failover for requests carrying a session",
+        ),
+    ] {
+        out!(
+            o,
+            "<label for=\"{id}\">{label}</label><select id=\"{id}\" name=\"{id}\">"
+        );
+        for b in [true, false] {
+            out!(
+                o,
+                "<option value=\"{0}\"{1}>{0}</option>",
+                bool_text(b),
+                if b == value { " selected" } else { "" }
+            );
+        }
+        out!(o, "</select><small>{help}</small>");
+    }
+    out!(
+        o,
+        "<label for=\"vlm\">LB method</label><select id=\"vlm\" name=\"vlm\">"
+    );
+    for m in [
+        LbMethod::Request,
+        LbMethod::Traffic,
+        LbMethod::Busyness,
+        LbMethod::Sessions,
+        LbMethod::Next,
+    ] {
+        out!(
+            o,
+            "<option value=\"{0}\"{1}>{0}</option>",
+            m.as_str(),
+            if m == s.method { " selected" } else { "" }
+        );
+    }
+    out!(
+        o,
+        "</select><small>changing it restarts the lb values</small>\
+         <label>Locking</label><span>{}</span><small>not editable at runtime in mod_rjk</small>",
+        lb.params.lock.as_str()
+    );
+    out!(o, "</div>");
+    form_end(&mut o, &back);
+    out!(o, "</section>");
+    foot(&mut o, p);
+    o
+}
+
+pub(super) fn edit_ajp(p: &Page, ajp: &AjpView) -> String {
+    let mut o = String::with_capacity(8 * 1024);
+    head(&mut o, p, &format!("Worker {}", ajp.name), None);
+    out!(
+        o,
+        "<nav class=\"crumbs\"><a href=\"{}\">All workers</a> › <code>{}</code></nav>\
+         <section class=\"card\"><div class=\"card-head\"><h2>AJP worker <code>{}</code></h2></div>\
+         <p>The connection settings of ajp13 workers are not editable at runtime in mod_rjk: \
+         change workers.properties and restart httpd gracefully (<code>apachectl -k graceful</code>).</p>",
+        Html(&p.url(&[])),
+        Html(ajp.name),
+        Html(ajp.name)
+    );
+    ajp_conf_table(
+        &mut o,
+        p,
+        std::iter::once((ajp.name, ajp.params, Some(ajp.map_count))),
+    );
+    out!(o, "<h3>Values</h3><dl class=\"kv\">");
+    for (param, key, value) in ajp_attrs(ajp.params) {
+        kv(&mut o, &format!("{key} ({param})"), &value);
+    }
+    out!(o, "</dl></section>");
+    foot(&mut o, p);
+    o
+}
