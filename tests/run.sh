@@ -6,6 +6,8 @@ cd "$(dirname "$0")/.."
 bash apxs/install-deps.sh
 cargo fmt --check
 cargo clippy --all-targets -- -D warnings
+# The browser test's driver (playwright-core, pinned by package-lock.json).
+npm ci --prefix tests/status_browser --no-audit --no-fund --loglevel=error
 # Integration tests load target/debug/libmod_rjk.so and run target/debug/rjk-fakeajp.
 cargo build --all-targets
 cargo test

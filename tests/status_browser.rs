@@ -1,0 +1,106 @@
+//! The zero-downtime deploy, clicked in a real browser: headless Debian Chromium opens the
+//! status manager, edits tomcat1 to Disabled and submits the form; the balancer then spreads
+//! new requests over tomcat2 and tomcat3 only, and re-enabling brings 3/3/3 back.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::process::Command;
+
+use common::{FakeAjp, Httpd, Mpm, ServerRoot};
+
+fn spread(h: &Httpd, n: usize) -> BTreeMap<String, usize> {
+    let mut m = BTreeMap::new();
+    for _ in 0..n {
+        let r = h.get("/echo");
+        assert_eq!(r.status, 200);
+        *m.entry(r.header("X-Backend").unwrap_or("?").to_string())
+            .or_default() += 1;
+    }
+    m
+}
+
+#[test]
+fn chromium_disables_a_member_through_the_edit_form() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/status_browser");
+    assert!(
+        dir.join("node_modules/playwright-core").exists(),
+        "run `npm ci --prefix tests/status_browser` first (tests/run.sh does)"
+    );
+    let fakes: Vec<FakeAjp> = (1..=3)
+        .map(|i| FakeAjp::start(&format!("tomcat{i}"), &[]))
+        .collect();
+    let root = ServerRoot::new(Mpm::Prefork);
+    let mut w = String::from("worker.list=load_balancer,jkstatus\n");
+    for (i, f) in fakes.iter().enumerate() {
+        w.push_str(&format!(
+            "worker.tomcat{n}.host=127.0.0.1\nworker.tomcat{n}.port={}\n",
+            f.port,
+            n = i + 1
+        ));
+    }
+    w.push_str("worker.load_balancer.type=lb\nworker.load_balancer.balance_workers=tomcat1,tomcat2,tomcat3\nworker.jkstatus.type=status\n");
+    let wf = root.write("conf/workers.properties", &w);
+    root.configure(&format!(
+        "JkWorkersFile {wf}\nJkMount /* load_balancer\n<Location /jkmanager/>\n JkMount jkstatus\n Require ip 127.0.0.1\n</Location>\n"
+    ));
+    let h = root.start();
+    assert_eq!(
+        spread(&h, 9).values().copied().collect::<Vec<_>>(),
+        [3, 3, 3]
+    );
+
+    let shot = std::env::temp_dir().join(format!("rjk-jkmanager-{}.png", std::process::id()));
+    let out = Command::new("node")
+        .arg(dir.join("click_disable.mjs"))
+        .arg(h.port().to_string())
+        .arg("tomcat1")
+        .arg(&shot)
+        .output()
+        .expect("node (nodejs) must be installed");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "browser run failed: {stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("\"displayed\":\"DIS\""), "{stdout}");
+    // The screenshot of the page is kept and named in the output.
+    let png = std::fs::read(&shot).expect("screenshot written");
+    assert!(
+        png.starts_with(b"\x89PNG\r\n\x1a\n") && png.len() > 10_000,
+        "not a real screenshot"
+    );
+    eprintln!("status manager screenshot: {}", shot.display());
+
+    let after = spread(&h, 9);
+    assert_eq!(after.get("tomcat1"), None, "{after:?}");
+    assert_eq!(after.values().sum::<usize>(), 9);
+    for _ in 0..3 {
+        let r = h.get_with("/echo", &[("Cookie", "JSESSIONID=s.tomcat1")]);
+        assert_eq!(
+            r.header("X-Backend"),
+            Some("tomcat1"),
+            "sessions of tomcat1 still reach it"
+        );
+    }
+    // The page itself shows all three members with their states.
+    let page = h.get("/jkmanager/").text();
+    for m in ["tomcat1", "tomcat2", "tomcat3"] {
+        assert!(
+            page.contains(&format!("data-member=\"{m}\"")),
+            "{m} missing from the page"
+        );
+    }
+    // Enable again (as a script would) and 3/3/3 returns.
+    assert_eq!(
+        h.get("/jkmanager/?cmd=update&w=load_balancer&sw=tomcat1&vwa=0")
+            .status,
+        200
+    );
+    let _ = spread(&h, 30);
+    assert_eq!(
+        spread(&h, 9).values().copied().collect::<Vec<_>>(),
+        [3, 3, 3]
+    );
+}
