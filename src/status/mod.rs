@@ -2145,63 +2145,53 @@ fn update(ctx: &StatusContext, params: &Params) -> Result<Vec<String>, Failure> 
         let old = bal.settings();
         if new != old {
             bal.set_settings(&new);
-            let lb_log = |log: &mut Vec<String>, attr: &str, from: String, to: String| {
+            let b = |v: bool| if v { "True" } else { "False" }.to_owned();
+            let changes = [
+                ("retries", old.retries.to_string(), new.retries.to_string()),
+                (
+                    "retry_interval",
+                    old.retry_interval_ms.to_string(),
+                    new.retry_interval_ms.to_string(),
+                ),
+                (
+                    "recover_time",
+                    old.recover_time_secs.to_string(),
+                    new.recover_time_secs.to_string(),
+                ),
+                (
+                    "error_escalation_time",
+                    old.error_escalation_time_secs.to_string(),
+                    new.error_escalation_time_secs.to_string(),
+                ),
+                (
+                    "max_reply_timeouts",
+                    old.max_reply_timeouts.to_string(),
+                    new.max_reply_timeouts.to_string(),
+                ),
+                (
+                    "sticky_session",
+                    b(old.sticky_session),
+                    b(new.sticky_session),
+                ),
+                (
+                    "sticky_session_force",
+                    b(old.sticky_session_force),
+                    b(new.sticky_session_force),
+                ),
+                (
+                    "method",
+                    old.method.as_str().to_owned(),
+                    new.method.as_str().to_owned(),
+                ),
+            ];
+            for (attr, from, to) in changes {
                 if from != to {
                     log.push(format!(
                         "Status worker '{sw_name}' changing '{attr}' for lb worker '{lb_name}' \
                          from '{from}' to '{to}'"
                     ));
                 }
-            };
-            let b = |v: bool| if v { "True" } else { "False" }.to_owned();
-            lb_log(
-                &mut log,
-                "retries",
-                old.retries.to_string(),
-                new.retries.to_string(),
-            );
-            lb_log(
-                &mut log,
-                "retry_interval",
-                old.retry_interval_ms.to_string(),
-                new.retry_interval_ms.to_string(),
-            );
-            lb_log(
-                &mut log,
-                "recover_time",
-                old.recover_time_secs.to_string(),
-                new.recover_time_secs.to_string(),
-            );
-            lb_log(
-                &mut log,
-                "error_escalation_time",
-                old.error_escalation_time_secs.to_string(),
-                new.error_escalation_time_secs.to_string(),
-            );
-            lb_log(
-                &mut log,
-                "max_reply_timeouts",
-                old.max_reply_timeouts.to_string(),
-                new.max_reply_timeouts.to_string(),
-            );
-            lb_log(
-                &mut log,
-                "sticky_session",
-                b(old.sticky_session),
-                b(new.sticky_session),
-            );
-            lb_log(
-                &mut log,
-                "sticky_session_force",
-                b(old.sticky_session_force),
-                b(new.sticky_session_force),
-            );
-            lb_log(
-                &mut log,
-                "method",
-                old.method.as_str().to_owned(),
-                new.method.as_str().to_owned(),
-            );
+            }
         }
     }
     Ok(log)
