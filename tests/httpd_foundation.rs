@@ -296,7 +296,7 @@ fn log_lines_carry_stamp_pid_tid_request_id_and_go_to_pipes() {
     assert!(tid.parse::<u64>().is_ok(), "{line}");
     // Info level: no debug lines, the connect failure to the absent Tomcat is an error.
     assert!(!log.contains("[debug]"), "{log}");
-    assert!(line.contains("[error] serve_ajp::handler.rs ("), "{line}");
+    assert!(line.contains("[error] serve::handler.rs ("), "{line}");
     assert!(
         line.contains("worker tomcat1 failed for /app/id42: cannot connect"),
         "{line}"

@@ -221,3 +221,43 @@ fn runtime_changes_survive_graceful_and_full_restarts() {
     use std::os::unix::fs::PermissionsExt;
     assert_eq!(shm.metadata().unwrap().permissions().mode() & 0o777, 0o600);
 }
+
+#[test]
+fn a_change_made_through_one_child_is_seen_by_all_ten() {
+    let s = setup(
+        Mpm::Prefork,
+        "StartServers 10\nMinSpareServers 10\nMaxSpareServers 12\nMaxRequestWorkers 12\nServerLimit 12\n",
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while s.h.children().len() < 10 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "prefork did not start 10 children"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    // Ten open connections are ten busy children: each request below runs in its own.
+    let mut conns: Vec<common::KeepAlive> = (0..10)
+        .map(|_| common::KeepAlive::connect(s.h.port()))
+        .collect();
+    for c in conns.iter_mut() {
+        assert_eq!(c.get("/echo").status, 200);
+    }
+    let r = conns[0].get("/jkmanager/?cmd=update&w=load_balancer&sw=tomcat2&vwa=1&mime=txt");
+    assert_eq!(r.status, 200);
+    for (i, c) in conns.iter_mut().enumerate() {
+        let text = String::from_utf8_lossy(&c.get("/jkmanager/?mime=prop").body).into_owned();
+        assert!(
+            text.contains("worker.tomcat2.activation=DIS"),
+            "child of connection {i}:\n{text}"
+        );
+        // And the balancer in that child acts on it.
+        for _ in 0..3 {
+            assert_ne!(
+                c.get("/echo").header("X-Backend"),
+                Some("tomcat2"),
+                "connection {i}"
+            );
+        }
+    }
+}

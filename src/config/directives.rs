@@ -668,6 +668,18 @@ impl ServerConf {
             };
             self.workers = Some(Arc::new(workers));
         }
+        // `worker.X.mount` adds rules to the main server's map, for listed workers only.
+        if let Some(w) = self.workers.clone() {
+            for name in &w.list {
+                for pattern in w.get(name).map(|d| d.mount.as_slice()).unwrap_or(&[]) {
+                    let warnings = self
+                        .uri_map
+                        .add_mount(pattern, name, RuleSource::WorkerDefinition)
+                        .map_err(|e| format!("worker.{name}.mount: {e}"))?;
+                    self.warnings.extend(warnings);
+                }
+            }
+        }
         Ok(())
     }
 
@@ -1029,6 +1041,34 @@ mod tests {
         .unwrap_err();
         assert!(e.contains("/etc/httpd.conf:7"), "{e}");
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn worker_mount_adds_main_server_rules() {
+        let mut c = ServerConf::new(false);
+        apply(
+            &mut c,
+            "JkWorkerProperty",
+            &["worker.list=w1"],
+            &ctx(None, false),
+        )
+        .unwrap();
+        apply(
+            &mut c,
+            "JkWorkerProperty",
+            &["worker.w1.mount=/app/* /other"],
+            &ctx(None, false),
+        )
+        .unwrap();
+        apply(&mut c, "JkMount", &["/app/x", "jk"], &ctx(None, false)).unwrap();
+        c.finish_main("/srv", &no_env).unwrap();
+        assert_eq!(c.uri_map.map("/app/y").unwrap().worker, "w1");
+        assert_eq!(c.uri_map.map("/other").unwrap().worker, "w1");
+        assert_eq!(
+            c.uri_map.map("/app/x").unwrap().worker,
+            "jk",
+            "JkMount is more specific"
+        );
     }
 
     #[test]

@@ -1,0 +1,359 @@
+//! rjk-check: the seed configuration's workers and URI map, errors with file:line and
+//! exit status 1, the same verdict as `apache2 -t` on the same files, and README.md's
+//! reference tables being exactly what it generates.
+
+mod common;
+mod shipping;
+
+use common::{Mpm, ServerRoot};
+use shipping::{examples_dir, repo, rjk_check, temp_dir, text};
+
+/// A ServerRoot-like directory with conf/workers.properties from conf-examples, as
+/// conf-examples/httpd-jk.conf expects it.
+fn seed_root() -> std::path::PathBuf {
+    let dir = temp_dir("check-seed");
+    std::fs::create_dir_all(dir.join("conf")).unwrap();
+    std::fs::copy(
+        examples_dir().join("workers.properties"),
+        dir.join("conf/workers.properties"),
+    )
+    .unwrap();
+    dir
+}
+
+/// The line of `out` whose first word is `first`.
+fn line_of<'a>(out: &'a str, first: &str) -> &'a str {
+    out.lines()
+        .find(|l| l.split_whitespace().next() == Some(first))
+        .unwrap_or_else(|| panic!("no line starting with {first}:\n{out}"))
+}
+
+#[test]
+fn seed_config_prints_workers_and_uri_map() {
+    let dir = seed_root();
+    let conf = examples_dir().join("httpd-jk.conf");
+    let out = rjk_check(&[
+        "--server-root",
+        dir.to_str().unwrap(),
+        "--httpd-conf",
+        conf.to_str().unwrap(),
+    ]);
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stdout}{stderr}");
+    assert!(
+        stdout.contains("Workers (worker.list: load_balancer, jkstatus)"),
+        "{stdout}"
+    );
+
+    let lb = line_of(&stdout, "load_balancer");
+    assert!(lb.contains(" lb ") && lb.contains("listed"), "{lb}");
+    assert!(
+        stdout.contains("members: tomcat1 (127.0.0.1:18009, lbfactor 1, route tomcat1, Active), tomcat2 (127.0.0.1:28009"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("sticky_session=true"), "{stdout}");
+    assert!(line_of(&stdout, "jkstatus").contains("status"));
+    for (w, port) in [("tomcat1", 18009), ("tomcat2", 28009), ("tomcat3", 38009)] {
+        let l = line_of(&stdout, w);
+        assert!(
+            l.contains("ajp13") && l.contains(&format!("127.0.0.1:{port}")),
+            "{l}"
+        );
+        assert!(l.contains("member of load_balancer"), "{l}");
+    }
+    // Inherited from worker.template; the secret itself is never printed.
+    assert!(stdout.contains("socket_connect_timeout=5000ms"), "{stdout}");
+    assert!(stdout.contains("secret=(set)"), "{stdout}");
+    assert!(!stdout.contains("change-me"), "{stdout}");
+
+    assert!(stdout.contains("URI map of the main server:"), "{stdout}");
+    let status = line_of(&stdout, "/jkmanager/");
+    assert!(
+        status.contains("jkstatus") && status.contains("exact") && status.contains("JkMount"),
+        "{status}"
+    );
+    let all = line_of(&stdout, "/*");
+    assert!(
+        all.contains("load_balancer") && all.contains("wildchar") && all.contains("JkMount"),
+        "{all}"
+    );
+    // Match order: the more specific rule first.
+    assert!(stdout.find("/jkmanager/").unwrap() < stdout.find("/*  ").unwrap());
+    assert!(
+        stdout.contains("Configuration OK") && !stdout.contains("Warnings"),
+        "{stdout}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn workers_file_alone() {
+    let out = rjk_check(&[
+        "--workers",
+        examples_dir()
+            .join("one-tomcat.properties")
+            .to_str()
+            .unwrap(),
+    ]);
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stdout}{stderr}");
+    assert!(
+        line_of(&stdout, "tomcat1").contains("127.0.0.1:18009"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("no --httpd-conf given"), "{stdout}");
+}
+
+#[test]
+fn broken_workers_file_prints_file_line_and_exits_1() {
+    let dir = temp_dir("check-broken");
+    let wf = dir.join("workers.properties");
+    std::fs::write(
+        &wf,
+        "# a typo on line 4\nworker.list=tomcat1\nworker.tomcat1.type=ajp13\nworker.tomcat1.prot=8009\n",
+    )
+    .unwrap();
+    let out = rjk_check(&["--workers", wf.to_str().unwrap()]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{stdout}{stderr}");
+    assert!(
+        stderr.contains(&format!("{}:4", wf.display())),
+        "no file:line in:\n{stderr}"
+    );
+    assert!(stderr.contains("did you mean 'port'"), "{stderr}");
+    assert!(!stdout.contains("Configuration OK"), "{stdout}");
+
+    // Through an httpd.conf: both places are named.
+    let conf = dir.join("httpd.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "ServerName x\n<IfModule jk_module>\n  JkWorkersFile {}\n</IfModule>\n",
+            wf.display()
+        ),
+    )
+    .unwrap();
+    let out = rjk_check(&["--httpd-conf", conf.to_str().unwrap()]);
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(&format!("{}:3:", conf.display())),
+        "{stderr}"
+    );
+    assert!(stderr.contains(&format!("{}:4", wf.display())), "{stderr}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn httpd_conf_errors_are_all_reported() {
+    let dir = seed_root();
+    let conf = dir.join("conf/httpd.conf");
+    std::fs::write(
+        &conf,
+        "JkWorkersFile conf/workers.properties\n\
+         JkMount app/* load_balancer\n\
+         <Location /x>\n  JkLogFile logs/x.log\n</Location>\n\
+         <VirtualHost 127.0.0.1:80>\n  JkMountCopy All\n</VirtualHost>\n\
+         JkExtractSSL perhaps\n",
+    )
+    .unwrap();
+    let out = rjk_check(&["--httpd-conf", conf.to_str().unwrap()]);
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let c = conf.display();
+    for expected in [
+        format!("{c}:2: JkMount: the URI pattern 'app/*' must start with '/'"),
+        format!("{c}:4: JkLogFile not allowed here"),
+        format!("{c}:7: JkMountCopy All is only allowed in the main server"),
+        format!("{c}:9: JkExtractSSL must be On or Off"),
+    ] {
+        assert!(
+            stderr.contains(&expected),
+            "missing '{expected}' in:\n{stderr}"
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn vhosts_locations_and_includes() {
+    let dir = seed_root();
+    std::fs::create_dir_all(dir.join("conf/sites")).unwrap();
+    std::fs::write(
+        dir.join("conf/sites/a.conf"),
+        "<VirtualHost *:80>\n  ServerName copy.example\n  JkMountCopy On\n  JkMount /a/* tomcat1\n</VirtualHost>\n\
+         <VirtualHost *:80>\n  ServerName plain.example\n</VirtualHost>\n",
+    )
+    .unwrap();
+    let conf = dir.join("conf/httpd.conf");
+    std::fs::write(
+        &conf,
+        "Define APP /app\n\
+         <IfModule mod_jk.c>\n  JkWorkersFile conf/workers.properties\n  JkMount ${APP}/* load_balancer\n</IfModule>\n\
+         <IfModule !jk_module>\n  JkMount /never/* tomcat2\n</IfModule>\n\
+         <IfModule ssl_module>\n  JkMount /ssl/* tomcat2\n</IfModule>\n\
+         IncludeOptional conf/sites/*.conf\n\
+         IncludeOptional conf/none/*.conf\n\
+         <Location \"/status/\">\n  JkMount jkstatus\n</Location>\n",
+    )
+    .unwrap();
+    let out = rjk_check(&[
+        "--server-root",
+        dir.to_str().unwrap(),
+        "--httpd-conf",
+        conf.to_str().unwrap(),
+    ]);
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stdout}{stderr}");
+    assert!(
+        !stdout.contains("/never/") && !stdout.contains("/ssl/"),
+        "{stdout}"
+    );
+    let main = stdout
+        .split("URI map of the main server:")
+        .nth(1)
+        .unwrap()
+        .split("URI map of")
+        .next()
+        .unwrap();
+    assert!(
+        main.contains("/app/*") && main.contains("/status/"),
+        "{main}"
+    );
+    let copy = stdout
+        .split("(ServerName copy.example):")
+        .nth(1)
+        .unwrap()
+        .split("URI map of")
+        .next()
+        .unwrap();
+    // JkMountCopy On: the main server's rules (also those written after the vhost) and
+    // its own.
+    for p in ["/app/*", "/status/", "/a/*"] {
+        assert!(copy.contains(p), "{p} missing in {copy}");
+    }
+    let plain = stdout.split("(ServerName plain.example):").nth(1).unwrap();
+    assert!(plain.contains("JkMountCopy On"), "no hint in {plain}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// rjk-check and `apache2 -t` with the built module agree on good and bad configurations.
+#[test]
+fn same_verdict_as_apache2_t() {
+    let cases: &[(&str, &str, bool)] = &[
+        (
+            "worker.list=a\nworker.a.port=8009\n",
+            "JkMount /a/* a\n",
+            true,
+        ),
+        (
+            "worker.list=a\nworker.a.prot=8009\n",
+            "JkMount /a/* a\n",
+            false,
+        ),
+        ("worker.list=lb\nworker.lb.type=lb\n", "", false),
+        ("worker.list=a\n", "JkMount a/* a\n", false),
+        (
+            "worker.list=a\n",
+            "<VirtualHost *:80>\nJkMountCopy All\n</VirtualHost>\n",
+            false,
+        ),
+        (
+            "worker.list=a\n",
+            "<VirtualHost *:80>\nJkMountCopy On\n</VirtualHost>\n",
+            true,
+        ),
+        (
+            "worker.list=a\n",
+            "<Location /s>\nJkMount a\n</Location>\n",
+            true,
+        ),
+        (
+            "worker.list=a\n",
+            "<Location /s>\nJkOptions +FlushPackets\n</Location>\n",
+            false,
+        ),
+        ("worker.list=a\n", "JkOptions +NoSuchOption\n", false),
+        ("worker.list=a\n", "JkLogLevel debug info\n", false),
+        ("worker.list=a\nworker.a.max_packet_size=100000\n", "", true),
+    ];
+    for (workers, jk, ok) in cases {
+        let root = ServerRoot::new(Mpm::Event);
+        let wf = root.write("conf/workers.properties", workers);
+        root.configure(&format!("JkWorkersFile {wf}\n{jk}"));
+        let httpd_ok = root.config_test().status.success();
+        let out = rjk_check(&["--httpd-conf", &root.path("conf/httpd.conf")]);
+        let (stdout, stderr) = text(&out);
+        assert_eq!(
+            httpd_ok,
+            *ok,
+            "apache2 -t on {workers:?} / {jk:?}: {}",
+            String::from_utf8_lossy(&root.config_test().stderr)
+        );
+        assert_eq!(
+            out.status.success(),
+            *ok,
+            "rjk-check on {workers:?} / {jk:?}:\n{stdout}{stderr}"
+        );
+        let _ = std::fs::remove_dir_all(&root.dir);
+    }
+}
+
+fn readme_section(readme: &str, name: &str) -> String {
+    let begin = format!("<!-- BEGIN {name} -->\n");
+    let end = format!("<!-- END {name} -->");
+    let from = readme
+        .find(&begin)
+        .unwrap_or_else(|| panic!("README.md lacks `{}`", begin.trim()))
+        + begin.len();
+    let to = readme[from..]
+        .find(&end)
+        .unwrap_or_else(|| panic!("README.md lacks `{end}`"))
+        + from;
+    readme[from..to].to_string()
+}
+
+fn assert_readme_table(name: &str, flag: &str) {
+    let readme = std::fs::read_to_string(repo().join("README.md")).unwrap();
+    let out = rjk_check(&[flag]);
+    assert!(out.status.success());
+    let generated = String::from_utf8(out.stdout).unwrap();
+    assert!(generated.lines().count() > 10, "{generated}");
+    let section = readme_section(&readme, name);
+    if section != generated {
+        let diff: Vec<String> = section
+            .lines()
+            .zip(generated.lines())
+            .filter(|(a, b)| a != b)
+            .take(3)
+            .map(|(a, b)| format!("README:    {a}\ngenerated: {b}"))
+            .collect();
+        panic!(
+            "README.md's {name} table differs from `rjk-check {flag}` \
+             ({} lines vs {}). Regenerate it with:\n    bash apxs/gen-readme-tables.sh\n{}",
+            section.lines().count(),
+            generated.lines().count(),
+            diff.join("\n")
+        );
+    }
+}
+
+#[test]
+fn readme_directive_table_is_generated() {
+    assert_readme_table("directives", "--markdown-directives");
+}
+
+#[test]
+fn readme_worker_table_is_generated() {
+    assert_readme_table("workers", "--markdown-workers");
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    let out = rjk_check(&[]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out).1.contains("usage: rjk-check"));
+    let out = rjk_check(&["--bogus"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(rjk_check(&["--help"]).status.success());
+}
