@@ -1066,45 +1066,7 @@ fn ajp_settings(p: &AjpParams) -> String {
 }
 
 fn extensions_text(e: &RuleExtensions) -> String {
-    let mut parts = Vec::new();
-    if let Some(v) = e.reply_timeout_ms {
-        parts.push(format!("reply_timeout={v}"));
-    }
-    if let Some(v) = e.sticky_ignore {
-        parts.push(format!("sticky_ignore={}", u8::from(v)));
-    }
-    if let Some(v) = e.stateless {
-        parts.push(format!("stateless={}", u8::from(v)));
-    }
-    for (k, v) in [
-        ("active", &e.active),
-        ("disabled", &e.disabled),
-        ("stopped", &e.stopped),
-    ] {
-        if !v.is_empty() {
-            parts.push(format!("{k}={}", v.join(",")));
-        }
-    }
-    if !e.fail_on_status.is_empty() {
-        let s: Vec<String> = e.fail_on_status.iter().map(i32::to_string).collect();
-        parts.push(format!("fail_on_status={}", s.join(",")));
-    }
-    if let Some(v) = e.use_server_errors {
-        parts.push(format!("use_server_errors={v}"));
-    }
-    for (k, v) in [
-        ("session_cookie", &e.session_cookie),
-        ("session_path", &e.session_path),
-        ("session_cookie_path", &e.session_cookie_path),
-    ] {
-        if let Some(v) = v {
-            parts.push(format!("{k}={v}"));
-        }
-    }
-    if let Some(v) = e.set_session_cookie {
-        parts.push(format!("set_session_cookie={}", u8::from(v)));
-    }
-    parts.join(";")
+    e.to_string()
 }
 
 fn print_map(out: &mut String, s: &Server, main_has_rules: bool) {

@@ -63,6 +63,53 @@ impl fmt::Display for MapError {
 
 impl std::error::Error for MapError {}
 
+/// The extensions in rule syntax (`reply_timeout=100;stateless=1`), for status pages and
+/// configuration listings.
+impl std::fmt::Display for RuleExtensions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let e = self;
+        let mut parts: Vec<String> = Vec::new();
+        if let Some(v) = e.reply_timeout_ms {
+            parts.push(format!("reply_timeout={v}"));
+        }
+        if let Some(v) = e.sticky_ignore {
+            parts.push(format!("sticky_ignore={}", u8::from(v)));
+        }
+        if let Some(v) = e.stateless {
+            parts.push(format!("stateless={}", u8::from(v)));
+        }
+        for (k, v) in [
+            ("active", &e.active),
+            ("disabled", &e.disabled),
+            ("stopped", &e.stopped),
+        ] {
+            if !v.is_empty() {
+                parts.push(format!("{k}={}", v.join(",")));
+            }
+        }
+        if !e.fail_on_status.is_empty() {
+            let codes: Vec<String> = e.fail_on_status.iter().map(i32::to_string).collect();
+            parts.push(format!("fail_on_status={}", codes.join(",")));
+        }
+        if let Some(v) = e.use_server_errors {
+            parts.push(format!("use_server_errors={v}"));
+        }
+        for (k, v) in [
+            ("session_cookie", &e.session_cookie),
+            ("session_path", &e.session_path),
+            ("session_cookie_path", &e.session_cookie_path),
+        ] {
+            if let Some(v) = v {
+                parts.push(format!("{k}={v}"));
+            }
+        }
+        if let Some(v) = e.set_session_cookie {
+            parts.push(format!("set_session_cookie={}", u8::from(v)));
+        }
+        f.write_str(&parts.join(";"))
+    }
+}
+
 /// Splits `worker[;ext=val;...]` into the worker name and its extensions.
 ///
 /// Only a missing worker name is an error; anything odd about an extension becomes a
