@@ -1088,6 +1088,18 @@ fn serve(
                         tried.push(m);
                         continue;
                     };
+                    // busy_limit: a member already serving that many requests (all
+                    // children together) is skipped like one without a free connection.
+                    if params.busy_limit > 0
+                        && bal
+                            .member(m)
+                            .is_some_and(|s| s.busy >= u64::from(params.busy_limit))
+                    {
+                        bal.on_start(m);
+                        bal.on_failure(m, FailureKind::Busy, now_ms());
+                        tried.push(m);
+                        continue;
+                    }
                     opts.fail_on_status = effective_fail_on_status(ext, params);
                     let fwd = f.request(
                         body,

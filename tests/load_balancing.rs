@@ -144,3 +144,83 @@ fn a_dead_member_costs_no_get_and_comes_back() {
     assert!(s.get("tomcat2").copied().unwrap_or(0) > 0, "{s:?}");
     drop(back);
 }
+
+#[test]
+fn sticky_controls_from_config_rules_and_environment() {
+    let lb = lb_setup(
+        Mpm::Event,
+        [1, 1, 1],
+        "worker.tomcat2.activation=S\nworker.load_balancer.session_cookie=MYSESS\n",
+        "SetEnvIf Request_URI \"^/forced/\" JK_ROUTE=tomcat3\n\
+         SetEnvIf Request_URI \"^/ignore/\" JK_STICKY_IGNORE\n",
+    );
+    // The configured cookie name is used; the default one is not.
+    for _ in 0..5 {
+        assert_eq!(
+            backend_of(&lb.h, "/echo", &[("Cookie", "MYSESS=a.tomcat3")]),
+            "tomcat3"
+        );
+    }
+    let s: Vec<String> = (0..6)
+        .map(|_| backend_of(&lb.h, "/echo", &[("Cookie", "JSESSIONID=a.tomcat3")]))
+        .collect();
+    assert!(
+        s.iter().any(|b| b != "tomcat3"),
+        "JSESSIONID is not the session cookie here: {s:?}"
+    );
+    // JK_ROUTE forces a route.
+    for _ in 0..5 {
+        assert_eq!(backend_of(&lb.h, "/forced/echo", &[]), "tomcat3");
+    }
+    // JK_STICKY_IGNORE balances a request that carries a session.
+    let s: Vec<String> = (0..6)
+        .map(|_| backend_of(&lb.h, "/ignore/echo", &[("Cookie", "MYSESS=a.tomcat3")]))
+        .collect();
+    assert!(s.iter().any(|b| b != "tomcat3"), "{s:?}");
+    // A Stopped member gets nothing, not even its sessions (they fail over).
+    for _ in 0..5 {
+        assert_ne!(
+            backend_of(&lb.h, "/echo", &[("Cookie", "MYSESS=a.tomcat2")]),
+            "tomcat2"
+        );
+    }
+}
+
+#[test]
+fn sticky_session_force_answers_503_instead_of_moving_the_session() {
+    let lb = lb_setup(
+        Mpm::Event,
+        [1, 1, 1],
+        "worker.tomcat2.activation=S\nworker.load_balancer.sticky_session_force=true\n",
+        "",
+    );
+    assert_eq!(
+        lb.h.get_with("/echo", &[("Cookie", "JSESSIONID=a.tomcat2")])
+            .status,
+        503
+    );
+    assert_eq!(
+        backend_of(&lb.h, "/echo", &[("Cookie", "JSESSIONID=a.tomcat1")]),
+        "tomcat1"
+    );
+    assert_eq!(lb.h.get("/echo").status, 200);
+}
+
+#[test]
+fn busy_limit_moves_requests_to_other_members() {
+    let lb = lb_setup(Mpm::Event, [1, 1, 1], "worker.tomcat1.busy_limit=1\n", "");
+    let port = lb.h.port();
+    // Hold one slow request on tomcat1 (sticky), then new requests skip it.
+    let slow = std::thread::spawn(move || {
+        let mut c = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        use std::io::{Read, Write};
+        c.write_all(b"GET /sleep/1500 HTTP/1.1\r\nHost: x\r\nCookie: JSESSIONID=a.tomcat1\r\nConnection: close\r\n\r\n").unwrap();
+        let mut out = String::new();
+        let _ = c.read_to_string(&mut out);
+        out
+    });
+    std::thread::sleep(std::time::Duration::from_millis(400));
+    let s = spread(&lb.h, 6);
+    assert_eq!(s.get("tomcat1"), None, "{s:?}");
+    assert!(slow.join().unwrap().starts_with("HTTP/1.1 200"));
+}
