@@ -11,3 +11,6 @@ npm ci --prefix tests/status_browser --no-audit --no-fund --loglevel=error
 # Integration tests load target/debug/libmod_rjk.so and run target/debug/rjk-fakeajp.
 cargo build --all-targets
 cargo test
+# The benchmark script stays runnable: one short round checking that mod_rjk, mod_jk and
+# mod_proxy_ajp return the right bytes (never a performance verdict).
+python3 tests/bench/bench.py --smoke --module target/debug/libmod_rjk.so --fakeajp target/debug/rjk-fakeajp

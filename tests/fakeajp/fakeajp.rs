@@ -2,13 +2,17 @@
 //!
 //! ```text
 //! rjk-fakeajp --listen 127.0.0.1:0 [--scenario NAME] [--name NAME] [--log FILE]
-//!             [--max-packet N] [--die-with-stdin] [--list]
+//!             [--max-packet N] [--die-with-stdin] [--quiet] [--fast] [--list]
 //! ```
 //!
 //! Prints `READY <port>` once listening, then serves every connection on its own thread
 //! until killed. Every event is one JSON line on `--log` (default stderr). The scenario
 //! applies to each request; a request whose URI contains `/fault/<name>[/<arg>]` plays
 //! that scenario instead, so one process serves every test. `--list` prints them.
+//!
+//! `--quiet` logs nothing (no event is even formatted). `--fast` is the benchmark
+//! backend (tests/bench/bench.py): `/size/N` bodies are built into AJP packets once per N
+//! and sent with one `writev` per response; it implies `--quiet` unless `--log` is given.
 //!
 //! Std only and independent of `mod_rjk::ajp` (see `wire.rs`): it is the oracle.
 
@@ -19,11 +23,12 @@
 #[path = "wire.rs"]
 mod wire;
 
+use std::collections::HashMap;
 use std::fmt::Write as _;
-use std::io::{self, BufRead, Write};
+use std::io::{self, BufRead, IoSlice, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -33,7 +38,16 @@ struct Config {
     scenario: &'static Scenario,
     name: String,
     max_packet: usize,
+    /// `--fast`: cached `/size/N` packets, one write per response.
+    fast: bool,
 }
+
+/// `--quiet` (or `--fast` without `--log`): no event is formatted or written.
+static QUIET: AtomicBool = AtomicBool::new(false);
+
+/// `/size/N` bodies up to this size are cached by `--fast`; larger ones are built per
+/// request as usual.
+const FAST_CACHE_MAX: u64 = 64 << 20;
 
 struct Shared {
     cfg: Config,
@@ -50,6 +64,8 @@ fn main() {
     let mut log_path = None;
     let mut max_packet = 8192usize;
     let mut die_with_stdin = false;
+    let mut quiet = false;
+    let mut fast = false;
     let mut it = args.iter();
     while let Some(a) = it.next() {
         let mut val = || {
@@ -69,6 +85,8 @@ fn main() {
                 }
             }
             "--die-with-stdin" => die_with_stdin = true,
+            "--quiet" => quiet = true,
+            "--fast" => fast = true,
             "--list" => {
                 for s in SCENARIOS {
                     println!("{:<22} {}", s.name, s.about);
@@ -79,6 +97,7 @@ fn main() {
             other => usage(&format!("unknown argument {other}")),
         }
     }
+    QUIET.store(quiet || (fast && log_path.is_none()), Ordering::Relaxed);
     let scenario =
         find_scenario(&scenario).unwrap_or_else(|| usage(&format!("unknown scenario {scenario}")));
     let sink: Box<dyn Write + Send> = match &log_path {
@@ -99,6 +118,7 @@ fn main() {
             scenario,
             name,
             max_packet,
+            fast,
         },
         log: Log {
             out: Mutex::new(sink),
@@ -153,7 +173,7 @@ fn usage(msg: &str) -> ! {
     }
     eprintln!(
         "usage: rjk-fakeajp --listen ADDR [--scenario NAME] [--name NAME] [--log FILE] \
-         [--max-packet N] [--die-with-stdin] [--list]"
+         [--max-packet N] [--die-with-stdin] [--quiet] [--fast] [--list]"
     );
     std::process::exit(2)
 }
@@ -168,8 +188,9 @@ struct Log {
 
 impl Log {
     fn event(&self, ev: Ev) {
+        let Some(fields) = ev.0 else { return };
         let mut line = format!("{{\"t\":{}", self.start.elapsed().as_millis());
-        line.push_str(&ev.0);
+        line.push_str(&fields);
         line.push_str("}\n");
         let mut out = self.out.lock().unwrap_or_else(|p| p.into_inner());
         let _ = out.write_all(line.as_bytes());
@@ -177,23 +198,30 @@ impl Log {
     }
 }
 
-/// One JSON object under construction (fields only, braces added by `Log`).
-struct Ev(String);
+/// One JSON object under construction (fields only, braces added by `Log`); `None` when
+/// logging is off, so a quiet backend formats nothing.
+struct Ev(Option<String>);
 
 impl Ev {
     fn new(kind: &str) -> Self {
-        Ev(String::new()).str("ev", kind)
+        if QUIET.load(Ordering::Relaxed) {
+            return Ev(None);
+        }
+        Ev(Some(String::new())).str("ev", kind)
     }
 
-    fn key(mut self, k: &str) -> Self {
-        let _ = write!(self.0, ",\"{k}\":");
+    fn field(mut self, k: &str, f: impl FnOnce(&mut String)) -> Self {
+        if let Some(s) = &mut self.0 {
+            let _ = write!(s, ",\"{k}\":");
+            f(s);
+        }
         self
     }
 
     fn num(self, k: &str, v: impl std::fmt::Display) -> Self {
-        let mut s = self.key(k);
-        let _ = write!(s.0, "{v}");
-        s
+        self.field(k, |s| {
+            let _ = write!(s, "{v}");
+        })
     }
 
     fn bool(self, k: &str, v: bool) -> Self {
@@ -205,9 +233,7 @@ impl Ev {
     }
 
     fn bytes(self, k: &str, v: &[u8]) -> Self {
-        let mut s = self.key(k);
-        json_str(&mut s.0, v);
-        s
+        self.field(k, |s| json_str(s, v))
     }
 
     fn opt_bytes(self, k: &str, v: Option<&[u8]>) -> Self {
@@ -218,9 +244,7 @@ impl Ev {
     }
 
     fn raw(self, k: &str, json: &str) -> Self {
-        let mut s = self.key(k);
-        s.0.push_str(json);
-        s
+        self.field(k, |s| s.push_str(json))
     }
 }
 
@@ -527,6 +551,56 @@ impl Conn {
         Ok(())
     }
 
+    /// `--fast` `/size/N`: the same bytes as the normal path (same headers, packets of the
+    /// same size), but the body packets come from a cache and the whole response leaves
+    /// in one `writev`.
+    fn respond_size_fast(&mut self, n: u64) -> io::Result<()> {
+        if n > FAST_CACHE_MAX {
+            let body: Vec<u8> = (0..n).map(|i| b'a' + (i % 26) as u8).collect();
+            return self.respond(
+                200,
+                &[(Name::Code(RES_CONTENT_TYPE), b"application/octet-stream")],
+                &body,
+                true,
+            );
+        }
+        let len = n.to_string();
+        let mut h: Vec<(Name<'_>, &[u8])> =
+            vec![(Name::Code(RES_CONTENT_TYPE), b"application/octet-stream")];
+        if n > 0 {
+            h.push((Name::Code(RES_CONTENT_LENGTH), len.as_bytes()));
+        }
+        let head = self.headers(200, b"OK", &h);
+        let rest = size_packets(n, self.max());
+        let (mut a, mut b): (&[u8], &[u8]) = (&head, &rest);
+        while !a.is_empty() {
+            let w = match self
+                .stream
+                .write_vectored(&[IoSlice::new(a), IoSlice::new(b)])
+            {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(w) => w,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            };
+            if w < a.len() {
+                a = &a[w..];
+            } else {
+                b = &b[w - a.len()..];
+                a = &[];
+            }
+        }
+        self.send(b)?;
+        self.log(
+            Ev::new("response")
+                .num("n", self.requests)
+                .num("status", 200)
+                .num("body_bytes", n)
+                .bool("reuse", true),
+        );
+        Ok(())
+    }
+
     fn respond(
         &mut self,
         status: u16,
@@ -554,7 +628,39 @@ impl Conn {
     }
 }
 
+/// Serialized `/size/N` responses by (N, packet size).
+type SizeCache = Mutex<HashMap<(u64, usize), Arc<Vec<u8>>>>;
+
+/// `--fast`: the SEND_BODY_CHUNK packets of `/size/N` followed by END_RESPONSE(reuse),
+/// built once per (N, packet size).
+fn size_packets(n: u64, max_packet: usize) -> Arc<Vec<u8>> {
+    static CACHE: OnceLock<SizeCache> = OnceLock::new();
+    let cache = CACHE.get_or_init(|| Mutex::new(HashMap::new()));
+    if let Some(p) = cache
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .get(&(n, max_packet))
+    {
+        return Arc::clone(p);
+    }
+    let body: Vec<u8> = (0..n).map(|i| b'a' + (i % 26) as u8).collect();
+    let mut out = Vec::with_capacity(body.len() + body.len() / (max_packet - 8) * 8 + 16);
+    for chunk in body.chunks(max_packet - 8) {
+        out.extend_from_slice(&wire::body_chunk(chunk));
+    }
+    out.extend_from_slice(&wire::end_response(true));
+    let p = Arc::new(out);
+    cache
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .insert((n, max_packet), Arc::clone(&p));
+    p
+}
+
 fn request_event(r: &Request) -> Ev {
+    if QUIET.load(Ordering::Relaxed) {
+        return Ev(None);
+    }
     let mut headers = String::from("[");
     for (i, h) in r.headers.iter().enumerate() {
         if i > 0 {
@@ -1033,6 +1139,8 @@ fn ok(c: &mut Conn, x: &Ctx<'_>) -> io::Result<Flow> {
     if let Some(status) = knob(uri, "status") {
         let status = u16::try_from(status).unwrap_or(500);
         c.respond(status, &[], b"", true)?;
+    } else if let Some(n) = knob(uri, "size").filter(|_| c.shared.cfg.fast) {
+        c.respond_size_fast(n)?;
     } else if let Some(n) = knob(uri, "size") {
         let body: Vec<u8> = (0..n).map(|i| b'a' + (i % 26) as u8).collect();
         c.respond(
