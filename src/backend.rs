@@ -146,6 +146,8 @@ pub struct Conn {
 
 /// Read buffer size: large reads let one syscall carry many AJP packets.
 const READ_BUF: usize = 128 * 1024;
+/// Most response body bytes gathered before they are passed to httpd in one write.
+const COALESCE_LIMIT: usize = 64 * 1024;
 
 impl Conn {
     fn connect(t: &Target, addrs: &[SocketAddr]) -> Result<Conn, BackendError> {
@@ -179,6 +181,12 @@ impl Conn {
             }
         }
         Err(BackendError::Connect(last))
+    }
+
+    /// A whole reply packet is already buffered (reading it will not wait).
+    fn has_complete_packet(&self, max_packet: usize) -> bool {
+        let pending = &self.buf[self.start..self.end];
+        matches!(ajp::reply::peek_reply_len(pending, max_packet), Ok(Some(size)) if pending.len() >= size)
     }
 
     /// True when the peer closed the connection or sent something unasked while it sat
@@ -675,8 +683,18 @@ fn attempt_once(
     let mut relayed: u64 = 0;
     let mut error_page = false;
     let mut body_buf = Vec::new();
+    // Response body waiting to go to the client: the data of every packet already
+    // received is passed on in one write (AJP packets are 8 KiB; one write per packet
+    // costs httpd a filter pass and a syscall each), but never held across a wait.
+    let mut out_body: Vec<u8> = Vec::new();
     loop {
         let conn = lease.conn.as_mut().expect("connection present");
+        if !out_body.is_empty() && !conn.has_complete_packet(t.max_packet) {
+            if let Err(e) = client.write_body(&out_body) {
+                return Attempt::Finished(Outcome::ClientGone(e));
+            }
+            out_body.clear();
+        }
         let step = conn.next_reply(t.max_packet, reply_timeout);
         let (reply, used) = match step {
             Ok(r) => r,
@@ -754,15 +772,18 @@ fn attempt_once(
                             });
                         }
                     }
-                    let r = commit(client, &mut pending, &mut committed)
-                        .and_then(|_| client.write_body(data))
-                        .and_then(|_| {
-                            if opts.flush_packets {
-                                client.flush()
-                            } else {
-                                Ok(())
-                            }
-                        });
+                    out_body.extend_from_slice(data);
+                    let r = commit(client, &mut pending, &mut committed).and_then(|_| {
+                        if opts.flush_packets || out_body.len() >= COALESCE_LIMIT {
+                            client.write_body(&out_body)?;
+                            out_body.clear();
+                        }
+                        if opts.flush_packets {
+                            client.flush()
+                        } else {
+                            Ok(())
+                        }
+                    });
                     relayed += data.len() as u64;
                     if let Err(e) = r {
                         client_failed = Some(e);
@@ -771,7 +792,13 @@ fn attempt_once(
             }
             Action::Flush => {
                 if committed {
-                    if let Err(e) = client.flush() {
+                    let r = if out_body.is_empty() {
+                        Ok(())
+                    } else {
+                        client.write_body(&out_body)
+                    };
+                    out_body.clear();
+                    if let Err(e) = r.and_then(|_| client.flush()) {
                         client_failed = Some(e);
                     }
                 }
@@ -810,6 +837,12 @@ fn attempt_once(
             continue;
         }
         if let Some(reuse) = done {
+            if !out_body.is_empty() {
+                if let Err(e) = client.write_body(&out_body) {
+                    return Attempt::Finished(Outcome::ClientGone(e));
+                }
+                out_body.clear();
+            }
             let p = pending.take();
             if let Some(cl) = announced_len {
                 if committed && relayed != cl && !opts.header_only && !bodiless(status) {

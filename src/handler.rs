@@ -228,6 +228,12 @@ impl ServerSlot {
             l.log(level, request_id, site, msg);
         }
     }
+
+    /// Whether a line at `level` would be written: debug messages are only built then,
+    /// off the hot path of every request.
+    fn logs(&self, level: LogLevel) -> bool {
+        self.log.as_ref().is_some_and(|l| l.enabled(level))
+    }
 }
 
 pub fn check_config(_pool: &Pool, main: Server) -> i32 {
@@ -487,13 +493,15 @@ pub fn translate(req: &mut Request) -> i32 {
     };
     match map.map(&normalized) {
         Some(m) => {
-            let rid = request_id(req, &sl.conf);
-            sl.log(
-                LogLevel::Debug,
-                rid.as_deref(),
-                site!("translate"),
-                &format!("mapped {uri} to worker {} by rule {}", m.worker, m.pattern),
-            );
+            if sl.logs(LogLevel::Debug) {
+                let rid = request_id(req, &sl.conf);
+                sl.log(
+                    LogLevel::Debug,
+                    rid.as_deref(),
+                    site!("translate"),
+                    &format!("mapped {uri} to worker {} by rule {}", m.worker, m.pattern),
+                );
+            }
             if normalized != uri {
                 req.set_note(NOTE_ORIG_URI, &uri);
                 req.set_uri(&normalized);
@@ -604,16 +612,18 @@ pub fn handle(req: &mut Request) -> i32 {
     };
     req.set_note(NOTE_WORKER, &worker_name);
     req.set_note(NOTE_TYPE, kind);
-    sl.log(
-        LogLevel::Debug,
-        rid.as_deref(),
-        site!("handler"),
-        &format!(
-            "worker {worker_name} (type {kind}) chosen for {} {}",
-            req.method(),
-            req.uri().unwrap_or_default()
-        ),
-    );
+    if sl.logs(LogLevel::Debug) {
+        sl.log(
+            LogLevel::Debug,
+            rid.as_deref(),
+            site!("handler"),
+            &format!(
+                "worker {worker_name} (type {kind}) chosen for {} {}",
+                req.method(),
+                req.uri().unwrap_or_default()
+            ),
+        );
+    }
     // Rule extensions (`;reply_timeout=...`): from the matching JkMount rule, or from the
     // JK_WORKER_NAME value itself in SetHandler setups.
     let extensions = req

@@ -27,7 +27,7 @@ pub fn module_index() -> c_int {
 }
 
 fn to_cstring(s: &str) -> CString {
-    CString::new(s.replace('\0', "\\0")).unwrap_or_default()
+    CString::new(s).unwrap_or_else(|_| CString::new(s.replace('\0', "\\0")).unwrap_or_default())
 }
 
 /// Runs `f`, turning a panic into `fallback` so no unwind ever crosses into httpd.
