@@ -145,7 +145,7 @@ pub struct Conn {
 }
 
 /// Read buffer size: large reads let one syscall carry many AJP packets.
-const READ_BUF: usize = 128 * 1024;
+const READ_BUF: usize = 64 * 1024;
 /// Most response body bytes gathered before they are passed to httpd in one write.
 const COALESCE_LIMIT: usize = 64 * 1024;
 
