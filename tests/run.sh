@@ -10,7 +10,11 @@ cargo clippy --all-targets -- -D warnings
 npm ci --prefix tests/status_browser --no-audit --no-fund --loglevel=error
 # Integration tests load target/debug/libmod_rjk.so and run target/debug/rjk-fakeajp.
 cargo build --all-targets
-cargo test
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+cargo test 2>&1 | tee "$log"
 # The benchmark script stays runnable: one short round checking that mod_rjk, mod_jk and
 # mod_proxy_ajp return the right bytes (never a performance verdict).
 python3 tests/bench/bench.py --smoke --module target/debug/libmod_rjk.so --fakeajp target/debug/rjk-fakeajp
+# One closing line over every test binary cargo ran.
+awk '/^test result:/ { p += $4; f += $6 } END { printf "all tests: %d passed, %d failed\n", p, f }' "$log"
