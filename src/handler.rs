@@ -477,6 +477,10 @@ pub fn translate(req: &mut Request) -> i32 {
     let Some(uri) = req.uri() else {
         return httpd::DECLINED;
     };
+    // RejectUnsafeURI: a decoded URI still holding `%` or `\` is left to httpd.
+    if sl.conf.has_option(opt::REJECT_UNSAFE_URI) && uri.contains(['%', '\\']) {
+        return httpd::DECLINED;
+    }
     let normalized = match mapping::normalize(&uri) {
         Ok(n) => n,
         Err(e) if !e.is_bad_request() => return httpd::DECLINED,

@@ -361,3 +361,19 @@ fn jkmountfile_is_read_and_reloaded_and_stripsession_applies() {
         l.contains("keeping the rules in use")
     });
 }
+
+#[test]
+fn reject_unsafe_uri_leaves_suspicious_paths_to_httpd() {
+    let root = ServerRoot::new(Mpm::Event);
+    let conf = jk_conf(&root, "JkOptions +RejectUnsafeURI +ForwardDirectories\n");
+    root.configure(&conf);
+    let h = root.start();
+    assert_eq!(h.get("/app/plain").status, 503, "mapped as usual");
+    // `%2525` decodes once to `%25`: a `%` left after decoding is not forwarded.
+    assert_eq!(h.get("/app/a%2525b").status, 404);
+    assert_eq!(h.get("/app/a%5Cb").status, 404);
+    assert!(
+        h.error_log().contains("+ForwardDirectories"),
+        "unsupported option is named at startup"
+    );
+}
