@@ -49,6 +49,28 @@ struct MountReload {
     mtime: AtomicU64,
 }
 
+/// The segment file is kept across restarts but removed when httpd exits, as mod_jk
+/// does; registered once per path on the process pool, so restarts add nothing.
+fn remove_at_exit(main: &Server, path: &str) {
+    // Children inherit the process pool and destroy it when they exit: only the parent
+    // that created the file removes it.
+    struct RemoveOnDrop(String, u32);
+    impl Drop for RemoveOnDrop {
+        fn drop(&mut self) {
+            if std::process::id() == self.1 {
+                let _ = std::fs::remove_file(&self.0);
+            }
+        }
+    }
+    static REGISTERED: parking_lot::Mutex<Vec<String>> = parking_lot::Mutex::new(Vec::new());
+    let mut done = REGISTERED.lock();
+    if !done.iter().any(|p| p == path) {
+        done.push(path.to_string());
+        main.process_pool()
+            .adopt(RemoveOnDrop(path.to_string(), std::process::id()));
+    }
+}
+
 /// 128 random bits as hex, from the kernel's generator.
 fn random_token() -> String {
     use std::io::Read;
@@ -313,6 +335,7 @@ pub fn post_config(pool: &Pool, main: Server) -> i32 {
         });
         match opened {
             Ok((m, adoption)) => {
+                remove_at_exit(&main, &path);
                 startup_notes.push(match adoption {
                     crate::shm::Adoption::Adopted => {
                         format!("kept the balancer state of the previous generation in {path}")

@@ -261,3 +261,26 @@ fn a_change_made_through_one_child_is_seen_by_all_ten() {
         }
     }
 }
+
+#[test]
+fn the_segment_file_outlives_children_and_goes_with_httpd() {
+    let s = setup(Mpm::Prefork, "MaxConnectionsPerChild 3\n");
+    let logs = std::path::PathBuf::from(s.h.root.path("logs"));
+    let shm_files = || -> Vec<String> {
+        std::fs::read_dir(&logs)
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with("jk-runtime-status."))
+            .collect()
+    };
+    assert_eq!(shm_files().len(), 1);
+    // Children come and go (3 connections each); the file stays.
+    for _ in 0..40 {
+        assert_eq!(s.h.get("/echo").status, 200);
+    }
+    assert_eq!(shm_files().len(), 1);
+    let Setup { mut h, _fakes } = s;
+    h.shutdown();
+    assert!(shm_files().is_empty(), "{:?}", shm_files());
+}

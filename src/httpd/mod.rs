@@ -285,6 +285,12 @@ impl<'a> Server<'a> {
         std::iter::successors(Some(self), |s| s.next())
     }
 
+    /// The pool that lives as long as the httpd process (across restarts).
+    pub fn process_pool(&self) -> Pool<'a> {
+        // SAFETY: s->process and its pool live until the process exits.
+        unsafe { Pool::from_raw((*(*self.raw).process).pool) }
+    }
+
     pub fn defined_at(&self) -> String {
         // SAFETY: live server_rec; defn_name is NULL or a pool string.
         let file = unsafe { cstr_lossy((*self.raw).defn_name) }

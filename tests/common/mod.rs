@@ -380,7 +380,7 @@ impl Httpd {
         self.error_log()
     }
 
-    fn shutdown(&mut self) {
+    pub fn shutdown(&mut self) {
         if let Ok(Some(_)) = self.child.try_wait() {
             return;
         }
