@@ -28,6 +28,8 @@ const NOTE_TYPE: &std::ffi::CStr = c"JK_WORKER_TYPE";
 /// The decoded URI as httpd had it before we normalised it: that is what is forwarded
 /// (path parameters such as `;jsessionid` included), as mod_jk does.
 const NOTE_ROUTE: &std::ffi::CStr = c"JK_WORKER_ROUTE";
+/// Rule extensions of the JkMount rule that matched in translate_name.
+const NOTE_EXTENSIONS: &std::ffi::CStr = c"JK_RULE_EXTENSIONS";
 const NOTE_ORIG_URI: &std::ffi::CStr = c"JK_ORIGINAL_URI";
 
 /// What httpd stores as our per-server configuration.
@@ -535,6 +537,9 @@ pub fn translate(req: &mut Request) -> i32 {
             }
             req.set_handler(HANDLER);
             req.set_note(NOTE_WORKER, &m.worker);
+            if !m.extensions.is_empty() {
+                req.set_note(NOTE_EXTENSIONS, &m.extensions.to_string());
+            }
             httpd::DECLINED
         }
         None => strip_session(req, sl),
@@ -566,7 +571,7 @@ fn strip_session(req: &mut Request, sl: &ServerSlot) -> i32 {
 /// map_to_storage: requests we mapped have no file behind them; skip httpd's
 /// filesystem walk as mod_jk does.
 pub fn map_to_storage(req: &Request) -> i32 {
-    if req.note(NOTE_WORKER).is_some() && req.handler().as_deref() == Some("jakarta-servlet") {
+    if req.handler_is(HANDLER) && req.note(NOTE_WORKER).is_some() {
         httpd::OK
     } else {
         httpd::DECLINED
@@ -574,7 +579,7 @@ pub fn map_to_storage(req: &Request) -> i32 {
 }
 
 pub fn handle(req: &mut Request) -> i32 {
-    if req.handler().as_deref() != Some("jakarta-servlet") || req.env("no-jk").is_some() {
+    if !req.handler_is(HANDLER) || req.env("no-jk").is_some() {
         return httpd::DECLINED;
     }
     let server = req.server();
@@ -651,19 +656,13 @@ pub fn handle(req: &mut Request) -> i32 {
             ),
         );
     }
-    // Rule extensions (`;reply_timeout=...`): from the matching JkMount rule, or from the
-    // JK_WORKER_NAME value itself in SetHandler setups.
-    let extensions = req
-        .uri()
-        .and_then(|u| mapping::normalize(&u).ok())
-        .and_then(|n| sl.uri_map().map(&n))
-        .filter(|m| m.worker == worker_name)
-        .map(|m| m.extensions)
-        .or_else(|| {
-            mapping::parse_worker_spec(&spec)
-                .ok()
-                .map(|(_, ext, _)| ext)
-        });
+    // Rule extensions (`;reply_timeout=...`): those of the JkMount rule translate_name
+    // matched, or the ones in a JK_WORKER_NAME value (SetHandler setups).
+    let extensions = match req.note(NOTE_EXTENSIONS) {
+        Some(text) => mapping::parse_worker_spec(&format!("{worker_name};{text}")).ok(),
+        None => mapping::parse_worker_spec(&spec).ok(),
+    }
+    .map(|(_, ext, _)| ext);
     let extensions = extensions.unwrap_or_default();
     match &worker.kind {
         WorkerKind::Ajp13(_) => serve(

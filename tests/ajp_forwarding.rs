@@ -504,3 +504,13 @@ fn cping_modes_detect_a_backend_that_does_not_answer() {
     // The CPing was never answered, so no request was ever sent.
     assert!(fake.events("request").is_empty(), "{}", fake.log());
 }
+
+#[test]
+fn rule_extensions_of_the_matching_jkmount_apply() {
+    let s = setup(Mpm::Event, "", "JkMount /ext/* t1;reply_timeout=700\n");
+    let t = std::time::Instant::now();
+    assert_eq!(s.h.get("/ext/fault/hang_before_headers/4000").status, 504);
+    // reply_timeout 700 ms, the GET tried twice: well under the 4 s hang.
+    assert!(t.elapsed().as_millis() < 3000, "{:?}", t.elapsed());
+    assert_eq!(s.h.get("/ext/echo").status, 200);
+}

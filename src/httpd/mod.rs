@@ -26,6 +26,18 @@ pub fn module_index() -> c_int {
     unsafe { crate::module::jk_module.module_index }
 }
 
+/// Runs `f` with `s` as a C string, built on the stack when short (variable names).
+fn with_cstr<R>(s: &str, f: impl FnOnce(&CStr) -> R) -> R {
+    let mut buf = [0u8; 128];
+    if s.len() < buf.len() && !s.as_bytes().contains(&0) {
+        buf[..s.len()].copy_from_slice(s.as_bytes());
+        if let Ok(c) = CStr::from_bytes_until_nul(&buf) {
+            return f(c);
+        }
+    }
+    f(&to_cstring(s))
+}
+
 fn to_cstring(s: &str) -> CString {
     CString::new(s).unwrap_or_else(|_| CString::new(s.replace('\0', "\\0")).unwrap_or_default())
 }
@@ -456,9 +468,12 @@ impl<'a> Request<'a> {
         unsafe { (*self.raw).proxyreq != 0 }
     }
 
-    pub fn handler(&self) -> Option<String> {
+    /// Whether `r->handler` is `h` (checked for every request httpd serves, so no copy).
+    pub fn handler_is(&self, h: &CStr) -> bool {
         // SAFETY: NULL or a string httpd keeps for the request.
-        unsafe { cstr_lossy((*self.raw).handler) }.map(|c| c.into_owned())
+        let cur = unsafe { (*self.raw).handler };
+        // SAFETY: non-NULL handler strings are NUL-terminated.
+        !cur.is_null() && unsafe { CStr::from_ptr(cur) } == h
     }
 
     pub fn set_handler(&mut self, h: &'static CStr) {
@@ -479,11 +494,13 @@ impl<'a> Request<'a> {
     }
 
     /// A variable of the request's environment (`SetEnv`, `SetEnvIf`, mod_unique_id...).
+    /// Most looked-up variables are unset: that case allocates nothing.
     pub fn env(&self, key: &str) -> Option<String> {
-        let k = to_cstring(key);
-        // SAFETY: live table; NULL or value string.
-        unsafe { cstr_lossy(ffi::apr_table_get((*self.raw).subprocess_env, k.as_ptr())) }
-            .map(|c| c.into_owned())
+        with_cstr(key, |k| {
+            // SAFETY: live table; NULL or value string.
+            unsafe { cstr_lossy(ffi::apr_table_get((*self.raw).subprocess_env, k.as_ptr())) }
+                .map(|c| c.into_owned())
+        })
     }
 
     /// httpd's own request log id, when one was generated.
