@@ -573,13 +573,13 @@ pub fn service(
         }
         replay.first = Some(data);
     }
-    let first_chunk = replay.first.clone();
+    let first_chunk = replay.first.as_deref();
     let mut last: Option<AttemptFailure> = None;
     for attempt in 0..t.retries {
         if attempt > 0 {
             std::thread::sleep(t.retry_interval);
         }
-        match attempt_once(pool, req, &packet, first_chunk.as_deref(), client, opts) {
+        match attempt_once(pool, req, &packet, first_chunk, client, opts) {
             Attempt::Finished(o) => return o,
             Attempt::Failed(f) => {
                 let retry = !f.upload_started
@@ -657,20 +657,26 @@ fn attempt_once(
         Err(e) => return fail(e, false, false),
     };
     let mut ex = Exchange::new(req.body, t.max_packet);
-    let mut out = Vec::with_capacity(packet.len() + first_chunk.map_or(0, |c| c.len() + 6));
-    out.extend_from_slice(packet);
-    if let Some(chunk) = first_chunk {
-        // Cannot fail: the chunk was sized by the exchange.
-        let _ = ajp::encode_body_chunk(chunk, t.max_packet, &mut out);
-        ex.body_packet_sent(chunk.len());
-        if chunk.is_empty() {
-            // Client announced a body and sent none: the empty packet ends it.
-            ex.body_packet_sent(0);
+    // FORWARD_REQUEST and the unsolicited first body packet leave in one write.
+    let mut with_body;
+    let out: &[u8] = match first_chunk {
+        None => packet,
+        Some(chunk) => {
+            with_body = Vec::with_capacity(packet.len() + chunk.len() + 6);
+            with_body.extend_from_slice(packet);
+            // Cannot fail: the chunk was sized by the exchange.
+            let _ = ajp::encode_body_chunk(chunk, t.max_packet, &mut with_body);
+            ex.body_packet_sent(chunk.len());
+            if chunk.is_empty() {
+                // Client announced a body and sent none: the empty packet ends it.
+                ex.body_packet_sent(0);
+            }
+            &with_body
         }
-    }
+    };
     {
         let conn = lease.conn.as_mut().expect("connection present");
-        if let Err(e) = conn.stream.write_all(&out) {
+        if let Err(e) = conn.stream.write_all(out) {
             return fail(BackendError::Send(e), false, false);
         }
     }
@@ -683,6 +689,7 @@ fn attempt_once(
     let mut relayed: u64 = 0;
     let mut error_page = false;
     let mut body_buf = Vec::new();
+    let mut pkt = Vec::new();
     // Response body waiting to go to the client: the data of every packet already
     // received is passed on in one write (AJP packets are 8 KiB; one write per packet
     // costs httpd a filter pass and a syscall each), but never held across a wait.
@@ -822,7 +829,7 @@ fn attempt_once(
                     Err(e) => return Attempt::Finished(Outcome::ClientGone(e)),
                 }
             };
-            let mut pkt = Vec::with_capacity(got + 6);
+            pkt.clear();
             let _ = ajp::encode_body_chunk(&body_buf[..got], t.max_packet, &mut pkt);
             ex.body_packet_sent(got);
             let conn = lease.conn.as_mut().expect("connection present");
