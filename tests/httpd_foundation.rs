@@ -326,7 +326,12 @@ fn jkmountfile_is_read_and_reloaded_and_stripsession_applies() {
     );
     let conf = jk_conf(
         &root,
-        &format!("JkMountFile {mf}\nJkMountFileReload 1\nJkStripSession On\n"),
+        // One child: each child reloads on its own schedule, and the test must know that
+        // the child it talks to is the one that saw each version of the file.
+        &format!(
+            "JkMountFile {mf}\nJkMountFileReload 1\nJkStripSession On\n\
+             StartServers 1\nServerLimit 1\nMaxRequestWorkers 8\nMinSpareThreads 1\nMaxSpareThreads 8\n"
+        ),
     );
     root.configure(&conf);
     let h = root.start();
