@@ -399,6 +399,12 @@ impl Pool {
         self.freed.notify_all();
     }
 
+    /// A request could get a connection now without waiting.
+    pub fn has_free_slot(&self) -> bool {
+        let st = self.state.lock();
+        !st.idle.is_empty() || st.leased < self.target.pool_size
+    }
+
     /// Idle connections currently pooled (for status and tests).
     pub fn idle_count(&self) -> usize {
         self.state.lock().idle.len()

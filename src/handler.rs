@@ -1057,6 +1057,21 @@ fn serve(
                 return httpd::HTTP_INTERNAL_SERVER_ERROR;
             };
             bal.maintain(now_ms(), rt.maintain_secs * 1000);
+            // OK/BUSY (no free connection in time) lasts only while it is true: a member
+            // this child has a free connection for again takes new requests (mod_jk's
+            // per-request busy check).
+            let seg = shm.segment();
+            for m in bal.member_range() {
+                if seg
+                    .member(m)
+                    .is_some_and(|s| s.state() == lb::MemberState::Busy)
+                    && rt
+                        .pool(&seg.member(m).map(|s| s.name()).unwrap_or_default())
+                        .is_some_and(|(p, _)| p.has_free_slot())
+                {
+                    bal.clear_busy(m);
+                }
+            }
             // Session ids: JK_ROUTE, else the session path parameter of the URI as the
             // client sent it, else every session cookie in order.
             let session_cookie = ext.session_cookie.as_deref().unwrap_or(&lbp.session_cookie);

@@ -194,53 +194,60 @@ fn no_lost_or_mixed_responses_while_tomcats_restart_one_at_a_time() {
     let refs: Vec<&Tomcat> = ts.iter().collect();
     // A stopping Tomcat undeploys its webapps before it closes its AJP connector and
     // answers 404 meanwhile; `fail_on_status=-404` (mod_jk's negative code: fail over
-    // without putting the member in error) sends those GETs to another member.
+    // without putting the member in error) sends those GETs to another member. A paused
+    // connector still completes TCP handshakes but never answers: ping_mode=A (as in
+    // mod_jk's shipped workers.properties) finds that out within ping_timeout.
     let h = Arc::new(start_lb(
         Mpm::Event,
         &refs,
         "worker.load_balancer.recover_time=1\nworker.maintain=1\n\
-         worker.mix1.fail_on_status=-404\nworker.mix2.fail_on_status=-404\nworker.mix3.fail_on_status=-404\n",
+         worker.mix1.fail_on_status=-404\nworker.mix2.fail_on_status=-404\nworker.mix3.fail_on_status=-404\n\
+         worker.mix1.ping_mode=A\nworker.mix2.ping_mode=A\nworker.mix3.ping_mode=A\n\
+         worker.mix1.ping_timeout=1000\nworker.mix2.ping_timeout=1000\nworker.mix3.ping_timeout=1000\n",
     ));
-    let running = Arc::new(AtomicBool::new(true));
+    // Clients keep going (at least 40 requests each, 2000 in all) until every Tomcat
+    // has been restarted once.
+    let restarting = Arc::new(AtomicBool::new(true));
+    let total = Arc::new(AtomicUsize::new(0));
     let clients: Vec<_> = (0..50)
         .map(|c| {
-            let h = h.clone();
+            let (h, restarting, total) = (h.clone(), restarting.clone(), total.clone());
             std::thread::spawn(move || {
                 let mut bad = Vec::new();
-                for i in 0..40 {
+                let mut i = 0;
+                while (i < 40 || restarting.load(Ordering::Relaxed)) && i < 400 {
                     let id = format!("c{c}-r{i}");
                     let r = h.get(&format!("/echo?id={id}"));
                     let got = Echo::parse(&r.body).get("query").unwrap_or_default();
                     if r.status != 200 || got != format!("id={id}") {
                         bad.push(format!("{id}: {} {got}", r.status));
                     }
+                    i += 1;
+                    total.fetch_add(1, Ordering::Relaxed);
                 }
                 bad
             })
         })
         .collect();
-    let restarter = {
-        let running = running.clone();
-        std::thread::spawn(move || {
-            for t in &ts {
-                if !running.load(Ordering::Relaxed) {
-                    break;
-                }
-                t.restart();
-                std::thread::sleep(std::time::Duration::from_millis(1500));
-            }
-            ts
-        })
-    };
+    let restarter = std::thread::spawn(move || {
+        for t in &ts {
+            std::thread::sleep(std::time::Duration::from_millis(500));
+            t.restart();
+        }
+        ts
+    });
+    let _ts = restarter.join().unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1000));
+    restarting.store(false, Ordering::Relaxed);
     let bad: Vec<String> = clients
         .into_iter()
         .flat_map(|c| c.join().unwrap())
         .collect();
-    running.store(false, Ordering::Relaxed);
-    let _ts = restarter.join().unwrap();
+    let total = total.load(Ordering::Relaxed);
+    assert!(total >= 2000, "only {total} requests");
     assert!(
         bad.is_empty(),
-        "{} of 2000 requests failed or were mixed up: {:?}",
+        "{} of {total} requests failed or were mixed up: {:?}",
         bad.len(),
         &bad[..bad.len().min(10)]
     );
