@@ -144,7 +144,7 @@ pub struct Conn {
     last_used: Instant,
 }
 
-/// Read buffer size: large reads let one syscall carry many AJP packets.
+/// Largest read buffer: large reads let one syscall carry many AJP packets.
 const READ_BUF: usize = 64 * 1024;
 /// Most response body bytes gathered before they are passed to httpd in one write.
 const COALESCE_LIMIT: usize = 64 * 1024;
@@ -167,7 +167,9 @@ impl Conn {
                     }
                     let mut c = Conn {
                         stream,
-                        buf: vec![0; READ_BUF.max(2 * t.max_packet)],
+                        // Small to start (most responses are small); grown to READ_BUF
+                        // once a read fills it.
+                        buf: vec![0; 2 * t.max_packet],
                         start: 0,
                         end: 0,
                         last_used: Instant::now(),
@@ -256,7 +258,12 @@ impl Conn {
             let n = self.stream.read(&mut self.buf[self.end..]);
             match n {
                 Ok(0) => return Err(BackendError::Closed),
-                Ok(n) => self.end += n,
+                Ok(n) => {
+                    self.end += n;
+                    if self.end == self.buf.len() && self.buf.len() < READ_BUF {
+                        self.buf.resize(READ_BUF, 0);
+                    }
+                }
                 Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
                     return Err(BackendError::ReplyTimeout);
                 }
