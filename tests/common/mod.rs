@@ -296,6 +296,14 @@ impl Httpd {
         std::fs::read_to_string(self.root.dir.join("logs/error_log")).unwrap_or_default()
     }
 
+    /// No child died on a signal and no panic reached the guard at the FFI boundary.
+    pub fn assert_clean_log(&self) {
+        let err = self.error_log();
+        for bad in ["exit signal", "mod_rjk: panic", "Segmentation fault", "AddressSanitizer"] {
+            assert!(!err.contains(bad), "error_log contains {bad:?}:\n{err}");
+        }
+    }
+
     pub fn jk_log(&self) -> String {
         self.read_log("logs/mod_jk.log")
     }
