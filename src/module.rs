@@ -97,6 +97,8 @@ pub static mut jk_module: ffi::module = ffi::module {
     flags: ffi::AP_MODULE_FLAG_ALWAYS_MERGE as c_int,
 };
 
+/// # Safety
+/// httpd's module loader calls it once, with a live pool.
 unsafe extern "C" fn register_hooks(_p: *mut ffi::apr_pool_t) {
     guard("register_hooks", (), || {
         httpd::install_panic_hook();
@@ -114,6 +116,8 @@ unsafe extern "C" fn register_hooks(_p: *mut ffi::apr_pool_t) {
     })
 }
 
+/// # Safety
+/// httpd calls it with the live config pool and the server_rec being created.
 unsafe extern "C" fn create_server_config(
     p: *mut ffi::apr_pool_t,
     s: *mut ffi::server_rec,
@@ -125,6 +129,9 @@ unsafe extern "C" fn create_server_config(
     })
 }
 
+/// # Safety
+/// httpd calls it with the config pool and two configs that
+/// `create_server_config`/`merge_server_config` returned for this generation.
 unsafe extern "C" fn merge_server_config(
     p: *mut ffi::apr_pool_t,
     base: *mut c_void,
@@ -134,6 +141,7 @@ unsafe extern "C" fn merge_server_config(
     // generation and are only read here (config time is single-threaded).
     let pool = unsafe { Pool::from_raw(p) };
     guard("merge_server_config", add, || {
+        // SAFETY: as above, two ServerSlots of this generation, only read.
         let (base, add) = unsafe { (&*(base as *const ServerSlot), &*(add as *const ServerSlot)) };
         pool.adopt(ServerSlot::merge(base, add)) as *mut c_void
     })
@@ -176,6 +184,9 @@ unsafe fn arg<'a>(p: *const c_char) -> Option<std::borrow::Cow<'a, str>> {
     (!p.is_null()).then(|| unsafe { std::ffi::CStr::from_ptr(p) }.to_string_lossy())
 }
 
+/// # Safety
+/// httpd calls it while parsing the directive, with its live cmd_parms and a
+/// NUL-terminated argument.
 unsafe extern "C" fn directive_take1(
     parms: *mut ffi::cmd_parms,
     _m: *mut c_void,
@@ -186,6 +197,9 @@ unsafe extern "C" fn directive_take1(
     directive(parms, &[&a])
 }
 
+/// # Safety
+/// httpd calls it while parsing the directive, with its live cmd_parms, a
+/// NUL-terminated argument and a second one or NULL.
 unsafe extern "C" fn directive_take12(
     parms: *mut ffi::cmd_parms,
     _m: *mut c_void,
@@ -200,6 +214,9 @@ unsafe extern "C" fn directive_take12(
     }
 }
 
+/// # Safety
+/// httpd calls it while parsing the directive, with its live cmd_parms and the rest
+/// of the line NUL-terminated.
 unsafe extern "C" fn directive_raw(
     parms: *mut ffi::cmd_parms,
     _m: *mut c_void,
@@ -210,6 +227,8 @@ unsafe extern "C" fn directive_raw(
     directive(parms, &[a.trim()])
 }
 
+/// # Safety
+/// httpd calls it while parsing the directive, with its live cmd_parms.
 unsafe extern "C" fn directive_flag(
     parms: *mut ffi::cmd_parms,
     _m: *mut c_void,
@@ -220,6 +239,9 @@ unsafe extern "C" fn directive_flag(
 
 /// Runs after the whole configuration was read, also for `apache2 -t`, where httpd runs
 /// no post_config: every configuration error must surface here at the latest.
+///
+/// # Safety
+/// httpd calls it with live pools and the main server_rec.
 unsafe extern "C" fn check_config(
     pconf: *mut ffi::apr_pool_t,
     _plog: *mut ffi::apr_pool_t,
@@ -233,6 +255,8 @@ unsafe extern "C" fn check_config(
     })
 }
 
+/// # Safety
+/// httpd calls it with live pools and the main server_rec.
 unsafe extern "C" fn post_config(
     pconf: *mut ffi::apr_pool_t,
     _plog: *mut ffi::apr_pool_t,
@@ -246,12 +270,16 @@ unsafe extern "C" fn post_config(
     })
 }
 
+/// # Safety
+/// httpd calls it in each new child with the child pool and the main server_rec.
 unsafe extern "C" fn child_init(pchild: *mut ffi::apr_pool_t, s: *mut ffi::server_rec) {
     // SAFETY: live child pool and main server in the new child process.
     let (pool, server) = unsafe { (Pool::from_raw(pchild), Server::from_raw(s)) };
     guard("child_init", (), || handler::child_init(&pool, server))
 }
 
+/// # Safety
+/// httpd calls it with the live request_rec, on the request's thread.
 unsafe extern "C" fn translate_name(r: *mut ffi::request_rec) -> c_int {
     // SAFETY: the live request of this hook call.
     let mut req = unsafe { Request::from_raw(r) };
@@ -260,6 +288,8 @@ unsafe extern "C" fn translate_name(r: *mut ffi::request_rec) -> c_int {
     })
 }
 
+/// # Safety
+/// httpd calls it with the live request_rec, on the request's thread.
 unsafe extern "C" fn map_to_storage(r: *mut ffi::request_rec) -> c_int {
     // SAFETY: the live request of this hook call.
     let req = unsafe { Request::from_raw(r) };
@@ -268,6 +298,8 @@ unsafe extern "C" fn map_to_storage(r: *mut ffi::request_rec) -> c_int {
     })
 }
 
+/// # Safety
+/// httpd calls it with the live request_rec, on the request's thread.
 unsafe extern "C" fn handler(r: *mut ffi::request_rec) -> c_int {
     // SAFETY: the live request of this hook call.
     let mut req = unsafe { Request::from_raw(r) };

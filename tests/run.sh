@@ -13,6 +13,8 @@ cargo build --all-targets
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 cargo test 2>&1 | tee "$log"
+# Every fuzz target for 20 s over its seed corpus (a longer run: bash fuzz/run.sh 3600).
+bash fuzz/run.sh 20
 # The benchmark script stays runnable: one short round checking that mod_rjk, mod_jk and
 # mod_proxy_ajp return the right bytes (never a performance verdict).
 python3 tests/bench/bench.py --smoke --module target/debug/libmod_rjk.so --fakeajp target/debug/rjk-fakeajp

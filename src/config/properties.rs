@@ -13,6 +13,10 @@ use super::workers::{AttrSpec, Multi, find_attribute, suggestable_attribute_name
 pub const MAX_SUBSTITUTIONS: usize = 20;
 /// Longest allowed chain of `reference=` hops (mod_jk's recursion limit).
 pub const MAX_REFERENCE_DEPTH: usize = 20;
+/// Longest value `$(…)` substitution or the joining of repeated keys may produce. A line
+/// can paste an earlier value up to twenty times, so without a cap a few hundred bytes of
+/// file grow exponentially.
+pub const MAX_VALUE_LEN: usize = 64 * 1024;
 
 /// Where a value was written: a workers.properties line or a `JkWorkerProperty` line of
 /// httpd.conf. Line 0 denotes a built-in default.
@@ -456,13 +460,25 @@ impl Reader<'_> {
         if let Some(warning) = validate_key(key, origin)? {
             self.warn(origin, Some(key), &warning);
         }
-        let value = self.substitute(key, value, origin);
+        let value = self.substitute(key, value, origin)?;
+        let joined = match self.props.get(key) {
+            Some(old) if multi_for_key(key) != Multi::Unique => old.len() + 1,
+            _ => 0,
+        };
+        if joined + value.len() > MAX_VALUE_LEN {
+            return Err(too_long(origin, key));
+        }
         self.props.insert(key, value, origin, &mut self.warnings);
         Ok(())
     }
 
     /// Expands `$(name)` left to right without re-expanding inserted text.
-    fn substitute(&mut self, key: &str, value: &str, origin: &Origin) -> String {
+    fn substitute(
+        &mut self,
+        key: &str,
+        value: &str,
+        origin: &Origin,
+    ) -> Result<String, ConfigError> {
         let mut out = value.to_owned();
         let mut pos = 0;
         for _ in 0..MAX_SUBSTITUTIONS {
@@ -475,6 +491,9 @@ impl Reader<'_> {
             let name = out[start + 2..end].to_owned();
             match self.lookup(&name) {
                 Some(replacement) => {
+                    if out.len() - (end + 1 - start) + replacement.len() > MAX_VALUE_LEN {
+                        return Err(too_long(origin, key));
+                    }
                     out.replace_range(start..=end, &replacement);
                     pos = start + replacement.len();
                 }
@@ -488,7 +507,7 @@ impl Reader<'_> {
                 }
             }
         }
-        out
+        Ok(out)
     }
 
     fn lookup(&self, name: &str) -> Option<String> {
@@ -507,6 +526,16 @@ impl Reader<'_> {
     fn warn(&mut self, origin: &Origin, key: Option<&str>, message: &str) {
         self.warnings.push(diagnostic(Some(origin), key, message));
     }
+}
+
+fn too_long(origin: &Origin, key: &str) -> ConfigError {
+    ConfigError::new(
+        Some(origin),
+        Some(key),
+        format!(
+            "value longer than {MAX_VALUE_LEN} bytes (after $(...) substitution and joining repeated keys)"
+        ),
+    )
 }
 
 /// Checks a key as mod_jk does while reading: user variables are free-form, `worker.*` keys
@@ -827,6 +856,25 @@ mod tests {
             p.get("all"),
             Some(format!("{}$(v)", "x".repeat(20)).as_str())
         );
+    }
+
+    #[test]
+    fn substitution_and_joining_cannot_grow_a_value_without_bound() {
+        // Twenty-fold pasting per line: line 4 would already be 16 * 20^3 bytes.
+        let mut file = "v0=xxxxxxxxxxxxxxxx\n".to_owned();
+        for i in 1..6 {
+            file.push_str(&format!("v{i}={}\n", format!("$(v{})", i - 1).repeat(20)));
+        }
+        let e = parse_err(&file);
+        assert_eq!(e.origin.as_ref().map(|o| o.line), Some(4));
+        assert!(e.message.contains("longer than"), "{e}");
+        // Repeated keys join with '*'; the joined value is capped the same way.
+        let big = "y".repeat(MAX_VALUE_LEN / 2);
+        let e = parse_err(&format!("b={big}\nb={big}\nb={big}\n"));
+        assert_eq!(e.origin.as_ref().map(|o| o.line), Some(2));
+        // Up to the cap everything is kept.
+        let (p, _) = parse_file(&format!("c={}\n", "z".repeat(MAX_VALUE_LEN)));
+        assert_eq!(p.get("c").map(str::len), Some(MAX_VALUE_LEN));
     }
 
     #[test]

@@ -169,7 +169,13 @@ DirectoryIndex index.html
     }
 
     /// Starts httpd in the foreground (so we own its pid) and waits until it answers.
+    /// `RJK_VALGRIND=1` runs any suite's httpd the way [`Self::start_under_valgrind`] does.
     pub fn start(self) -> Httpd {
+        if std::env::var_os("RJK_VALGRIND").is_some_and(|v| v == "1") {
+            // The ServerRoot goes away with the Httpd: keep the reports outside it.
+            let log = std::env::temp_dir().join("rjk-valgrind.%p");
+            return self.spawn_valgrind(&log);
+        }
         let t = self.config_test();
         assert!(
             t.status.success(),
@@ -192,6 +198,79 @@ DirectoryIndex index.html
         h.wait_ready();
         h
     }
+
+    /// httpd as one process (`-X`, so every request runs in the traced process) under
+    /// valgrind's memcheck. The verdict is in logs/valgrind.<pid>, complete once httpd has
+    /// exited. Leaks are not checked: httpd frees its pools wholesale at exit.
+    pub fn start_under_valgrind(self) -> Httpd {
+        let log = self.dir.join("logs/valgrind.%p");
+        self.spawn_valgrind(&log)
+    }
+
+    fn spawn_valgrind(self, log: &Path) -> Httpd {
+        let t = self.config_test();
+        assert!(
+            t.status.success(),
+            "apache2 -t failed:\n{}",
+            String::from_utf8_lossy(&t.stderr)
+        );
+        let mut child = Command::new("valgrind")
+            .args([
+                "--tool=memcheck",
+                "--error-exitcode=99",
+                "--trace-children=no",
+                "--vgdb=no",
+                "--leak-check=no",
+                "--num-callers=40",
+            ])
+            .arg(concat!(
+                "--suppressions=",
+                env!("CARGO_MANIFEST_DIR"),
+                "/tests/valgrind.supp"
+            ))
+            .arg(format!("--log-file={}", log.display()))
+            .args([APACHE2, "-X", "-DFOREGROUND", "-d"])
+            .arg(&self.dir)
+            .arg("-f")
+            .arg(self.dir.join("conf/httpd.conf"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .process_group(0)
+            .spawn()
+            .expect("start valgrind (Debian: apt-get install valgrind)");
+        // Loading httpd and the module's debug info under valgrind takes many seconds.
+        let deadline = Instant::now() + Duration::from_secs(180);
+        while TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            if let Ok(Some(status)) = child.try_wait() {
+                panic!(
+                    "httpd under valgrind exited with {status}:\n{}\n{}",
+                    std::fs::read_to_string(self.dir.join("logs/error_log")).unwrap_or_default(),
+                    valgrind_logs(&self.dir).join("\n")
+                );
+            }
+            assert!(
+                Instant::now() < deadline,
+                "httpd under valgrind did not start"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Httpd { root: self, child }
+    }
+}
+
+/// Contents of every logs/valgrind.<pid> under `root`.
+pub fn valgrind_logs(root: &Path) -> Vec<String> {
+    let mut logs: Vec<String> = std::fs::read_dir(root.join("logs"))
+        .map(|d| {
+            d.flatten()
+                .filter(|e| e.file_name().to_string_lossy().starts_with("valgrind."))
+                .filter_map(|e| std::fs::read_to_string(e.path()).ok())
+                .collect()
+        })
+        .unwrap_or_default();
+    logs.sort();
+    logs
 }
 
 pub fn is_root() -> bool {
@@ -299,7 +378,12 @@ impl Httpd {
     /// No child died on a signal and no panic reached the guard at the FFI boundary.
     pub fn assert_clean_log(&self) {
         let err = self.error_log();
-        for bad in ["exit signal", "mod_rjk: panic", "Segmentation fault", "AddressSanitizer"] {
+        for bad in [
+            "exit signal",
+            "mod_rjk: panic",
+            "Segmentation fault",
+            "AddressSanitizer",
+        ] {
             assert!(!err.contains(bad), "error_log contains {bad:?}:\n{err}");
         }
     }
@@ -381,6 +465,11 @@ impl Httpd {
             }
         }
         out
+    }
+
+    /// Whether the httpd parent has exited (reaping it if so).
+    pub fn has_exited(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(Some(_)))
     }
 
     pub fn stop(mut self) -> String {
