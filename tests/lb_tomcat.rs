@@ -86,34 +86,6 @@ fn a_tomcat_session_stays_on_its_tomcat() {
 }
 
 #[test]
-fn disabled_member_keeps_its_sessions_but_gets_no_new_ones() {
-    let ts = shared(3);
-    let h = start_lb(Mpm::Event, &ts, "worker.tomcat2.activation=D\n");
-    let s = spread(&h, 12);
-    assert_eq!(s.get("tomcat2"), None, "{s:?}");
-    assert_eq!(s.get("tomcat1"), Some(&6), "{s:?}");
-    for _ in 0..10 {
-        assert_eq!(
-            route(&h, "/echo", &[("Cookie", "JSESSIONID=abc.tomcat2")]),
-            "tomcat2"
-        );
-    }
-}
-
-#[test]
-fn httpd_starts_and_serves_with_one_backend_down() {
-    let a = Tomcat::start("down1", "s-down");
-    let b = Tomcat::start("down2", "s-down");
-    let c = Tomcat::start("down3", "s-down");
-    b.stop();
-    let h = start_lb(Mpm::Event, &[&a, &b, &c], "");
-    for i in 0..30 {
-        let r = route(&h, "/echo", &[]);
-        assert_ne!(r, "down2", "request {i}");
-    }
-}
-
-#[test]
 fn killing_a_tomcat_under_load_loses_no_get_and_runs_no_post_twice() {
     let a = Tomcat::start("kill1", "s-kill");
     let b = Tomcat::start("kill2", "s-kill");

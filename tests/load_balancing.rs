@@ -98,30 +98,6 @@ fn weights_split_600_requests_within_five_percent() {
 }
 
 #[test]
-fn sticky_sessions_follow_the_route() {
-    let lb = lb_setup(Mpm::Prefork, [1, 1, 1], "", "");
-    for _ in 0..20 {
-        assert_eq!(
-            backend_of(&lb.h, "/echo", &[("Cookie", "JSESSIONID=ABC123.tomcat3")]),
-            "tomcat3"
-        );
-        assert_eq!(
-            backend_of(&lb.h, "/echo;jsessionid=XYZ.tomcat1", &[]),
-            "tomcat1"
-        );
-    }
-    // Several cookies: the first whose route exists wins.
-    let c = "JSESSIONID=old.gone; JSESSIONID=new.tomcat2";
-    assert_eq!(backend_of(&lb.h, "/echo", &[("Cookie", c)]), "tomcat2");
-    // The forwarded request carries the member's route.
-    let reqs = lb.fakes[2].events("request");
-    assert!(
-        reqs.iter().any(|r| r.contains("\"route\":\"tomcat3\"")),
-        "{reqs:?}"
-    );
-}
-
-#[test]
 fn a_dead_member_costs_no_get_and_comes_back() {
     let mut lb = lb_setup(
         Mpm::Event,
@@ -204,23 +180,4 @@ fn sticky_session_force_answers_503_instead_of_moving_the_session() {
         "tomcat1"
     );
     assert_eq!(lb.h.get("/echo").status, 200);
-}
-
-#[test]
-fn busy_limit_moves_requests_to_other_members() {
-    let lb = lb_setup(Mpm::Event, [1, 1, 1], "worker.tomcat1.busy_limit=1\n", "");
-    let port = lb.h.port();
-    // Hold one slow request on tomcat1 (sticky), then new requests skip it.
-    let slow = std::thread::spawn(move || {
-        let mut c = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
-        use std::io::{Read, Write};
-        c.write_all(b"GET /sleep/1500 HTTP/1.1\r\nHost: x\r\nCookie: JSESSIONID=a.tomcat1\r\nConnection: close\r\n\r\n").unwrap();
-        let mut out = String::new();
-        let _ = c.read_to_string(&mut out);
-        out
-    });
-    std::thread::sleep(std::time::Duration::from_millis(400));
-    let s = spread(&lb.h, 6);
-    assert_eq!(s.get("tomcat1"), None, "{s:?}");
-    assert!(slow.join().unwrap().starts_with("HTTP/1.1 200"));
 }

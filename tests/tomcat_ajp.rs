@@ -155,23 +155,6 @@ fn methods_bodies_and_request_data_reach_tomcat_exactly() {
     assert!(!err.contains("exit signal"), "{err}");
 }
 
-#[test]
-fn wrong_or_missing_secret_gets_tomcats_403_and_a_closed_connection() {
-    let t = Tomcat::start("tcB", "tc-secret-B");
-    let h = start(Mpm::Prefork, &t);
-    assert_eq!(h.get("/nosecret/echo").status, 403);
-    assert_eq!(h.get("/wrongsecret/echo").status, 403);
-    // The right secret on the same Tomcat still works, and so does a retry after 403.
-    assert_eq!(h.get("/echo").status, 200);
-    assert_eq!(h.get("/wrongsecret/echo").status, 403);
-    assert_eq!(h.get("/echo").status, 200);
-    let log = h.jk_log();
-    assert!(
-        !log.contains("[error]"),
-        "a 403 is Tomcat's answer, not a backend failure:\n{log}"
-    );
-}
-
 fn children_rss_kib(h: &Httpd) -> u64 {
     h.children()
         .iter()
@@ -235,30 +218,6 @@ fn a_100_mib_download_streams_with_flat_memory() {
         after < before + 16 * 1024,
         "httpd child peak RSS grew from {before} KiB to {after} KiB"
     );
-}
-
-#[test]
-fn stale_pooled_connections_after_a_tomcat_crash_cost_no_request() {
-    let t = Tomcat::start("tcD", "tc-secret-D");
-    let h = start(Mpm::Prefork, &t);
-    // Warm a pooled connection in every child.
-    for _ in 0..30 {
-        assert_eq!(h.get("/echo").status, 200);
-    }
-    t.kill9();
-    t.start_again();
-    // Every pooled connection is now dead: each must be detected before use.
-    for i in 0..40 {
-        let r = if i % 2 == 0 {
-            h.get("/echo")
-        } else {
-            h.request("POST", "/count?id=stale", &[], b"x=1")
-        };
-        assert_eq!(r.status, 200, "request {i} after the restart: {}", r.text());
-    }
-    // Each POST ran exactly once.
-    let (_, count) = t.http_get("/count?get=stale");
-    assert_eq!(String::from_utf8_lossy(&count).trim(), "20");
 }
 
 #[test]

@@ -1022,6 +1022,16 @@ fn lb_configured_fields(s: &LbSlot) -> [&AtomicU32; 9] {
     ]
 }
 
+/// Makes an odd (writer-held) sequence even at once. For the parent rebuilding a segment
+/// it no longer trusts: a child can leave every slot odd (by dying, or on purpose), and
+/// waiting out [`DEAD_WRITER_AFTER`] for each of them would stall the restart for minutes.
+fn unstick(seq: &AtomicU32) {
+    let s = seq.load(Ordering::Acquire);
+    if s & 1 == 1 {
+        let _ = seq.compare_exchange(s, s.wrapping_add(1), Ordering::AcqRel, Ordering::Relaxed);
+    }
+}
+
 /// Fills the segment from the configuration, discarding whatever it held. Call in the
 /// parent before fork (children of an older generation may still use an adopted segment,
 /// so prefer a fresh mapping over re-initialising one they share).
@@ -1030,9 +1040,11 @@ pub fn init_from_config(seg: &Segment, config: &WorkersConfig) -> Result<(), Str
     // Invalid while being rebuilt, so a concurrent validate() refuses it.
     seg.header.magic.store(0, Ordering::Release);
     for slot in &seg.lbs {
+        unstick(&slot.sequence);
         slot.clear();
     }
     for slot in &seg.members {
+        unstick(&slot.sequence);
         slot.clear();
     }
 
@@ -1376,6 +1388,24 @@ worker.lb.method=B
 worker.other.type=lb
 worker.other.balance_workers=c,a
 ";
+
+    #[test]
+    fn init_over_a_segment_left_writer_held_does_not_wait() {
+        let cfg = config(TWO_LBS);
+        let seg = Segment::new_boxed();
+        for s in &seg.lbs {
+            s.sequence.store(u32::MAX, Ordering::Relaxed);
+        }
+        for s in &seg.members {
+            s.sequence.store(7, Ordering::Relaxed);
+        }
+        let t = Instant::now();
+        init_from_config(&seg, &cfg).unwrap();
+        // Not a speed check: one dead-writer wait per slot would take over a minute.
+        assert!(t.elapsed() < Duration::from_secs(10), "{:?}", t.elapsed());
+        validate(&seg, SEGMENT_SIZE).unwrap();
+        assert_eq!(seg.member(1).unwrap().name(), "b");
+    }
 
     #[test]
     fn init_lays_out_lbs_and_members() {

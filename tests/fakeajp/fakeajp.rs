@@ -333,6 +333,7 @@ fn serve(shared: Arc<Shared>, stream: TcpStream) {
                 // A body packet nobody asked for lands here too (its first byte is the
                 // high byte of its length): exactly what a real container would misread.
                 c.log_packet("UNEXPECTED", &p, Some(false));
+                c.alien("neither CPING nor FORWARD_REQUEST", &p.payload);
                 Ok(Flow::Close("unexpected packet"))
             }
         };
@@ -382,6 +383,19 @@ impl Conn {
         self.stream.write_all(bytes)
     }
 
+    /// A packet the connector would not have sent at this point of the exchange (the
+    /// mix-up tests require none): with the URI when it reads as a FORWARD_REQUEST.
+    fn alien(&self, why: &str, payload: &[u8]) {
+        let uri = wire::parse_forward_request(payload).ok().map(|r| r.uri);
+        self.log(
+            Ev::new("alien")
+                .str("why", why)
+                .num("first_byte", payload.first().copied().unwrap_or(0))
+                .num("len", payload.len())
+                .opt_bytes("uri", uri.as_deref()),
+        );
+    }
+
     fn max(&self) -> usize {
         self.shared.cfg.max_packet
     }
@@ -391,9 +405,15 @@ impl Conn {
             Ok(r) => r,
             Err(e) => {
                 self.log(Ev::new("protocol_error").str("error", &e));
+                self.alien("unparsable FORWARD_REQUEST", payload);
                 return Ok(Flow::Close("bad FORWARD_REQUEST"));
             }
         };
+        // mod_rjk sends these on every request; a FORWARD_REQUEST without them was built
+        // by someone else (e.g. request body bytes taken for a packet).
+        if CONNECTOR_ATTRS.iter().any(|a| req.attr(a).is_none()) {
+            self.alien("FORWARD_REQUEST missing connector attributes", payload);
+        }
         self.requests += 1;
         let total = self.shared.total_requests.fetch_add(1, Ordering::Relaxed) + 1;
         let (scenario, arg) = pick_scenario(&req.uri, self.shared.cfg.scenario);
@@ -415,7 +435,8 @@ impl Conn {
         } else {
             None
         };
-        let only_first = scenario.name == "close_before_headers";
+        let only_first = matches!(scenario.name, "close_before_headers" | "reject_unread")
+            || (scenario.name == "close_if_large" && cl.is_some_and(|n| n > LARGE_BODY));
         let body = match self.read_body(cl, ask, only_first) {
             Ok(b) => b,
             Err(ReadError::Protocol(e)) => {
@@ -511,7 +532,10 @@ impl Conn {
     fn read_chunk(&mut self, solicited: bool, body: &mut Body) -> Result<bool, ReadError> {
         let max = self.max();
         let p = wire::read_packet(&mut self.stream, max)?;
-        let data = wire::body_data(&p).map_err(ReadError::Protocol)?;
+        let data = wire::body_data(&p).map_err(|e| {
+            self.alien("not a body packet where the body was expected", &p.payload);
+            ReadError::Protocol(e)
+        })?;
         self.log(
             Ev::new("packet")
                 .str("type", "BODY")
@@ -709,6 +733,12 @@ fn request_event(r: &Request) -> Ev {
 }
 
 const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+
+/// `close_if_large`: bodies announced above this are refused by closing (1 MiB).
+const LARGE_BODY: u64 = 1 << 20;
+
+/// Request attributes mod_rjk puts into every FORWARD_REQUEST.
+const CONNECTOR_ATTRS: [&str; 3] = ["AJP_REMOTE_PORT", "AJP_LOCAL_ADDR", "JK_LB_ACTIVATION"];
 
 fn fnv1a(mut h: u64, data: &[u8]) -> u64 {
     for &b in data {
@@ -1040,6 +1070,83 @@ const SCENARIOS: &[Scenario] = &[
         },
     },
     Scenario {
+        name: "close_on_marker",
+        about: "close without answering when the request has an X-Close-Marker header; echo otherwise",
+        run: |c, x| {
+            let marked = x
+                .req
+                .headers
+                .iter()
+                .any(|h| h.name.eq_ignore_ascii_case(b"x-close-marker"));
+            if marked {
+                return Ok(Flow::Close("close_on_marker"));
+            }
+            ok(c, x)
+        },
+    },
+    Scenario {
+        name: "close_if_large",
+        about: "Content-Length over 1 MiB: read the first body packet, then close unanswered; echo otherwise",
+        run: |c, x| {
+            if x.req.content_length().ok().flatten().unwrap_or(0) > LARGE_BODY {
+                return Ok(Flow::Close("close_if_large"));
+            }
+            ok(c, x)
+        },
+    },
+    Scenario {
+        name: "cut_reply",
+        about: "first ARG bytes of a fixed reply (headers, Content-Length 5, 'hello', END), then close",
+        run: |c, x| {
+            let mut p = wire::send_headers(
+                200,
+                b"OK",
+                &[
+                    (Name::Code(RES_CONTENT_TYPE), b"text/plain"),
+                    (Name::Code(RES_CONTENT_LENGTH), b"5"),
+                ],
+            );
+            let headers_len = p.len();
+            p.extend_from_slice(&wire::body_chunk(b"hello"));
+            let body_end = p.len();
+            p.extend_from_slice(&wire::end_response(true));
+            let cut = x.arg_num().map_or(p.len(), |n| (n as usize).min(p.len()));
+            c.log(
+                Ev::new("cut")
+                    .num("at", cut)
+                    .num("headers_len", headers_len)
+                    .num("body_end", body_end)
+                    .num("total", p.len()),
+            );
+            c.send(&p[..cut])?;
+            if cut == p.len() {
+                return Ok(Flow::Continue);
+            }
+            Ok(Flow::Close("cut_reply"))
+        },
+    },
+    Scenario {
+        name: "stale_bytes",
+        about: "ARG fill: 200 with 8000 'S'; else SEND_HEADERS whose X-A value claims 0x1F00 bytes but carries 3, then END",
+        run: |c, x| {
+            if x.arg.as_deref() == Some("fill") {
+                c.respond(200, &[], &[b'S'; 8000], true)?;
+                return Ok(Flow::Continue);
+            }
+            let p = wire::Msg::new(4)
+                .int(200)
+                .string(b"OK")
+                .int(1)
+                .string(b"X-A")
+                .int(0x1F00)
+                .raw(b"abc\0")
+                .finish();
+            c.send(&p)?;
+            c.send(&wire::end_response(true))?;
+            Ok(Flow::Continue)
+        },
+    },
+    Scenario {
         name: "hang_before_headers",
         about: "sleep ARG ms (default 60000) before answering normally",
         run: |c, x| {
@@ -1125,6 +1232,35 @@ const SCENARIOS: &[Scenario] = &[
             c.send(&c.headers(304, b"Not Modified", &[]))?;
             c.send(&wire::body_chunk(b"junk"))?;
             c.send(&wire::end_response(true))?;
+            Ok(Flow::Continue)
+        },
+    },
+    Scenario {
+        name: "close_after_end",
+        about: "echo with END reuse=1, then close ARG ms (default 50) later without reading",
+        run: |c, x| {
+            echo(c, x, true)?;
+            thread::sleep(Duration::from_millis(x.arg_num().unwrap_or(50)));
+            Ok(Flow::Close("close_after_end"))
+        },
+    },
+    Scenario {
+        name: "reject_unread",
+        about: "read only the first body packet, answer ARG (default 413) with END reuse=1",
+        run: |c, x| {
+            let status = x
+                .arg_num()
+                .and_then(|s| u16::try_from(s).ok())
+                .unwrap_or(413);
+            c.respond(status, &[], b"", true)?;
+            Ok(Flow::Continue)
+        },
+    },
+    Scenario {
+        name: "unavailable",
+        about: "answer 503 to every request (as --scenario: a member that is deploying)",
+        run: |c, _| {
+            c.respond(503, &[], b"", true)?;
             Ok(Flow::Continue)
         },
     },
