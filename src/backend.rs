@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 
 use parking_lot::{Condvar, Mutex};
 use socket2::{SockRef, TcpKeepalive};
+use std::ops::Range;
 
 use crate::ajp::{self, Action, EncodeError, Exchange, ForwardRequest, ProtocolError, Reply};
 use crate::config::workers::AjpParams;
@@ -135,7 +136,9 @@ impl std::fmt::Display for BackendError {
     }
 }
 
-/// One TCP connection to the backend with its receive buffer.
+/// One TCP connection to the backend. While in use it holds its thread's receive
+/// buffer; a pooled connection holds none (a clean exchange leaves nothing unread), so
+/// memory grows with threads, not with pooled connections.
 pub struct Conn {
     stream: TcpStream,
     buf: Vec<u8>,
@@ -144,10 +147,18 @@ pub struct Conn {
     last_used: Instant,
 }
 
+thread_local! {
+    static RECV_BUF: std::cell::Cell<Vec<u8>> = const { std::cell::Cell::new(Vec::new()) };
+}
+
+impl Drop for Conn {
+    fn drop(&mut self) {
+        self.detach_buf();
+    }
+}
+
 /// Largest read buffer: large reads let one syscall carry many AJP packets.
 const READ_BUF: usize = 64 * 1024;
-/// Most response body bytes gathered before they are passed to httpd in one write.
-const COALESCE_LIMIT: usize = 64 * 1024;
 
 impl Conn {
     fn connect(t: &Target, addrs: &[SocketAddr]) -> Result<Conn, BackendError> {
@@ -167,9 +178,7 @@ impl Conn {
                     }
                     let mut c = Conn {
                         stream,
-                        // Small to start (most responses are small); grown to READ_BUF
-                        // once a read fills it.
-                        buf: vec![0; 2 * t.max_packet],
+                        buf: Vec::new(),
                         start: 0,
                         end: 0,
                         last_used: Instant::now(),
@@ -197,13 +206,40 @@ impl Conn {
         if self.start != self.end {
             return true;
         }
-        let mut b = [0u8; 1];
-        if self.stream.set_nonblocking(true).is_err() {
-            return true;
+        // One non-blocking peek (no mode switch of the socket): "would block" is the
+        // only answer of a live, quiet connection.
+        let mut b = [std::mem::MaybeUninit::<u8>::uninit()];
+        let peek = SockRef::from(&self.stream)
+            .recv_with_flags(&mut b, libc::MSG_PEEK | libc::MSG_DONTWAIT);
+        !matches!(peek, Err(ref e) if e.kind() == ErrorKind::WouldBlock)
+    }
+
+    /// Takes this thread's receive buffer (or a new one) for an exchange. Small to
+    /// start, as most responses are; grown to READ_BUF once a read fills it.
+    fn attach_buf(&mut self, max_packet: usize) {
+        if self.buf.is_empty() {
+            self.buf = RECV_BUF.take();
+            if self.buf.len() < 2 * max_packet {
+                self.buf.resize(2 * max_packet, 0);
+            }
+            self.start = 0;
+            self.end = 0;
         }
-        let stale =
-            !matches!(self.stream.peek(&mut b), Err(ref e) if e.kind() == ErrorKind::WouldBlock);
-        stale || self.stream.set_nonblocking(false).is_err()
+    }
+
+    /// Gives the receive buffer back to the thread. Callers check first that nothing
+    /// unread is in it: a connection with unread bytes is never pooled.
+    fn detach_buf(&mut self) {
+        let buf = std::mem::take(&mut self.buf);
+        if !buf.is_empty() {
+            RECV_BUF.with(|cell| {
+                // Keep the larger of two buffers when a thread had two connections.
+                let other = cell.take();
+                cell.set(if other.len() > buf.len() { other } else { buf });
+            });
+        }
+        self.start = 0;
+        self.end = 0;
     }
 
     fn cping(&mut self, t: &Target, timeout: Duration) -> Result<(), BackendError> {
@@ -231,21 +267,25 @@ impl Conn {
         max_packet: usize,
         timeout: Option<Duration>,
     ) -> Result<(Reply<'_>, usize), BackendError> {
+        self.fill(max_packet, timeout)?;
+        self.decode(max_packet)
+    }
+
+    /// Decodes the whole packet `fill` made sure of.
+    fn decode(&self, max_packet: usize) -> Result<(Reply<'_>, usize), BackendError> {
+        ajp::decode_reply(&self.buf[self.start..self.end], max_packet)
+            .map_err(BackendError::Protocol)?
+            .ok_or(BackendError::Closed)
+    }
+
+    /// Reads until the buffer holds a whole packet.
+    fn fill(&mut self, max_packet: usize, timeout: Option<Duration>) -> Result<(), BackendError> {
+        self.attach_buf(max_packet);
         loop {
-            // Decide with an immutable look first; the borrow checker needs the decode
-            // that is returned to be the last use of the buffer in this iteration.
-            let complete =
-                match ajp::reply::peek_reply_len(&self.buf[self.start..self.end], max_packet)
-                    .map_err(BackendError::Protocol)?
-                {
-                    Some(size) => self.end - self.start >= size,
-                    None => false,
-                };
-            if complete {
-                let (reply, used) = ajp::decode_reply(&self.buf[self.start..self.end], max_packet)
-                    .map_err(BackendError::Protocol)?
-                    .ok_or(BackendError::Closed)?;
-                return Ok((reply, used));
+            let pending = &self.buf[self.start..self.end];
+            match ajp::reply::peek_reply_len(pending, max_packet).map_err(BackendError::Protocol)? {
+                Some(size) if pending.len() >= size => return Ok(()),
+                _ => {}
             }
             if self.start > 0 {
                 self.buf.copy_within(self.start..self.end, 0);
@@ -309,6 +349,11 @@ impl Lease<'_> {
     /// Returns a connection that finished cleanly to the pool.
     fn release(mut self) {
         if let Some(mut c) = self.conn.take() {
+            if c.start != c.end {
+                // Bytes after the end of the response: never pooled (dropping closes).
+                return;
+            }
+            c.detach_buf();
             c.last_used = Instant::now();
             let mut st = self.pool.state.lock();
             st.idle.push(c);
@@ -396,6 +441,10 @@ impl Pool {
                 if age >= interval && (c.is_stale() || c.cping(&self.target, timeout).is_err()) {
                     continue;
                 }
+                if c.start != c.end {
+                    continue;
+                }
+                c.detach_buf();
             }
             keep.push(c);
         }
@@ -459,9 +508,19 @@ pub trait Client {
         &mut self,
         status: u16,
         reason: &[u8],
-        headers: &[(Vec<u8>, Vec<u8>)],
+        headers: &[(&[u8], &[u8])],
     ) -> Result<(), ClientError>;
     fn write_body(&mut self, data: &[u8]) -> Result<(), ClientError>;
+    /// Writes the `(offset, len)` ranges of `buf`, in order, as one body write.
+    fn write_body_parts(
+        &mut self,
+        buf: &[u8],
+        parts: &[(usize, usize)],
+    ) -> Result<(), ClientError> {
+        parts
+            .iter()
+            .try_for_each(|&(off, len)| self.write_body(&buf[off..off + len]))
+    }
     fn flush(&mut self) -> Result<(), ClientError>;
 }
 
@@ -643,10 +702,53 @@ fn bodiless(status: u16) -> bool {
     status == 204 || status == 304
 }
 
+/// Status and headers held until the body starts: one copy of every byte, with
+/// ranges into it (the reply itself lives in a buffer that is read into again).
 struct PendingHeaders {
     status: u16,
-    reason: Vec<u8>,
-    headers: Vec<(Vec<u8>, Vec<u8>)>,
+    bytes: Vec<u8>,
+    reason: Range<usize>,
+    headers: Vec<(Range<usize>, Range<usize>)>,
+}
+
+impl PendingHeaders {
+    fn new(status: u16, reason: &[u8], headers: &[(&[u8], &[u8])]) -> PendingHeaders {
+        let size = reason.len()
+            + headers
+                .iter()
+                .map(|(n, v)| n.len() + v.len())
+                .sum::<usize>();
+        let mut bytes = Vec::with_capacity(size);
+        let mut keep = |b: &[u8]| {
+            let start = bytes.len();
+            bytes.extend_from_slice(b);
+            start..bytes.len()
+        };
+        let reason = keep(reason);
+        let headers = headers.iter().map(|(n, v)| (keep(n), keep(v))).collect();
+        PendingHeaders {
+            status,
+            bytes,
+            reason,
+            headers,
+        }
+    }
+
+    fn header(&self, name: &[u8]) -> Option<&[u8]> {
+        self.headers
+            .iter()
+            .find(|(n, _)| self.bytes[n.clone()].eq_ignore_ascii_case(name))
+            .map(|(_, v)| &self.bytes[v.clone()])
+    }
+
+    fn send(&self, client: &mut dyn Client) -> Result<(), ClientError> {
+        let headers: Vec<(&[u8], &[u8])> = self
+            .headers
+            .iter()
+            .map(|(n, v)| (&self.bytes[n.clone()], &self.bytes[v.clone()]))
+            .collect();
+        client.start_response(self.status, &self.bytes[self.reason.clone()], &headers)
+    }
 }
 
 fn attempt_once(
@@ -703,19 +805,23 @@ fn attempt_once(
     let mut error_page = false;
     let mut body_buf = Vec::new();
     let mut pkt = Vec::new();
-    // Response body waiting to go to the client: the data of every packet already
-    // received is passed on in one write (AJP packets are 8 KiB; one write per packet
-    // costs httpd a filter pass and a syscall each), but never held across a wait.
-    let mut out_body: Vec<u8> = Vec::new();
+    // Response body waiting to go to the client, as ranges of the receive buffer: the
+    // data of every packet already received is passed on in one write without being
+    // copied (AJP packets are 8 KiB; one write per packet costs httpd a filter pass and
+    // a syscall each). Written before the buffer is read into again, so never held
+    // across a wait.
+    let mut out_body: Vec<(usize, usize)> = Vec::new();
     loop {
         let conn = lease.conn.as_mut().expect("connection present");
         if !out_body.is_empty() && !conn.has_complete_packet(t.max_packet) {
-            if let Err(e) = client.write_body(&out_body) {
+            if let Err(e) = client.write_body_parts(&conn.buf, &out_body) {
                 return Attempt::Finished(Outcome::ClientGone(e));
             }
             out_body.clear();
         }
-        let step = conn.next_reply(t.max_packet, reply_timeout);
+        let step = conn
+            .fill(t.max_packet, reply_timeout)
+            .and_then(|()| conn.decode(t.max_packet));
         let (reply, used) = match step {
             Ok(r) => r,
             Err(error) => {
@@ -764,14 +870,7 @@ fn attempt_once(
                     });
                 }
                 error_page = opts.use_server_errors > 0 && status >= opts.use_server_errors;
-                pending = Some(PendingHeaders {
-                    status,
-                    reason: reason.to_vec(),
-                    headers: headers
-                        .iter()
-                        .map(|(n, v)| (n.to_vec(), v.to_vec()))
-                        .collect(),
-                });
+                pending = Some(PendingHeaders::new(status, reason, &headers));
                 if opts.flush_header && !error_page {
                     if let Err(e) =
                         commit(client, &mut pending, &mut committed).and_then(|_| client.flush())
@@ -792,13 +891,13 @@ fn attempt_once(
                             });
                         }
                     }
-                    out_body.extend_from_slice(data);
+                    // `data` lies inside the receive buffer: keep where, not a copy.
+                    let offset = data.as_ptr() as usize - conn.buf.as_ptr() as usize;
+                    out_body.push((offset, data.len()));
                     let r = commit(client, &mut pending, &mut committed).and_then(|_| {
-                        if opts.flush_packets || out_body.len() >= COALESCE_LIMIT {
-                            client.write_body(&out_body)?;
-                            out_body.clear();
-                        }
                         if opts.flush_packets {
+                            client.write_body_parts(&conn.buf, &out_body)?;
+                            out_body.clear();
                             client.flush()
                         } else {
                             Ok(())
@@ -815,7 +914,7 @@ fn attempt_once(
                     let r = if out_body.is_empty() {
                         Ok(())
                     } else {
-                        client.write_body(&out_body)
+                        client.write_body_parts(&conn.buf, &out_body)
                     };
                     out_body.clear();
                     if let Err(e) = r.and_then(|_| client.flush()) {
@@ -858,7 +957,8 @@ fn attempt_once(
         }
         if let Some(reuse) = done {
             if !out_body.is_empty() {
-                if let Err(e) = client.write_body(&out_body) {
+                let conn = lease.conn.as_ref().expect("connection present");
+                if let Err(e) = client.write_body_parts(&conn.buf, &out_body) {
                     return Attempt::Finished(Outcome::ClientGone(e));
                 }
                 out_body.clear();
@@ -875,12 +975,10 @@ fn attempt_once(
                 && status >= 400
                 && (error_page || (relayed == 0 && !opts.header_only))
             {
-                let www_authenticate = p.as_ref().and_then(|p| {
-                    p.headers
-                        .iter()
-                        .find(|(n, _)| n.eq_ignore_ascii_case(b"www-authenticate"))
-                        .map(|(_, v)| v.clone())
-                });
+                let www_authenticate = p
+                    .as_ref()
+                    .and_then(|p| p.header(b"www-authenticate"))
+                    .map(<[u8]>::to_vec);
                 Outcome::ErrorPage {
                     status,
                     www_authenticate,
@@ -915,7 +1013,7 @@ fn commit(
     }
     *committed = true;
     match pending.take() {
-        Some(p) => client.start_response(p.status, &p.reason, &p.headers),
+        Some(p) => p.send(client),
         // Body without headers cannot reach here (the exchange refuses it).
         None => client.start_response(200, b"", &[]),
     }

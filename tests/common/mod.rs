@@ -299,7 +299,12 @@ impl Httpd {
     /// No child died on a signal and no panic reached the guard at the FFI boundary.
     pub fn assert_clean_log(&self) {
         let err = self.error_log();
-        for bad in ["exit signal", "mod_rjk: panic", "Segmentation fault", "AddressSanitizer"] {
+        for bad in [
+            "exit signal",
+            "mod_rjk: panic",
+            "Segmentation fault",
+            "AddressSanitizer",
+        ] {
             assert!(!err.contains(bad), "error_log contains {bad:?}:\n{err}");
         }
     }
