@@ -729,11 +729,11 @@ fn serve_status(
     );
     let lossy = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
     let (method, query, path) = (
-        lossy(&info.method),
-        info.args.as_deref().map(lossy).unwrap_or_default(),
-        lossy(&info.uri),
+        lossy(info.method),
+        info.args.map(lossy).unwrap_or_default(),
+        lossy(info.uri),
     );
-    let user = info.user.as_deref().map(lossy);
+    let user = info.user.map(lossy);
     let status_req = status::StatusRequest {
         method: &method,
         query: &query,
@@ -745,7 +745,7 @@ fn serve_status(
         host: host.as_deref().unwrap_or(""),
         path: &path,
     };
-    let server = format!("{}:{}", lossy(&info.server_name), info.server_port);
+    let server = format!("{}:{}", lossy(info.server_name), info.server_port);
     let maps = vec![(
         server.clone(),
         sl.uri_map()
@@ -1048,7 +1048,7 @@ fn serve(
         use_server_errors: ext.use_server_errors.unwrap_or(0),
         fail_on_status: Vec::new(),
     };
-    let uri = String::from_utf8_lossy(&f.info.uri).into_owned();
+    let uri = String::from_utf8_lossy(f.info.uri);
     let mut replay = backend::BodyReplay::default();
     let log = |level, msg: String| sl.log(level, rid, site!("serve"), &msg);
     match target {
