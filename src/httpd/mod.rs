@@ -198,14 +198,12 @@ impl<'a> Pool<'a> {
         unsafe {
             let dst = ffi::apr_palloc(self.raw, len + 1) as *mut u8;
             let out = std::slice::from_raw_parts_mut(dst, len + 1);
-            let mut i = 0;
-            for &b in parts.iter().flat_map(|p| p.iter()) {
-                out[i] = if matches!(b, b'\r' | b'\n' | 0) {
+            for (o, &b) in out.iter_mut().zip(parts.iter().flat_map(|p| p.iter())) {
+                *o = if matches!(b, b'\r' | b'\n' | 0) {
                     b' '
                 } else {
                     b
                 };
-                i += 1;
             }
             out[len] = 0;
             dst as *const c_char
