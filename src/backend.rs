@@ -144,12 +144,59 @@ pub struct Conn {
     buf: Vec<u8>,
     start: usize,
     end: usize,
+    /// `buf` is one of LARGE_BUFS.
+    large_buf: bool,
     last_used: Instant,
 }
 
 thread_local! {
     static RECV_BUF: std::cell::Cell<Vec<u8>> = const { std::cell::Cell::new(Vec::new()) };
 }
+
+/// Buffers for packets being built and request bodies being read, shared by the
+/// child's threads: their number follows the requests in flight, not the threads.
+static SCRATCH: Mutex<Vec<Vec<u8>>> = Mutex::new(Vec::new());
+
+/// A byte buffer lent for one request and reused by the next instead of allocated
+/// each time.
+#[derive(Debug)]
+pub struct Scratch(Vec<u8>);
+
+impl Scratch {
+    pub fn take() -> Scratch {
+        let mut v = SCRATCH.lock().pop().unwrap_or_default();
+        v.clear();
+        Scratch(v)
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let v = std::mem::take(&mut self.0);
+        // One that grew unusually large is not kept.
+        if v.capacity() <= 2 * READ_BUF {
+            SCRATCH.lock().push(v);
+        }
+    }
+}
+
+impl std::ops::Deref for Scratch {
+    type Target = Vec<u8>;
+    fn deref(&self) -> &Vec<u8> {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Scratch {
+    fn deref_mut(&mut self) -> &mut Vec<u8> {
+        &mut self.0
+    }
+}
+
+/// READ_BUF-sized buffers of this child, shared by its threads: only exchanges whose
+/// reply fills the small per-thread buffer take one, so the memory they cost grows with
+/// the number of large responses in flight, not with the number of threads.
+static LARGE_BUFS: Mutex<Vec<Vec<u8>>> = Mutex::new(Vec::new());
 
 impl Drop for Conn {
     fn drop(&mut self) {
@@ -181,6 +228,7 @@ impl Conn {
                         buf: Vec::new(),
                         start: 0,
                         end: 0,
+                        large_buf: false,
                         last_used: Instant::now(),
                     };
                     if let Some(d) = t.connect_ping {
@@ -214,8 +262,8 @@ impl Conn {
         !matches!(peek, Err(ref e) if e.kind() == ErrorKind::WouldBlock)
     }
 
-    /// Takes this thread's receive buffer (or a new one) for an exchange. Small to
-    /// start, as most responses are; grown to READ_BUF once a read fills it.
+    /// Takes this thread's receive buffer (or a new one) for an exchange. Small, as
+    /// most responses are; a large one replaces it once a read fills it.
     fn attach_buf(&mut self, max_packet: usize) {
         if self.buf.is_empty() {
             self.buf = RECV_BUF.take();
@@ -227,11 +275,14 @@ impl Conn {
         }
     }
 
-    /// Gives the receive buffer back to the thread. Callers check first that nothing
-    /// unread is in it: a connection with unread bytes is never pooled.
+    /// Gives the receive buffer back (to the thread, or the shared large ones).
+    /// Callers check first that nothing unread is in it: a connection with unread bytes
+    /// is never pooled.
     fn detach_buf(&mut self) {
         let buf = std::mem::take(&mut self.buf);
-        if !buf.is_empty() {
+        if std::mem::take(&mut self.large_buf) {
+            LARGE_BUFS.lock().push(buf);
+        } else if !buf.is_empty() {
             RECV_BUF.with(|cell| {
                 // Keep the larger of two buffers when a thread had two connections.
                 let other = cell.take();
@@ -240,6 +291,25 @@ impl Conn {
         }
         self.start = 0;
         self.end = 0;
+    }
+
+    /// Moves the buffered bytes into a large buffer and hands the small one back to
+    /// the thread.
+    fn grow_buf(&mut self) {
+        let mut large = LARGE_BUFS.lock().pop().unwrap_or_else(|| vec![0; READ_BUF]);
+        large[..self.end - self.start].copy_from_slice(&self.buf[self.start..self.end]);
+        self.end -= self.start;
+        self.start = 0;
+        let small = std::mem::replace(&mut self.buf, large);
+        self.large_buf = true;
+        RECV_BUF.with(|cell| {
+            let other = cell.take();
+            cell.set(if other.len() > small.len() {
+                other
+            } else {
+                small
+            });
+        });
     }
 
     fn cping(&mut self, t: &Target, timeout: Duration) -> Result<(), BackendError> {
@@ -301,7 +371,7 @@ impl Conn {
                 Ok(n) => {
                     self.end += n;
                     if self.end == self.buf.len() && self.buf.len() < READ_BUF {
-                        self.buf.resize(READ_BUF, 0);
+                        self.grow_buf();
                     }
                 }
                 Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
@@ -545,7 +615,7 @@ pub struct RequestOptions {
 /// connection or lb member can be sent the same bytes.
 #[derive(Debug, Default)]
 pub struct BodyReplay {
-    first: Option<Vec<u8>>,
+    first: Option<Scratch>,
 }
 
 /// How a request ended.
@@ -629,7 +699,7 @@ pub fn service(
     replay: &mut BodyReplay,
 ) -> Outcome {
     let t = &pool.target;
-    let mut packet = Vec::with_capacity(1024);
+    let mut packet = Scratch::take();
     if let Err(error) = ajp::encode_forward_request(req, t.max_packet, &mut packet) {
         return Outcome::Refused {
             status: error.http_status(),
@@ -638,14 +708,21 @@ pub fn service(
     }
     let probe = Exchange::new(req.body, t.max_packet);
     if let (Some(n), None) = (probe.first_body_chunk(), &replay.first) {
-        let mut data = vec![0; n];
+        let mut data = Scratch::take();
+        data.resize(n, 0);
         match read_full(client, &mut data) {
             Ok(got) => data.truncate(got),
             Err(e) => return Outcome::ClientGone(e),
         }
         replay.first = Some(data);
     }
-    let first_chunk = replay.first.as_deref();
+    // FORWARD_REQUEST and the unsolicited first body packet leave in one write.
+    let first_chunk = replay.first.as_deref().map(Vec::as_slice);
+    if let Some(chunk) = first_chunk {
+        // Cannot fail: the chunk was sized by the exchange.
+        let _ = ajp::encode_body_chunk(chunk, t.max_packet, &mut packet);
+    }
+    let first_chunk = first_chunk.map(<[u8]>::len);
     let mut last: Option<AttemptFailure> = None;
     for attempt in 0..t.retries {
         if attempt > 0 {
@@ -755,7 +832,7 @@ fn attempt_once(
     pool: &Pool,
     req: &ForwardRequest<'_>,
     packet: &[u8],
-    first_chunk: Option<&[u8]>,
+    first_chunk: Option<usize>,
     client: &mut dyn Client,
     opts: &RequestOptions,
 ) -> Attempt {
@@ -772,26 +849,17 @@ fn attempt_once(
         Err(e) => return fail(e, false, false),
     };
     let mut ex = Exchange::new(req.body, t.max_packet);
-    // FORWARD_REQUEST and the unsolicited first body packet leave in one write.
-    let mut with_body;
-    let out: &[u8] = match first_chunk {
-        None => packet,
-        Some(chunk) => {
-            with_body = Vec::with_capacity(packet.len() + chunk.len() + 6);
-            with_body.extend_from_slice(packet);
-            // Cannot fail: the chunk was sized by the exchange.
-            let _ = ajp::encode_body_chunk(chunk, t.max_packet, &mut with_body);
-            ex.body_packet_sent(chunk.len());
-            if chunk.is_empty() {
-                // Client announced a body and sent none: the empty packet ends it.
-                ex.body_packet_sent(0);
-            }
-            &with_body
+    // `packet` carries the first body packet too, when there is one.
+    if let Some(len) = first_chunk {
+        ex.body_packet_sent(len);
+        if len == 0 {
+            // Client announced a body and sent none: the empty packet ends it.
+            ex.body_packet_sent(0);
         }
-    };
+    }
     {
         let conn = lease.conn.as_mut().expect("connection present");
-        if let Err(e) = conn.stream.write_all(out) {
+        if let Err(e) = conn.stream.write_all(packet) {
             return fail(BackendError::Send(e), false, false);
         }
     }
@@ -803,8 +871,8 @@ fn attempt_once(
     let mut committed = false;
     let mut relayed: u64 = 0;
     let mut error_page = false;
-    let mut body_buf = Vec::new();
-    let mut pkt = Vec::new();
+    let mut body_buf = Scratch::take();
+    let mut pkt = Scratch::take();
     // Response body waiting to go to the client, as ranges of the receive buffer: the
     // data of every packet already received is passed on in one write without being
     // copied (AJP packets are 8 KiB; one write per packet costs httpd a filter pass and

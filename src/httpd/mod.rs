@@ -435,6 +435,9 @@ pub struct Request<'a> {
     _p: PhantomData<&'a mut ()>,
 }
 
+/// Body batches from this size on are written through rather than buffered.
+const BLOCKING_WRITE_MIN: usize = 16 * 1024;
+
 impl<'a> Request<'a> {
     /// # Safety
     /// `raw` must be the live request_rec httpd passed to the hook, used on its thread.
@@ -752,10 +755,18 @@ impl<'a> Request<'a> {
             let r = &mut *self.raw;
             let list = (*r.connection).bucket_alloc;
             let bb = self.body_brigade();
+            let mut total = 0;
             for &(off, len) in parts {
                 let data = &buf[off..off + len];
                 let b = ffi::apr_bucket_transient_create(data.as_ptr().cast(), data.len(), list);
                 ffi::rjk_brigade_insert_tail(bb, b);
+                total += len;
+            }
+            if total >= BLOCKING_WRITE_MIN {
+                // A large batch is written out before returning (as a slow client
+                // allows) instead of being partly copied aside by the core output
+                // filter: no copy, and no buffered memory per connection.
+                ffi::rjk_brigade_insert_tail(bb, ffi::apr_bucket_flush_create(list));
             }
             let rc = ffi::ap_pass_brigade(r.output_filters, bb);
             ffi::apr_brigade_cleanup(bb.cast());
