@@ -536,9 +536,9 @@ impl Pool {
         self.state.lock().idle.len()
     }
 
-    /// A slot with a live connection: a pooled one that passes the liveness checks, or
-    /// a new one.
-    fn connection(&self) -> Result<Lease<'_>, BackendError> {
+    /// A slot with a live connection: a pooled one that passes the liveness checks
+    /// (`true`), or a new one (`false`).
+    fn connection(&self) -> Result<(Lease<'_>, bool), BackendError> {
         let mut lease = self.acquire()?;
         while let Some(mut c) = lease.conn.take() {
             let alive = !c.is_stale()
@@ -548,7 +548,7 @@ impl Pool {
                 };
             if alive {
                 lease.conn = Some(c);
-                return Ok(lease);
+                return Ok((lease, true));
             }
             // Dead pooled connection (e.g. Tomcat restarted): try the next idle one.
             let mut st = self.state.lock();
@@ -556,7 +556,7 @@ impl Pool {
         }
         let addrs = self.addrs()?;
         lease.conn = Some(Conn::connect(&self.target, addrs)?);
-        Ok(lease)
+        Ok((lease, false))
     }
 }
 
@@ -682,6 +682,9 @@ struct AttemptFailure {
     sent: bool,
     /// The backend pulled request body beyond the first packet we keep for replay.
     upload_started: bool,
+    /// A pooled connection ended before the first reply byte: most likely the backend
+    /// closed it while idle just as the request went out, not a sign the backend is down.
+    idle_close: bool,
 }
 
 enum Attempt {
@@ -752,7 +755,7 @@ pub fn service(
         _ if f.sent => 502,
         _ => 503,
     };
-    let backend_fault = !matches!(f.error, BackendError::PoolExhausted);
+    let backend_fault = !matches!(f.error, BackendError::PoolExhausted) && !f.idle_close;
     let replayable =
         !f.upload_started && (!f.sent || may_replay_after_send(req.method, t.recovery_options));
     Outcome::Failed {
@@ -842,9 +845,10 @@ fn attempt_once(
             error,
             sent,
             upload_started,
+            idle_close: false,
         })
     };
-    let mut lease = match pool.connection() {
+    let (mut lease, reused) = match pool.connection() {
         Ok(l) => l,
         Err(e) => return fail(e, false, false),
     };
@@ -879,6 +883,7 @@ fn attempt_once(
     // a syscall each). Written before the buffer is read into again, so never held
     // across a wait.
     let mut out_body: Vec<(usize, usize)> = Vec::new();
+    let mut replied = false;
     loop {
         let conn = lease.conn.as_mut().expect("connection present");
         if !out_body.is_empty() && !conn.has_complete_packet(t.max_packet) {
@@ -896,9 +901,23 @@ fn attempt_once(
                 if committed {
                     return Attempt::Finished(Outcome::Aborted { error });
                 }
-                return fail(error, true, ex.upload_started());
+                let idle_close = reused
+                    && !replied
+                    && conn.start == conn.end
+                    && match &error {
+                        BackendError::Closed => true,
+                        BackendError::Receive(e) => e.kind() == ErrorKind::ConnectionReset,
+                        _ => false,
+                    };
+                return Attempt::Failed(AttemptFailure {
+                    error,
+                    sent: true,
+                    upload_started: ex.upload_started(),
+                    idle_close,
+                });
             }
         };
+        replied = true;
         let action = match ex.on_reply(reply) {
             Ok(a) => a,
             Err(e) => {

@@ -1193,12 +1193,17 @@ fn serve(
                             false
                         }
                         Outcome::Failed {
-                            error, replayable, ..
+                            error,
+                            replayable,
+                            backend_fault,
+                            ..
                         } => {
                             let kind = match error {
                                 BackendError::ReplyTimeout => FailureKind::ReplyTimeout,
                                 BackendError::Protocol(_) => FailureKind::Protocol,
                                 BackendError::PoolExhausted => FailureKind::Busy,
+                                // A pooled connection closed under us: a local error.
+                                _ if !backend_fault => FailureKind::Protocol,
                                 _ => FailureKind::Backend,
                             };
                             bal.on_failure(m, kind, now);
