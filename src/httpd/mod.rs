@@ -114,6 +114,8 @@ pub fn is_first_config_pass() -> bool {
     unsafe { ap_state(ffi::AP_SQ_MAIN_STATE) == ffi::AP_SQ_MS_CREATE_PRE_CONFIG as c_int }
 }
 
+/// # Safety
+/// Only valid while httpd's process globals exist (any hook or directive call).
 unsafe fn ap_state(q: u32) -> c_int {
     // SAFETY: caller's contract; query codes are the AP_SQ_* constants.
     unsafe { ffi::ap_state_query(q as c_int) }
@@ -135,10 +137,10 @@ fn local_strftime(fmt: &str, secs: i64) -> String {
     let Ok(cfmt) = CString::new(fmt) else {
         return String::new();
     };
-    // SAFETY: an all-zero tm is a valid value for localtime_r to overwrite; both
-    // pointers are valid for the call and localtime_r is thread-safe.
+    // SAFETY: an all-zero tm is a valid value for localtime_r to overwrite.
     let mut tm: libc::tm = unsafe { std::mem::zeroed() };
     let t = secs as libc::time_t;
+    // SAFETY: both pointers are valid for the call and localtime_r is thread-safe.
     unsafe { libc::localtime_r(&t, &mut tm) };
     let mut buf = [0u8; 256];
     // SAFETY: buf is writable for its length, the format is NUL-terminated and tm was
@@ -212,6 +214,8 @@ impl<'a> Pool<'a> {
 
     /// Moves `value` into pool-owned memory: it is dropped when the pool is cleared.
     pub fn adopt<T>(&self, value: T) -> *mut T {
+        /// # Safety
+        /// `p` must come from `Box::into_raw::<T>` and be dropped only once.
         unsafe extern "C" fn drop_box<T>(p: *mut c_void) -> ffi::apr_status_t {
             // SAFETY: registered below with a pointer from Box::into_raw::<T>, run once.
             drop(unsafe { Box::from_raw(p as *mut T) });
