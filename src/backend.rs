@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 
 use parking_lot::{Condvar, Mutex};
 use socket2::{SockRef, TcpKeepalive};
+use std::ops::Range;
 
 use crate::ajp::{self, Action, EncodeError, Exchange, ForwardRequest, ProtocolError, Reply};
 use crate::config::workers::AjpParams;
@@ -135,19 +136,76 @@ impl std::fmt::Display for BackendError {
     }
 }
 
-/// One TCP connection to the backend with its receive buffer.
+/// One TCP connection to the backend. While in use it holds its thread's receive
+/// buffer; a pooled connection holds none (a clean exchange leaves nothing unread), so
+/// memory grows with threads, not with pooled connections.
 pub struct Conn {
     stream: TcpStream,
     buf: Vec<u8>,
     start: usize,
     end: usize,
+    /// `buf` is one of LARGE_BUFS.
+    large_buf: bool,
     last_used: Instant,
+}
+
+thread_local! {
+    static RECV_BUF: std::cell::Cell<Vec<u8>> = const { std::cell::Cell::new(Vec::new()) };
+}
+
+/// Buffers for packets being built and request bodies being read, shared by the
+/// child's threads: their number follows the requests in flight, not the threads.
+static SCRATCH: Mutex<Vec<Vec<u8>>> = Mutex::new(Vec::new());
+
+/// A byte buffer lent for one request and reused by the next instead of allocated
+/// each time.
+#[derive(Debug)]
+pub struct Scratch(Vec<u8>);
+
+impl Scratch {
+    pub fn take() -> Scratch {
+        let mut v = SCRATCH.lock().pop().unwrap_or_default();
+        v.clear();
+        Scratch(v)
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let v = std::mem::take(&mut self.0);
+        // One that grew unusually large is not kept.
+        if v.capacity() <= 2 * READ_BUF {
+            SCRATCH.lock().push(v);
+        }
+    }
+}
+
+impl std::ops::Deref for Scratch {
+    type Target = Vec<u8>;
+    fn deref(&self) -> &Vec<u8> {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Scratch {
+    fn deref_mut(&mut self) -> &mut Vec<u8> {
+        &mut self.0
+    }
+}
+
+/// READ_BUF-sized buffers of this child, shared by its threads: only exchanges whose
+/// reply fills the small per-thread buffer take one, so the memory they cost grows with
+/// the number of large responses in flight, not with the number of threads.
+static LARGE_BUFS: Mutex<Vec<Vec<u8>>> = Mutex::new(Vec::new());
+
+impl Drop for Conn {
+    fn drop(&mut self) {
+        self.detach_buf();
+    }
 }
 
 /// Largest read buffer: large reads let one syscall carry many AJP packets.
 const READ_BUF: usize = 64 * 1024;
-/// Most response body bytes gathered before they are passed to httpd in one write.
-const COALESCE_LIMIT: usize = 64 * 1024;
 
 impl Conn {
     fn connect(t: &Target, addrs: &[SocketAddr]) -> Result<Conn, BackendError> {
@@ -167,11 +225,10 @@ impl Conn {
                     }
                     let mut c = Conn {
                         stream,
-                        // Small to start (most responses are small); grown to READ_BUF
-                        // once a read fills it.
-                        buf: vec![0; 2 * t.max_packet],
+                        buf: Vec::new(),
                         start: 0,
                         end: 0,
+                        large_buf: false,
                         last_used: Instant::now(),
                     };
                     if let Some(d) = t.connect_ping {
@@ -197,13 +254,62 @@ impl Conn {
         if self.start != self.end {
             return true;
         }
-        let mut b = [0u8; 1];
-        if self.stream.set_nonblocking(true).is_err() {
-            return true;
+        // One non-blocking peek (no mode switch of the socket): "would block" is the
+        // only answer of a live, quiet connection.
+        let mut b = [std::mem::MaybeUninit::<u8>::uninit()];
+        let peek = SockRef::from(&self.stream)
+            .recv_with_flags(&mut b, libc::MSG_PEEK | libc::MSG_DONTWAIT);
+        !matches!(peek, Err(ref e) if e.kind() == ErrorKind::WouldBlock)
+    }
+
+    /// Takes this thread's receive buffer (or a new one) for an exchange. Small, as
+    /// most responses are; a large one replaces it once a read fills it.
+    fn attach_buf(&mut self, max_packet: usize) {
+        if self.buf.is_empty() {
+            self.buf = RECV_BUF.take();
+            if self.buf.len() < 2 * max_packet {
+                self.buf.resize(2 * max_packet, 0);
+            }
+            self.start = 0;
+            self.end = 0;
         }
-        let stale =
-            !matches!(self.stream.peek(&mut b), Err(ref e) if e.kind() == ErrorKind::WouldBlock);
-        stale || self.stream.set_nonblocking(false).is_err()
+    }
+
+    /// Gives the receive buffer back (to the thread, or the shared large ones).
+    /// Callers check first that nothing unread is in it: a connection with unread bytes
+    /// is never pooled.
+    fn detach_buf(&mut self) {
+        let buf = std::mem::take(&mut self.buf);
+        if std::mem::take(&mut self.large_buf) {
+            LARGE_BUFS.lock().push(buf);
+        } else if !buf.is_empty() {
+            RECV_BUF.with(|cell| {
+                // Keep the larger of two buffers when a thread had two connections.
+                let other = cell.take();
+                cell.set(if other.len() > buf.len() { other } else { buf });
+            });
+        }
+        self.start = 0;
+        self.end = 0;
+    }
+
+    /// Moves the buffered bytes into a large buffer and hands the small one back to
+    /// the thread.
+    fn grow_buf(&mut self) {
+        let mut large = LARGE_BUFS.lock().pop().unwrap_or_else(|| vec![0; READ_BUF]);
+        large[..self.end - self.start].copy_from_slice(&self.buf[self.start..self.end]);
+        self.end -= self.start;
+        self.start = 0;
+        let small = std::mem::replace(&mut self.buf, large);
+        self.large_buf = true;
+        RECV_BUF.with(|cell| {
+            let other = cell.take();
+            cell.set(if other.len() > small.len() {
+                other
+            } else {
+                small
+            });
+        });
     }
 
     fn cping(&mut self, t: &Target, timeout: Duration) -> Result<(), BackendError> {
@@ -231,21 +337,25 @@ impl Conn {
         max_packet: usize,
         timeout: Option<Duration>,
     ) -> Result<(Reply<'_>, usize), BackendError> {
+        self.fill(max_packet, timeout)?;
+        self.decode(max_packet)
+    }
+
+    /// Decodes the whole packet `fill` made sure of.
+    fn decode(&self, max_packet: usize) -> Result<(Reply<'_>, usize), BackendError> {
+        ajp::decode_reply(&self.buf[self.start..self.end], max_packet)
+            .map_err(BackendError::Protocol)?
+            .ok_or(BackendError::Closed)
+    }
+
+    /// Reads until the buffer holds a whole packet.
+    fn fill(&mut self, max_packet: usize, timeout: Option<Duration>) -> Result<(), BackendError> {
+        self.attach_buf(max_packet);
         loop {
-            // Decide with an immutable look first; the borrow checker needs the decode
-            // that is returned to be the last use of the buffer in this iteration.
-            let complete =
-                match ajp::reply::peek_reply_len(&self.buf[self.start..self.end], max_packet)
-                    .map_err(BackendError::Protocol)?
-                {
-                    Some(size) => self.end - self.start >= size,
-                    None => false,
-                };
-            if complete {
-                let (reply, used) = ajp::decode_reply(&self.buf[self.start..self.end], max_packet)
-                    .map_err(BackendError::Protocol)?
-                    .ok_or(BackendError::Closed)?;
-                return Ok((reply, used));
+            let pending = &self.buf[self.start..self.end];
+            match ajp::reply::peek_reply_len(pending, max_packet).map_err(BackendError::Protocol)? {
+                Some(size) if pending.len() >= size => return Ok(()),
+                _ => {}
             }
             if self.start > 0 {
                 self.buf.copy_within(self.start..self.end, 0);
@@ -261,7 +371,7 @@ impl Conn {
                 Ok(n) => {
                     self.end += n;
                     if self.end == self.buf.len() && self.buf.len() < READ_BUF {
-                        self.buf.resize(READ_BUF, 0);
+                        self.grow_buf();
                     }
                 }
                 Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
@@ -309,6 +419,11 @@ impl Lease<'_> {
     /// Returns a connection that finished cleanly to the pool.
     fn release(mut self) {
         if let Some(mut c) = self.conn.take() {
+            if c.start != c.end {
+                // Bytes after the end of the response: never pooled (dropping closes).
+                return;
+            }
+            c.detach_buf();
             c.last_used = Instant::now();
             let mut st = self.pool.state.lock();
             st.idle.push(c);
@@ -396,6 +511,10 @@ impl Pool {
                 if age >= interval && (c.is_stale() || c.cping(&self.target, timeout).is_err()) {
                     continue;
                 }
+                if c.start != c.end {
+                    continue;
+                }
+                c.detach_buf();
             }
             keep.push(c);
         }
@@ -417,9 +536,9 @@ impl Pool {
         self.state.lock().idle.len()
     }
 
-    /// A slot with a live connection: a pooled one that passes the liveness checks, or
-    /// a new one.
-    fn connection(&self) -> Result<Lease<'_>, BackendError> {
+    /// A slot with a live connection: a pooled one that passes the liveness checks
+    /// (`true`), or a new one (`false`).
+    fn connection(&self) -> Result<(Lease<'_>, bool), BackendError> {
         let mut lease = self.acquire()?;
         while let Some(mut c) = lease.conn.take() {
             let alive = !c.is_stale()
@@ -429,7 +548,7 @@ impl Pool {
                 };
             if alive {
                 lease.conn = Some(c);
-                return Ok(lease);
+                return Ok((lease, true));
             }
             // Dead pooled connection (e.g. Tomcat restarted): try the next idle one.
             let mut st = self.state.lock();
@@ -437,7 +556,7 @@ impl Pool {
         }
         let addrs = self.addrs()?;
         lease.conn = Some(Conn::connect(&self.target, addrs)?);
-        Ok(lease)
+        Ok((lease, false))
     }
 }
 
@@ -459,9 +578,19 @@ pub trait Client {
         &mut self,
         status: u16,
         reason: &[u8],
-        headers: &[(Vec<u8>, Vec<u8>)],
+        headers: &[(&[u8], &[u8])],
     ) -> Result<(), ClientError>;
     fn write_body(&mut self, data: &[u8]) -> Result<(), ClientError>;
+    /// Writes the `(offset, len)` ranges of `buf`, in order, as one body write.
+    fn write_body_parts(
+        &mut self,
+        buf: &[u8],
+        parts: &[(usize, usize)],
+    ) -> Result<(), ClientError> {
+        parts
+            .iter()
+            .try_for_each(|&(off, len)| self.write_body(&buf[off..off + len]))
+    }
     fn flush(&mut self) -> Result<(), ClientError>;
 }
 
@@ -486,7 +615,7 @@ pub struct RequestOptions {
 /// connection or lb member can be sent the same bytes.
 #[derive(Debug, Default)]
 pub struct BodyReplay {
-    first: Option<Vec<u8>>,
+    first: Option<Scratch>,
 }
 
 /// How a request ended.
@@ -553,6 +682,9 @@ struct AttemptFailure {
     sent: bool,
     /// The backend pulled request body beyond the first packet we keep for replay.
     upload_started: bool,
+    /// A pooled connection ended before the first reply byte: most likely the backend
+    /// closed it while idle just as the request went out, not a sign the backend is down.
+    idle_close: bool,
 }
 
 enum Attempt {
@@ -570,7 +702,7 @@ pub fn service(
     replay: &mut BodyReplay,
 ) -> Outcome {
     let t = &pool.target;
-    let mut packet = Vec::with_capacity(1024);
+    let mut packet = Scratch::take();
     if let Err(error) = ajp::encode_forward_request(req, t.max_packet, &mut packet) {
         return Outcome::Refused {
             status: error.http_status(),
@@ -579,14 +711,21 @@ pub fn service(
     }
     let probe = Exchange::new(req.body, t.max_packet);
     if let (Some(n), None) = (probe.first_body_chunk(), &replay.first) {
-        let mut data = vec![0; n];
+        let mut data = Scratch::take();
+        data.resize(n, 0);
         match read_full(client, &mut data) {
             Ok(got) => data.truncate(got),
             Err(e) => return Outcome::ClientGone(e),
         }
         replay.first = Some(data);
     }
-    let first_chunk = replay.first.as_deref();
+    // FORWARD_REQUEST and the unsolicited first body packet leave in one write.
+    let first_chunk = replay.first.as_deref().map(Vec::as_slice);
+    if let Some(chunk) = first_chunk {
+        // Cannot fail: the chunk was sized by the exchange.
+        let _ = ajp::encode_body_chunk(chunk, t.max_packet, &mut packet);
+    }
+    let first_chunk = first_chunk.map(<[u8]>::len);
     let mut last: Option<AttemptFailure> = None;
     for attempt in 0..t.retries {
         if attempt > 0 {
@@ -616,7 +755,7 @@ pub fn service(
         _ if f.sent => 502,
         _ => 503,
     };
-    let backend_fault = !matches!(f.error, BackendError::PoolExhausted);
+    let backend_fault = !matches!(f.error, BackendError::PoolExhausted) && !f.idle_close;
     let replayable =
         !f.upload_started && (!f.sent || may_replay_after_send(req.method, t.recovery_options));
     Outcome::Failed {
@@ -643,17 +782,60 @@ fn bodiless(status: u16) -> bool {
     status == 204 || status == 304
 }
 
+/// Status and headers held until the body starts: one copy of every byte, with
+/// ranges into it (the reply itself lives in a buffer that is read into again).
 struct PendingHeaders {
     status: u16,
-    reason: Vec<u8>,
-    headers: Vec<(Vec<u8>, Vec<u8>)>,
+    bytes: Vec<u8>,
+    reason: Range<usize>,
+    headers: Vec<(Range<usize>, Range<usize>)>,
+}
+
+impl PendingHeaders {
+    fn new(status: u16, reason: &[u8], headers: &[(&[u8], &[u8])]) -> PendingHeaders {
+        let size = reason.len()
+            + headers
+                .iter()
+                .map(|(n, v)| n.len() + v.len())
+                .sum::<usize>();
+        let mut bytes = Vec::with_capacity(size);
+        let mut keep = |b: &[u8]| {
+            let start = bytes.len();
+            bytes.extend_from_slice(b);
+            start..bytes.len()
+        };
+        let reason = keep(reason);
+        let headers = headers.iter().map(|(n, v)| (keep(n), keep(v))).collect();
+        PendingHeaders {
+            status,
+            bytes,
+            reason,
+            headers,
+        }
+    }
+
+    fn header(&self, name: &[u8]) -> Option<&[u8]> {
+        self.headers
+            .iter()
+            .find(|(n, _)| self.bytes[n.clone()].eq_ignore_ascii_case(name))
+            .map(|(_, v)| &self.bytes[v.clone()])
+    }
+
+    fn send(&self, client: &mut dyn Client) -> Result<(), ClientError> {
+        let headers: Vec<(&[u8], &[u8])> = self
+            .headers
+            .iter()
+            .map(|(n, v)| (&self.bytes[n.clone()], &self.bytes[v.clone()]))
+            .collect();
+        client.start_response(self.status, &self.bytes[self.reason.clone()], &headers)
+    }
 }
 
 fn attempt_once(
     pool: &Pool,
     req: &ForwardRequest<'_>,
     packet: &[u8],
-    first_chunk: Option<&[u8]>,
+    first_chunk: Option<usize>,
     client: &mut dyn Client,
     opts: &RequestOptions,
 ) -> Attempt {
@@ -663,33 +845,25 @@ fn attempt_once(
             error,
             sent,
             upload_started,
+            idle_close: false,
         })
     };
-    let mut lease = match pool.connection() {
+    let (mut lease, reused) = match pool.connection() {
         Ok(l) => l,
         Err(e) => return fail(e, false, false),
     };
     let mut ex = Exchange::new(req.body, t.max_packet);
-    // FORWARD_REQUEST and the unsolicited first body packet leave in one write.
-    let mut with_body;
-    let out: &[u8] = match first_chunk {
-        None => packet,
-        Some(chunk) => {
-            with_body = Vec::with_capacity(packet.len() + chunk.len() + 6);
-            with_body.extend_from_slice(packet);
-            // Cannot fail: the chunk was sized by the exchange.
-            let _ = ajp::encode_body_chunk(chunk, t.max_packet, &mut with_body);
-            ex.body_packet_sent(chunk.len());
-            if chunk.is_empty() {
-                // Client announced a body and sent none: the empty packet ends it.
-                ex.body_packet_sent(0);
-            }
-            &with_body
+    // `packet` carries the first body packet too, when there is one.
+    if let Some(len) = first_chunk {
+        ex.body_packet_sent(len);
+        if len == 0 {
+            // Client announced a body and sent none: the empty packet ends it.
+            ex.body_packet_sent(0);
         }
-    };
+    }
     {
         let conn = lease.conn.as_mut().expect("connection present");
-        if let Err(e) = conn.stream.write_all(out) {
+        if let Err(e) = conn.stream.write_all(packet) {
             return fail(BackendError::Send(e), false, false);
         }
     }
@@ -701,30 +875,49 @@ fn attempt_once(
     let mut committed = false;
     let mut relayed: u64 = 0;
     let mut error_page = false;
-    let mut body_buf = Vec::new();
-    let mut pkt = Vec::new();
-    // Response body waiting to go to the client: the data of every packet already
-    // received is passed on in one write (AJP packets are 8 KiB; one write per packet
-    // costs httpd a filter pass and a syscall each), but never held across a wait.
-    let mut out_body: Vec<u8> = Vec::new();
+    let mut body_buf = Scratch::take();
+    let mut pkt = Scratch::take();
+    // Response body waiting to go to the client, as ranges of the receive buffer: the
+    // data of every packet already received is passed on in one write without being
+    // copied (AJP packets are 8 KiB; one write per packet costs httpd a filter pass and
+    // a syscall each). Written before the buffer is read into again, so never held
+    // across a wait.
+    let mut out_body: Vec<(usize, usize)> = Vec::new();
+    let mut replied = false;
     loop {
         let conn = lease.conn.as_mut().expect("connection present");
         if !out_body.is_empty() && !conn.has_complete_packet(t.max_packet) {
-            if let Err(e) = client.write_body(&out_body) {
+            if let Err(e) = client.write_body_parts(&conn.buf, &out_body) {
                 return Attempt::Finished(Outcome::ClientGone(e));
             }
             out_body.clear();
         }
-        let step = conn.next_reply(t.max_packet, reply_timeout);
+        let step = conn
+            .fill(t.max_packet, reply_timeout)
+            .and_then(|()| conn.decode(t.max_packet));
         let (reply, used) = match step {
             Ok(r) => r,
             Err(error) => {
                 if committed {
                     return Attempt::Finished(Outcome::Aborted { error });
                 }
-                return fail(error, true, ex.upload_started());
+                let idle_close = reused
+                    && !replied
+                    && conn.start == conn.end
+                    && match &error {
+                        BackendError::Closed => true,
+                        BackendError::Receive(e) => e.kind() == ErrorKind::ConnectionReset,
+                        _ => false,
+                    };
+                return Attempt::Failed(AttemptFailure {
+                    error,
+                    sent: true,
+                    upload_started: ex.upload_started(),
+                    idle_close,
+                });
             }
         };
+        replied = true;
         let action = match ex.on_reply(reply) {
             Ok(a) => a,
             Err(e) => {
@@ -764,14 +957,7 @@ fn attempt_once(
                     });
                 }
                 error_page = opts.use_server_errors > 0 && status >= opts.use_server_errors;
-                pending = Some(PendingHeaders {
-                    status,
-                    reason: reason.to_vec(),
-                    headers: headers
-                        .iter()
-                        .map(|(n, v)| (n.to_vec(), v.to_vec()))
-                        .collect(),
-                });
+                pending = Some(PendingHeaders::new(status, reason, &headers));
                 if opts.flush_header && !error_page {
                     if let Err(e) =
                         commit(client, &mut pending, &mut committed).and_then(|_| client.flush())
@@ -792,13 +978,13 @@ fn attempt_once(
                             });
                         }
                     }
-                    out_body.extend_from_slice(data);
+                    // `data` lies inside the receive buffer: keep where, not a copy.
+                    let offset = data.as_ptr() as usize - conn.buf.as_ptr() as usize;
+                    out_body.push((offset, data.len()));
                     let r = commit(client, &mut pending, &mut committed).and_then(|_| {
-                        if opts.flush_packets || out_body.len() >= COALESCE_LIMIT {
-                            client.write_body(&out_body)?;
-                            out_body.clear();
-                        }
                         if opts.flush_packets {
+                            client.write_body_parts(&conn.buf, &out_body)?;
+                            out_body.clear();
                             client.flush()
                         } else {
                             Ok(())
@@ -815,7 +1001,7 @@ fn attempt_once(
                     let r = if out_body.is_empty() {
                         Ok(())
                     } else {
-                        client.write_body(&out_body)
+                        client.write_body_parts(&conn.buf, &out_body)
                     };
                     out_body.clear();
                     if let Err(e) = r.and_then(|_| client.flush()) {
@@ -858,7 +1044,8 @@ fn attempt_once(
         }
         if let Some(reuse) = done {
             if !out_body.is_empty() {
-                if let Err(e) = client.write_body(&out_body) {
+                let conn = lease.conn.as_ref().expect("connection present");
+                if let Err(e) = client.write_body_parts(&conn.buf, &out_body) {
                     return Attempt::Finished(Outcome::ClientGone(e));
                 }
                 out_body.clear();
@@ -875,12 +1062,10 @@ fn attempt_once(
                 && status >= 400
                 && (error_page || (relayed == 0 && !opts.header_only))
             {
-                let www_authenticate = p.as_ref().and_then(|p| {
-                    p.headers
-                        .iter()
-                        .find(|(n, _)| n.eq_ignore_ascii_case(b"www-authenticate"))
-                        .map(|(_, v)| v.clone())
-                });
+                let www_authenticate = p
+                    .as_ref()
+                    .and_then(|p| p.header(b"www-authenticate"))
+                    .map(<[u8]>::to_vec);
                 Outcome::ErrorPage {
                     status,
                     www_authenticate,
@@ -915,7 +1100,7 @@ fn commit(
     }
     *committed = true;
     match pending.take() {
-        Some(p) => client.start_response(p.status, &p.reason, &p.headers),
+        Some(p) => p.send(client),
         // Body without headers cannot reach here (the exchange refuses it).
         None => client.start_response(200, b"", &[]),
     }

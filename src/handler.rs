@@ -1,6 +1,7 @@
 //! Request flow: map the URI, pick the worker, serve the request; plus the lifecycle
 //! steps (check_config, post_config, child_init) that prepare what requests use.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -728,11 +729,11 @@ fn serve_status(
     );
     let lossy = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
     let (method, query, path) = (
-        lossy(&info.method),
-        info.args.as_deref().map(lossy).unwrap_or_default(),
-        lossy(&info.uri),
+        lossy(info.method),
+        info.args.map(lossy).unwrap_or_default(),
+        lossy(info.uri),
     );
-    let user = info.user.as_deref().map(lossy);
+    let user = info.user.map(lossy);
     let status_req = status::StatusRequest {
         method: &method,
         query: &query,
@@ -744,7 +745,7 @@ fn serve_status(
         host: host.as_deref().unwrap_or(""),
         path: &path,
     };
-    let server = format!("{}:{}", lossy(&info.server_name), info.server_port);
+    let server = format!("{}:{}", lossy(info.server_name), info.server_port);
     let maps = vec![(
         server.clone(),
         sl.uri_map()
@@ -790,13 +791,24 @@ impl Client for HttpdClient<'_, '_> {
         &mut self,
         status: u16,
         reason: &[u8],
-        headers: &[(Vec<u8>, Vec<u8>)],
+        headers: &[(&[u8], &[u8])],
     ) -> Result<(), ClientError> {
         self.req.set_response(status, reason, headers);
         Ok(())
     }
     fn write_body(&mut self, data: &[u8]) -> Result<(), ClientError> {
-        self.req.write(data).map_err(|_| ClientError::Write)
+        self.req
+            .write_parts(data, &[(0, data.len())])
+            .map_err(|_| ClientError::Write)
+    }
+    fn write_body_parts(
+        &mut self,
+        buf: &[u8],
+        parts: &[(usize, usize)],
+    ) -> Result<(), ClientError> {
+        self.req
+            .write_parts(buf, parts)
+            .map_err(|_| ClientError::Write)
     }
     fn flush(&mut self) -> Result<(), ClientError> {
         self.req.flush().map_err(|_| ClientError::Write)
@@ -805,30 +817,49 @@ impl Client for HttpdClient<'_, '_> {
 
 /// A request value from an environment variable named by an indicator directive,
 /// falling back to what httpd knows.
-fn env_or(req: &Request, conf: &ServerConf, ind: Indicator, fallback: Vec<u8>) -> Vec<u8> {
-    req.env(conf.indicator(ind))
-        .map(String::into_bytes)
-        .unwrap_or(fallback)
+fn env_or<'a>(
+    req: &Request,
+    conf: &ServerConf,
+    ind: Indicator,
+    fallback: &'a [u8],
+) -> Cow<'a, [u8]> {
+    match req.env(conf.indicator(ind)) {
+        Some(v) => Cow::Owned(v.into_bytes()),
+        None => Cow::Borrowed(fallback),
+    }
 }
 
-struct Forwarded {
-    info: RequestInfo,
+/// An indicator variable's value, else what httpd knows.
+fn env_or_opt<'a>(
+    req: &Request,
+    conf: &ServerConf,
+    ind: Indicator,
+    fallback: Option<&'a [u8]>,
+) -> Option<Cow<'a, [u8]>> {
+    match req.env(conf.indicator(ind)) {
+        Some(v) => Some(Cow::Owned(v.into_bytes())),
+        None => fallback.map(Cow::Borrowed),
+    }
+}
+
+struct Forwarded<'r> {
+    info: RequestInfo<'r>,
     req_uri: Vec<u8>,
-    remote_addr: Vec<u8>,
+    remote_addr: Cow<'r, [u8]>,
     remote_port: u16,
-    remote_host: Option<Vec<u8>>,
-    remote_user: Option<Vec<u8>>,
-    auth_type: Option<Vec<u8>>,
-    server_name: Vec<u8>,
+    remote_host: Option<Cow<'r, [u8]>>,
+    remote_user: Option<Cow<'r, [u8]>>,
+    auth_type: Option<Cow<'r, [u8]>>,
+    server_name: Cow<'r, [u8]>,
     server_port: u16,
-    local_addr: Vec<u8>,
+    local_addr: Cow<'r, [u8]>,
     is_ssl: bool,
     ssl: [Option<Vec<u8>>; 4],
     ssl_key_size: Option<u16>,
     env_vars: Vec<(Vec<u8>, Vec<u8>)>,
 }
 
-impl Forwarded {
+impl Forwarded<'_> {
     /// The FORWARD_REQUEST for one worker or lb member.
     fn request<'a>(
         &'a self,
@@ -838,25 +869,20 @@ impl Forwarded {
         activation: &'a [u8],
     ) -> ForwardRequest<'a> {
         ForwardRequest {
-            method: &self.info.method,
-            protocol: &self.info.protocol,
+            method: self.info.method,
+            protocol: self.info.protocol,
             req_uri: &self.req_uri,
             remote_addr: &self.remote_addr,
             remote_host: self.remote_host.as_deref(),
             server_name: &self.server_name,
             server_port: self.server_port,
             is_ssl: self.is_ssl,
-            headers: self
-                .info
-                .headers
-                .iter()
-                .map(|(n, v)| (n.as_slice(), v.as_slice()))
-                .collect(),
+            headers: self.info.headers.clone(),
             body,
             secret: secret.map(str::as_bytes),
             remote_user: self.remote_user.as_deref(),
             auth_type: self.auth_type.as_deref(),
-            query_string: self.info.args.as_deref(),
+            query_string: self.info.args,
             route,
             ssl_cert: self.ssl[0].as_deref(),
             ssl_cipher: self.ssl[1].as_deref(),
@@ -876,14 +902,14 @@ impl Forwarded {
 }
 
 /// Collects what mod_jk forwards, applying JkOptions and the indicator variables.
-fn forwarded(req: &Request, conf: &ServerConf) -> Forwarded {
+fn forwarded<'r>(req: &Request<'r>, conf: &ServerConf) -> Forwarded<'r> {
     let info = req.info();
     let decoded = req
         .note(NOTE_ORIG_URI)
         .map(String::into_bytes)
-        .unwrap_or_else(|| info.uri.clone());
+        .unwrap_or_else(|| info.uri.to_vec());
     let req_uri = if conf.has_option(opt::FORWARD_URI_COMPAT_UNPARSED) {
-        let u = &info.unparsed_uri;
+        let u = info.unparsed_uri;
         u[..u.iter().position(|&b| b == b'?').unwrap_or(u.len())].to_vec()
     } else if conf.has_option(opt::FORWARD_URI_COMPAT) {
         decoded
@@ -893,35 +919,26 @@ fn forwarded(req: &Request, conf: &ServerConf) -> Forwarded {
         mapping::escape_forward_uri(&decoded)
     };
     let (addr, port) = if conf.has_option(opt::FORWARD_LOCAL_ADDRESS) {
-        (info.local_ip.clone(), 0)
+        (info.local_ip, 0)
     } else if conf.has_option(opt::FORWARD_PHYSICAL_ADDRESS) {
-        (info.peer_ip.clone(), info.peer_port)
+        (info.peer_ip, info.peer_port)
     } else {
-        (info.client_ip.clone(), info.client_port)
+        (info.client_ip, info.client_port)
     };
     let remote_addr = env_or(req, conf, Indicator::RemoteAddr, addr);
     let remote_port = req
         .env(conf.indicator(Indicator::RemotePort))
         .and_then(|v| v.trim().parse().ok())
         .unwrap_or(port);
-    let remote_host = req
-        .env(conf.indicator(Indicator::RemoteHost))
-        .map(String::into_bytes)
-        .or(info.remote_host.clone());
-    let remote_user = req
-        .env(conf.indicator(Indicator::RemoteUser))
-        .map(String::into_bytes)
-        .or(info.user.clone());
-    let auth_type = req
-        .env(conf.indicator(Indicator::AuthType))
-        .map(String::into_bytes)
-        .or(info.auth_type.clone());
-    let server_name = env_or(req, conf, Indicator::LocalName, info.server_name.clone());
+    let remote_host = env_or_opt(req, conf, Indicator::RemoteHost, info.remote_host);
+    let remote_user = env_or_opt(req, conf, Indicator::RemoteUser, info.user);
+    let auth_type = env_or_opt(req, conf, Indicator::AuthType, info.auth_type);
+    let server_name = env_or(req, conf, Indicator::LocalName, info.server_name);
     let server_port = req
         .env(conf.indicator(Indicator::LocalPort))
         .and_then(|v| v.trim().parse().ok())
         .unwrap_or(info.server_port);
-    let local_addr = env_or(req, conf, Indicator::LocalAddr, info.local_ip.clone());
+    let local_addr = env_or(req, conf, Indicator::LocalAddr, info.local_ip);
     let extract = conf.extract_ssl.unwrap_or(true);
     let is_ssl = extract
         && req
@@ -1031,7 +1048,7 @@ fn serve(
         use_server_errors: ext.use_server_errors.unwrap_or(0),
         fail_on_status: Vec::new(),
     };
-    let uri = String::from_utf8_lossy(&f.info.uri).into_owned();
+    let uri = String::from_utf8_lossy(f.info.uri);
     let mut replay = backend::BodyReplay::default();
     let log = |level, msg: String| sl.log(level, rid, site!("serve"), &msg);
     match target {
@@ -1176,12 +1193,17 @@ fn serve(
                             false
                         }
                         Outcome::Failed {
-                            error, replayable, ..
+                            error,
+                            replayable,
+                            backend_fault,
+                            ..
                         } => {
                             let kind = match error {
                                 BackendError::ReplyTimeout => FailureKind::ReplyTimeout,
                                 BackendError::Protocol(_) => FailureKind::Protocol,
                                 BackendError::PoolExhausted => FailureKind::Busy,
+                                // A pooled connection closed under us: a local error.
+                                _ if !backend_fault => FailureKind::Protocol,
                                 _ => FailureKind::Backend,
                             };
                             bal.on_failure(m, kind, now);

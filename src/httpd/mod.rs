@@ -114,6 +114,8 @@ pub fn is_first_config_pass() -> bool {
     unsafe { ap_state(ffi::AP_SQ_MAIN_STATE) == ffi::AP_SQ_MS_CREATE_PRE_CONFIG as c_int }
 }
 
+/// # Safety
+/// Only valid while httpd's process globals exist (any hook or directive call).
 unsafe fn ap_state(q: u32) -> c_int {
     // SAFETY: caller's contract; query codes are the AP_SQ_* constants.
     unsafe { ffi::ap_state_query(q as c_int) }
@@ -135,10 +137,10 @@ fn local_strftime(fmt: &str, secs: i64) -> String {
     let Ok(cfmt) = CString::new(fmt) else {
         return String::new();
     };
-    // SAFETY: an all-zero tm is a valid value for localtime_r to overwrite; both
-    // pointers are valid for the call and localtime_r is thread-safe.
+    // SAFETY: an all-zero tm is a valid value for localtime_r to overwrite.
     let mut tm: libc::tm = unsafe { std::mem::zeroed() };
     let t = secs as libc::time_t;
+    // SAFETY: both pointers are valid for the call and localtime_r is thread-safe.
     unsafe { libc::localtime_r(&t, &mut tm) };
     let mut buf = [0u8; 256];
     // SAFETY: buf is writable for its length, the format is NUL-terminated and tm was
@@ -187,8 +189,33 @@ impl<'a> Pool<'a> {
         unsafe { ffi::apr_pstrmemdup(self.raw, s.as_ptr().cast(), s.len()) }
     }
 
+    /// Copies the concatenation of `parts` into the pool as a C string fit for a
+    /// response header: CR, LF and NUL become spaces, so nothing a backend sends can
+    /// split the header block.
+    pub fn header_copy(&self, parts: &[&[u8]]) -> *const c_char {
+        let len: usize = parts.iter().map(|p| p.len()).sum();
+        // SAFETY: apr_palloc returns len + 1 writable bytes from a live pool (it aborts
+        // the process on allocation failure rather than returning NULL); exactly len
+        // bytes are written, then the NUL.
+        unsafe {
+            let dst = ffi::apr_palloc(self.raw, len + 1) as *mut u8;
+            let out = std::slice::from_raw_parts_mut(dst, len + 1);
+            for (o, &b) in out.iter_mut().zip(parts.iter().flat_map(|p| p.iter())) {
+                *o = if matches!(b, b'\r' | b'\n' | 0) {
+                    b' '
+                } else {
+                    b
+                };
+            }
+            out[len] = 0;
+            dst as *const c_char
+        }
+    }
+
     /// Moves `value` into pool-owned memory: it is dropped when the pool is cleared.
     pub fn adopt<T>(&self, value: T) -> *mut T {
+        /// # Safety
+        /// `p` must come from `Box::into_raw::<T>` and be dropped only once.
         unsafe extern "C" fn drop_box<T>(p: *mut c_void) -> ffi::apr_status_t {
             // SAFETY: registered below with a pointer from Box::into_raw::<T>, run once.
             drop(unsafe { Box::from_raw(p as *mut T) });
@@ -412,6 +439,9 @@ pub struct Request<'a> {
     _p: PhantomData<&'a mut ()>,
 }
 
+/// Body batches from this size on are written through rather than buffered.
+const BLOCKING_WRITE_MIN: usize = 16 * 1024;
+
 impl<'a> Request<'a> {
     /// # Safety
     /// `raw` must be the live request_rec httpd passed to the hook, used on its thread.
@@ -510,40 +540,44 @@ impl<'a> Request<'a> {
     }
 }
 
-/// Everything about the request that is forwarded to the backend, copied out of
-/// httpd's structures once.
-pub struct RequestInfo {
-    pub method: Vec<u8>,
-    pub protocol: Vec<u8>,
-    pub uri: Vec<u8>,
-    pub unparsed_uri: Vec<u8>,
-    pub args: Option<Vec<u8>>,
-    pub user: Option<Vec<u8>>,
-    pub auth_type: Option<Vec<u8>>,
-    pub client_ip: Vec<u8>,
+/// Everything about the request that is forwarded to the backend, borrowed from
+/// httpd's structures: every string lives in the request's or the connection's pool,
+/// which outlive the handler call.
+pub struct RequestInfo<'a> {
+    pub method: &'a [u8],
+    pub protocol: &'a [u8],
+    pub uri: &'a [u8],
+    pub unparsed_uri: &'a [u8],
+    pub args: Option<&'a [u8]>,
+    pub user: Option<&'a [u8]>,
+    pub auth_type: Option<&'a [u8]>,
+    pub client_ip: &'a [u8],
     pub client_port: u16,
-    pub peer_ip: Vec<u8>,
+    pub peer_ip: &'a [u8],
     pub peer_port: u16,
-    pub remote_host: Option<Vec<u8>>,
-    pub local_ip: Vec<u8>,
-    pub server_name: Vec<u8>,
+    pub remote_host: Option<&'a [u8]>,
+    pub local_ip: &'a [u8],
+    pub server_name: &'a [u8],
     pub server_port: u16,
-    pub headers: Vec<(Vec<u8>, Vec<u8>)>,
+    pub headers: Vec<(&'a [u8], &'a [u8])>,
     pub header_only: bool,
 }
 
 /// # Safety
-/// `p` must be NULL or a NUL-terminated string valid for the call.
-unsafe fn bytes_opt(p: *const c_char) -> Option<Vec<u8>> {
+/// `p` must be NULL or a NUL-terminated string that stays valid and unchanged for `'a`.
+unsafe fn bytes_opt<'a>(p: *const c_char) -> Option<&'a [u8]> {
     // SAFETY: caller's contract.
-    (!p.is_null()).then(|| unsafe { CStr::from_ptr(p) }.to_bytes().to_vec())
+    (!p.is_null()).then(|| unsafe { CStr::from_ptr(p) }.to_bytes())
 }
 
-impl Request<'_> {
-    pub fn info(&self) -> RequestInfo {
+impl<'a> Request<'a> {
+    pub fn info(&self) -> RequestInfo<'a> {
         // SAFETY: every pointer read here belongs to the live request or its connection
-        // and is NULL or a NUL-terminated pool string; the tables are live APR tables
-        // whose entries we copy without keeping pointers.
+        // and is NULL or a NUL-terminated string allocated from r->pool or c->pool,
+        // both of which live past the handler; httpd never frees or rewrites such
+        // strings in place while a handler runs (tables that drop an entry only drop
+        // the pointer). The table entries are copied as pointers, so a later change of
+        // the table itself does not matter.
         unsafe {
             let r = &*self.raw;
             let c = &*r.connection;
@@ -552,6 +586,7 @@ impl Request<'_> {
             let arr = ffi::apr_table_elts(r.headers_in);
             if !arr.is_null() {
                 let n = (*arr).nelts.max(0) as usize;
+                headers.reserve(n);
                 let elts = (*arr).elts as *const ffi::apr_table_entry_t;
                 for i in 0..n {
                     let e = &*elts.add(i);
@@ -622,30 +657,42 @@ impl Request<'_> {
     }
 
     /// Sets status, reason and headers of the response. Content-Type goes through
-    /// httpd (so output filters by type work); everything else is added as received.
-    pub fn set_response(&mut self, status: u16, reason: &[u8], headers: &[(Vec<u8>, Vec<u8>)]) {
+    /// httpd (so output filters by type work); everything else is added as received,
+    /// bytes as they are except CR, LF and NUL, which become spaces.
+    pub fn set_response(&mut self, status: u16, reason: &[u8], headers: &[(&[u8], &[u8])]) {
         let pool = self.pool();
-        let sanitize = |b: &[u8]| String::from_utf8_lossy(b).replace(['\r', '\n', '\0'], " ");
-        // SAFETY: live request; every string handed over is a copy in r->pool.
+        // SAFETY: live request; every string handed over is a NUL-terminated copy in
+        // r->pool.
         unsafe {
             let r = &mut *self.raw;
             r.status = c_int::from(status);
             if !reason.is_empty() {
-                r.status_line = pool.strdup(&format!("{status} {}", sanitize(reason)));
+                let mut line = [0u8; 3];
+                line.copy_from_slice(&[
+                    b'0' + (status / 100 % 10) as u8,
+                    b'0' + (status / 10 % 10) as u8,
+                    b'0' + (status % 10) as u8,
+                ]);
+                r.status_line = pool.header_copy(&[&line, b" ", reason]);
             }
-            for (name, value) in headers {
-                let n = sanitize(name);
-                let v = sanitize(value);
-                if n.eq_ignore_ascii_case("content-type") {
-                    let ct = pool.strdup(&v) as *mut c_char;
+            for &(name, value) in headers {
+                if name.eq_ignore_ascii_case(b"content-type") {
+                    let ct = pool.header_copy(&[value]) as *mut c_char;
                     ffi::ap_content_type_tolower(ct);
                     ffi::ap_set_content_type(self.raw, ct);
-                } else if n.eq_ignore_ascii_case("content-length") {
-                    if let Ok(len) = v.trim().parse::<i64>() {
+                } else if name.eq_ignore_ascii_case(b"content-length") {
+                    let len = std::str::from_utf8(value)
+                        .ok()
+                        .and_then(|v| v.trim().parse::<i64>().ok());
+                    if let Some(len) = len {
                         ffi::ap_set_content_length(self.raw, len);
                     }
                 } else {
-                    ffi::apr_table_add(r.headers_out, pool.strdup(&n), pool.strdup(&v));
+                    ffi::apr_table_addn(
+                        r.headers_out,
+                        pool.header_copy(&[name]),
+                        pool.header_copy(&[value]),
+                    );
                 }
             }
         }
@@ -659,10 +706,9 @@ impl Request<'_> {
         headers: &[(String, String)],
         body: &[u8],
     ) -> c_int {
-        let hs: Vec<(Vec<u8>, Vec<u8>)> =
-            std::iter::once(("Content-Type".to_string(), content_type.to_string()))
-                .chain(headers.iter().cloned())
-                .map(|(n, v)| (n.into_bytes(), v.into_bytes()))
+        let hs: Vec<(&[u8], &[u8])> =
+            std::iter::once((&b"Content-Type"[..], content_type.as_bytes()))
+                .chain(headers.iter().map(|(n, v)| (n.as_bytes(), v.as_bytes())))
                 .collect();
         self.set_response(status, b"", &hs);
         // SAFETY: plain field read of the live request.
@@ -695,6 +741,62 @@ impl Request<'_> {
             rest = &rest[n..];
         }
         Ok(())
+    }
+
+    /// Writes `parts` (ranges of `buf`) as one brigade without copying them: the buckets
+    /// are transient, so a filter that keeps data past the call sets it aside (copies it)
+    /// itself, and `buf` is free again when this returns. One brigade is made per
+    /// request and emptied after each pass.
+    pub fn write_parts(&mut self, buf: &[u8], parts: &[(usize, usize)]) -> Result<(), ()> {
+        if parts.is_empty() {
+            return Ok(());
+        }
+        // SAFETY: live request and connection; the brigade is allocated from r->pool and
+        // lives as long as the request; each bucket points into `buf` for exactly
+        // `len` bytes (checked by the slice index) and is consumed or set aside by the
+        // filters before ap_pass_brigade returns; the brigade is emptied afterwards.
+        unsafe {
+            let r = &mut *self.raw;
+            let list = (*r.connection).bucket_alloc;
+            let bb = self.body_brigade();
+            let mut total = 0;
+            for &(off, len) in parts {
+                let data = &buf[off..off + len];
+                let b = ffi::apr_bucket_transient_create(data.as_ptr().cast(), data.len(), list);
+                ffi::rjk_brigade_insert_tail(bb, b);
+                total += len;
+            }
+            if total >= BLOCKING_WRITE_MIN {
+                // A large batch is written out before returning (as a slow client
+                // allows) instead of being partly copied aside by the core output
+                // filter: no copy, and no buffered memory per connection.
+                ffi::rjk_brigade_insert_tail(bb, ffi::apr_bucket_flush_create(list));
+            }
+            let rc = ffi::ap_pass_brigade(r.output_filters, bb);
+            ffi::apr_brigade_cleanup(bb.cast());
+            if rc != ffi::APR_SUCCESS as ffi::apr_status_t || self.aborted() {
+                return Err(());
+            }
+        }
+        Ok(())
+    }
+
+    /// The request's body brigade: made once, found again through r->pool's userdata.
+    fn body_brigade(&mut self) -> *mut ffi::apr_bucket_brigade {
+        const KEY: &CStr = c"mod_rjk.body_brigade";
+        // SAFETY: live request; the userdata lives in r->pool like the brigade it names,
+        // and is only ever set by this function to a brigade of this request.
+        unsafe {
+            let r = &*self.raw;
+            let mut data: *mut c_void = std::ptr::null_mut();
+            ffi::apr_pool_userdata_get(&mut data, KEY.as_ptr(), r.pool);
+            if data.is_null() {
+                let bb = ffi::apr_brigade_create(r.pool, (*r.connection).bucket_alloc);
+                ffi::apr_pool_userdata_setn(bb as *const c_void, KEY.as_ptr(), None, r.pool);
+                data = bb.cast();
+            }
+            data.cast()
+        }
     }
 
     pub fn flush(&mut self) -> Result<(), ()> {
