@@ -136,9 +136,9 @@ impl std::fmt::Display for BackendError {
     }
 }
 
-/// One TCP connection to the backend. While in use it holds its thread's receive
-/// buffer; a pooled connection holds none (a clean exchange leaves nothing unread), so
-/// memory grows with threads, not with pooled connections.
+/// One TCP connection to the backend. While in use it holds a receive buffer lent by
+/// the child; a pooled connection holds none (a clean exchange leaves nothing unread),
+/// so memory follows the requests in flight, not the threads or pooled connections.
 pub struct Conn {
     stream: TcpStream,
     buf: Vec<u8>,
@@ -149,9 +149,8 @@ pub struct Conn {
     last_used: Instant,
 }
 
-thread_local! {
-    static RECV_BUF: std::cell::Cell<Vec<u8>> = const { std::cell::Cell::new(Vec::new()) };
-}
+/// Receive buffers of two AJP packets, shared by the child's threads.
+static SMALL_BUFS: Mutex<Vec<Vec<u8>>> = Mutex::new(Vec::new());
 
 /// Buffers for packets being built and request bodies being read, shared by the
 /// child's threads: their number follows the requests in flight, not the threads.
@@ -194,7 +193,7 @@ impl std::ops::DerefMut for Scratch {
 }
 
 /// READ_BUF-sized buffers of this child, shared by its threads: only exchanges whose
-/// reply fills the small per-thread buffer take one, so the memory they cost grows with
+/// reply fills the small buffer take one, so the memory they cost grows with
 /// the number of large responses in flight, not with the number of threads.
 static LARGE_BUFS: Mutex<Vec<Vec<u8>>> = Mutex::new(Vec::new());
 
@@ -262,11 +261,11 @@ impl Conn {
         !matches!(peek, Err(ref e) if e.kind() == ErrorKind::WouldBlock)
     }
 
-    /// Takes this thread's receive buffer (or a new one) for an exchange. Small, as
-    /// most responses are; a large one replaces it once a read fills it.
+    /// Takes a receive buffer for an exchange. Small, as most responses are; a large
+    /// one replaces it once a read fills it.
     fn attach_buf(&mut self, max_packet: usize) {
         if self.buf.is_empty() {
-            self.buf = RECV_BUF.take();
+            self.buf = SMALL_BUFS.lock().pop().unwrap_or_default();
             if self.buf.len() < 2 * max_packet {
                 self.buf.resize(2 * max_packet, 0);
             }
@@ -275,26 +274,20 @@ impl Conn {
         }
     }
 
-    /// Gives the receive buffer back (to the thread, or the shared large ones).
-    /// Callers check first that nothing unread is in it: a connection with unread bytes
-    /// is never pooled.
+    /// Gives the receive buffer back. Callers check first that nothing unread is in
+    /// it: a connection with unread bytes is never pooled.
     fn detach_buf(&mut self) {
         let buf = std::mem::take(&mut self.buf);
         if std::mem::take(&mut self.large_buf) {
             LARGE_BUFS.lock().push(buf);
         } else if !buf.is_empty() {
-            RECV_BUF.with(|cell| {
-                // Keep the larger of two buffers when a thread had two connections.
-                let other = cell.take();
-                cell.set(if other.len() > buf.len() { other } else { buf });
-            });
+            SMALL_BUFS.lock().push(buf);
         }
         self.start = 0;
         self.end = 0;
     }
 
-    /// Moves the buffered bytes into a large buffer and hands the small one back to
-    /// the thread.
+    /// Moves the buffered bytes into a large buffer and gives the small one back.
     fn grow_buf(&mut self) {
         let mut large = LARGE_BUFS.lock().pop().unwrap_or_else(|| vec![0; READ_BUF]);
         large[..self.end - self.start].copy_from_slice(&self.buf[self.start..self.end]);
@@ -302,14 +295,7 @@ impl Conn {
         self.start = 0;
         let small = std::mem::replace(&mut self.buf, large);
         self.large_buf = true;
-        RECV_BUF.with(|cell| {
-            let other = cell.take();
-            cell.set(if other.len() > small.len() {
-                other
-            } else {
-                small
-            });
-        });
+        SMALL_BUFS.lock().push(small);
     }
 
     fn cping(&mut self, t: &Target, timeout: Duration) -> Result<(), BackendError> {
