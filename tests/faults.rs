@@ -5,13 +5,14 @@
 
 mod common;
 
-use std::collections::BTreeMap;
-use std::io::{BufRead, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
 use common::tomcat::Tomcat;
-use common::{FakeAjp, Httpd, Mpm, ServerRoot, fnv1a, parse_response};
+use common::{
+    FakeAjp, Httpd, Mpm, ServerRoot, backend_of, fnv1a, open_download, parse_response, spread_over,
+};
 
 /// One lb member: its worker name (also its route) and where it listens.
 struct Member {
@@ -132,20 +133,6 @@ fn assert_member_ok(h: &Httpd, member: &str) {
     assert_eq!(num(h, member, "errors"), 0, "{member} has errors");
 }
 
-fn backend_of(h: &Httpd, path: &str, headers: &[(&str, &str)]) -> String {
-    let r = h.get_with(path, headers);
-    assert_eq!(r.status, 200, "{path}: {}", r.text());
-    r.header("X-Backend").unwrap_or("?").to_string()
-}
-
-fn spread(h: &Httpd, n: usize) -> BTreeMap<String, usize> {
-    let mut m = BTreeMap::new();
-    for _ in 0..n {
-        *m.entry(backend_of(h, "/lb/echo", &[])).or_default() += 1;
-    }
-    m
-}
-
 fn echo_field<'a>(body: &'a str, key: &str) -> Option<&'a str> {
     body.lines()
         .find_map(|l| l.strip_prefix(&format!("{key}=")))
@@ -186,26 +173,6 @@ fn raw_get(h: &Httpd, path: &str, extra: &str) -> Vec<u8> {
     h.raw(format!("GET {path} HTTP/1.1\r\nHost: x\r\n{extra}\r\n").as_bytes())
 }
 
-/// Sends a request and returns the stream after the response headers (as text).
-fn open_download(port: u16, path: &str, extra: &str) -> (std::io::BufReader<TcpStream>, String) {
-    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-    s.write_all(
-        format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n{extra}\r\n").as_bytes(),
-    )
-    .unwrap();
-    let mut reader = std::io::BufReader::new(s);
-    let mut head = String::new();
-    loop {
-        let mut line = String::new();
-        if reader.read_line(&mut line).unwrap() == 0 || line == "\r\n" {
-            break;
-        }
-        head.push_str(&line);
-    }
-    (reader, head)
-}
-
 /// Reads the rest of a `/size/N` body, `pause` between 64 KiB reads; returns the length
 /// and the offset of the first wrong byte.
 fn read_size_body(r: &mut impl Read, pause: Duration) -> (usize, Option<usize>) {
@@ -228,20 +195,6 @@ fn read_size_body(r: &mut impl Read, pause: Duration) -> (usize, Option<usize>) 
             std::thread::sleep(pause);
         }
     }
-}
-
-/// Peak RSS of the biggest httpd child.
-fn children_hwm_kib(h: &Httpd) -> u64 {
-    h.children()
-        .iter()
-        .filter_map(|pid| std::fs::read_to_string(format!("/proc/{pid}/status")).ok())
-        .filter_map(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
-        })
-        .max()
-        .unwrap_or(0)
 }
 
 /// httpd in front of one real Tomcat: `tc` with the right secret on `/*`, `nosecret` and
@@ -962,14 +915,14 @@ fn f22_slow_reading_clients_do_not_grow_httpd_memory() {
     for _ in 0..5 {
         assert_eq!(s.h.get("/app/size/100000").body.len(), 100_000);
     }
-    let before = children_hwm_kib(&s.h);
+    let before = s.h.children_peak_rss_kib();
     let n: usize = 20 << 20;
     // Three clients that take their 20 MiB slowly: the backend must wait for them.
     let mut clients: Vec<_> = (0..3)
         .map(|_| open_download(s.h.port(), &format!("/app/size/{n}"), ""))
         .collect();
     std::thread::sleep(Duration::from_millis(1500));
-    let during = children_hwm_kib(&s.h);
+    let during = s.h.children_peak_rss_kib();
     let readers: Vec<_> = clients
         .drain(..)
         .map(|(mut r, head)| {
@@ -982,7 +935,7 @@ fn f22_slow_reading_clients_do_not_grow_httpd_memory() {
     for r in readers {
         assert_eq!(r.join().unwrap(), (n, None));
     }
-    let after = children_hwm_kib(&s.h);
+    let after = s.h.children_peak_rss_kib();
     assert!(
         during < before + 16 * 1024 && after < before + 16 * 1024,
         "httpd child peak RSS grew from {before} KiB to {during} / {after} KiB"
@@ -1182,7 +1135,7 @@ fn f28_busy_limit_moves_requests_and_all_busy_is_503_not_error() {
     // One slow request on tomcat1: new requests skip it.
     let h1 = hold("tomcat1", 4000);
     assert_eq!(s.fakes[0].wait_events("request", 1).len(), 1);
-    let sp = spread(&s.h, 6);
+    let sp = spread_over(&s.h, "/lb/echo", 6);
     assert_eq!(sp.get("tomcat1"), None, "{sp:?}");
     // All three busy: 503 at once, and busy is not an error.
     let (n2, n3) = (
@@ -1201,14 +1154,14 @@ fn f28_busy_limit_moves_requests_and_all_busy_is_503_not_error() {
     for m in ["tomcat1", "tomcat2", "tomcat3"] {
         assert_member_ok(&s.h, m);
     }
-    assert_eq!(spread(&s.h, 3).len(), 3);
+    assert_eq!(spread_over(&s.h, "/lb/echo", 3).len(), 3);
     s.h.assert_clean_log();
 }
 
 #[test]
 fn f29_all_members_in_error_force_one_recovery_then_503() {
     let mut s = rig(Mpm::Event, "worker.lb.recover_time=60\n", "");
-    assert_eq!(spread(&s.h, 3).len(), 3);
+    assert_eq!(spread_over(&s.h, "/lb/echo", 3).len(), 3);
     let ports: Vec<u16> = s.fakes.iter().map(|f| f.port).collect();
     s.fakes.clear();
     for i in 0..2 {

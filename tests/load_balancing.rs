@@ -3,8 +3,7 @@
 
 mod common;
 
-use common::{FakeAjp, Httpd, Mpm, ServerRoot};
-use std::collections::BTreeMap;
+use common::{FakeAjp, Httpd, Mpm, ServerRoot, backend_of, spread_over};
 
 struct Lb {
     h: Httpd,
@@ -36,23 +35,9 @@ fn lb_setup(mpm: Mpm, factors: [u32; 3], extra_workers: &str, extra_conf: &str) 
     }
 }
 
-fn backend_of(h: &Httpd, path: &str, headers: &[(&str, &str)]) -> String {
-    let r = h.get_with(path, headers);
-    assert_eq!(r.status, 200, "{path}: {}", r.text());
-    r.header("X-Backend").unwrap_or("?").to_string()
-}
-
-fn spread(h: &Httpd, n: usize) -> BTreeMap<String, usize> {
-    let mut m = BTreeMap::new();
-    for _ in 0..n {
-        *m.entry(backend_of(h, "/echo", &[])).or_default() += 1;
-    }
-    m
-}
-
 fn assert_even_windows(h: &Httpd, windows: usize) {
     for w in 0..windows {
-        let s = spread(h, 9);
+        let s = spread_over(h, "/echo", 9);
         assert_eq!(
             s.values().copied().collect::<Vec<_>>(),
             [3, 3, 3],
@@ -74,7 +59,7 @@ fn nine_requests_hit_each_member_three_times_under_prefork() {
     for _ in 0..4 {
         backend_of(&lb.h, "/echo", &[("Cookie", "JSESSIONID=abc.tomcat2")]);
     }
-    let _ = spread(&lb.h, 8);
+    let _ = spread_over(&lb.h, "/echo", 8);
     assert_even_windows(&lb.h, 2);
 }
 
@@ -87,7 +72,7 @@ fn nine_requests_hit_each_member_three_times_under_event() {
 #[test]
 fn weights_split_600_requests_within_five_percent() {
     let lb = lb_setup(Mpm::Event, [1, 2, 3], "", "");
-    let s = spread(&lb.h, 600);
+    let s = spread_over(&lb.h, "/echo", 600);
     for (name, want) in [("tomcat1", 100.0), ("tomcat2", 200.0), ("tomcat3", 300.0)] {
         let got = *s.get(name).unwrap_or(&0) as f64;
         assert!(
@@ -116,7 +101,7 @@ fn a_dead_member_costs_no_get_and_comes_back() {
     // Back on the same port: after recover_time it gets traffic again.
     let back = FakeAjp::start_on("tomcat2", port);
     std::thread::sleep(std::time::Duration::from_millis(3500));
-    let s = spread(&lb.h, 30);
+    let s = spread_over(&lb.h, "/echo", 30);
     assert!(s.get("tomcat2").copied().unwrap_or(0) > 0, "{s:?}");
     drop(back);
 }

@@ -4,21 +4,9 @@
 
 mod common;
 
-use std::collections::BTreeMap;
 use std::process::Command;
 
-use common::{FakeAjp, Httpd, Mpm, ServerRoot};
-
-fn spread(h: &Httpd, n: usize) -> BTreeMap<String, usize> {
-    let mut m = BTreeMap::new();
-    for _ in 0..n {
-        let r = h.get("/echo");
-        assert_eq!(r.status, 200);
-        *m.entry(r.header("X-Backend").unwrap_or("?").to_string())
-            .or_default() += 1;
-    }
-    m
-}
+use common::{FakeAjp, Mpm, ServerRoot, spread_over};
 
 #[test]
 fn chromium_disables_a_member_through_the_edit_form() {
@@ -46,7 +34,10 @@ fn chromium_disables_a_member_through_the_edit_form() {
     ));
     let h = root.start();
     assert_eq!(
-        spread(&h, 9).values().copied().collect::<Vec<_>>(),
+        spread_over(&h, "/echo", 9)
+            .values()
+            .copied()
+            .collect::<Vec<_>>(),
         [3, 3, 3]
     );
 
@@ -73,7 +64,7 @@ fn chromium_disables_a_member_through_the_edit_form() {
     );
     eprintln!("status manager screenshot: {}", shot.display());
 
-    let after = spread(&h, 9);
+    let after = spread_over(&h, "/echo", 9);
     assert_eq!(after.get("tomcat1"), None, "{after:?}");
     assert_eq!(after.values().sum::<usize>(), 9);
     for _ in 0..3 {
@@ -98,9 +89,12 @@ fn chromium_disables_a_member_through_the_edit_form() {
             .status,
         200
     );
-    let _ = spread(&h, 30);
+    let _ = spread_over(&h, "/echo", 30);
     assert_eq!(
-        spread(&h, 9).values().copied().collect::<Vec<_>>(),
+        spread_over(&h, "/echo", 9)
+            .values()
+            .copied()
+            .collect::<Vec<_>>(),
         [3, 3, 3]
     );
 }

@@ -4,9 +4,7 @@
 
 mod common;
 
-use std::collections::BTreeMap;
-
-use common::{FakeAjp, Httpd, Mpm, ServerRoot};
+use common::{FakeAjp, Httpd, Mpm, ServerRoot, spread_over};
 
 const SECRET: &str = "never-shown-secret";
 
@@ -44,17 +42,6 @@ fn setup(mpm: Mpm, extra_conf: &str) -> Setup {
     }
 }
 
-fn spread(h: &Httpd, n: usize) -> BTreeMap<String, usize> {
-    let mut m = BTreeMap::new();
-    for _ in 0..n {
-        let r = h.get("/echo");
-        assert_eq!(r.status, 200, "{}", r.text());
-        *m.entry(r.header("X-Backend").unwrap_or("?").to_string())
-            .or_default() += 1;
-    }
-    m
-}
-
 /// `worker.<name>.<key>` from the prop format.
 fn prop(h: &Httpd, key: &str) -> Option<String> {
     let r = h.get("/jkmanager/?mime=prop");
@@ -67,7 +54,7 @@ fn prop(h: &Httpd, key: &str) -> Option<String> {
 #[test]
 fn formats_answer_with_mod_jk_names_and_never_show_the_secret() {
     let s = setup(Mpm::Event, "");
-    let _ = spread(&s.h, 3);
+    let _ = spread_over(&s.h, "/echo", 3);
     let cases = [
         ("", "text/html", "tomcat1"),
         ("?mime=xml", "xml", "<jk:member"),
@@ -121,7 +108,10 @@ fn disable_deploy_enable_workflow_with_curl_updates() {
     let s = setup(Mpm::Prefork, "");
     assert!(s.h.children().len() >= 3);
     assert_eq!(
-        spread(&s.h, 9).values().copied().collect::<Vec<_>>(),
+        spread_over(&s.h, "/echo", 9)
+            .values()
+            .copied()
+            .collect::<Vec<_>>(),
         [3, 3, 3]
     );
     // mod_jk scripts disable a member with a plain GET.
@@ -133,7 +123,7 @@ fn disable_deploy_enable_workflow_with_curl_updates() {
         Some("DIS")
     );
     // Every child sees it at once: no new request reaches tomcat1 ...
-    let sp = spread(&s.h, 30);
+    let sp = spread_over(&s.h, "/echo", 30);
     assert_eq!(sp.get("tomcat1"), None, "{sp:?}");
     // ... but its sessions still do.
     for _ in 0..5 {
@@ -147,9 +137,12 @@ fn disable_deploy_enable_workflow_with_curl_updates() {
     let r =
         s.h.get("/jkmanager/?cmd=update&w=load_balancer&sw=tomcat1&vwa=0&mime=txt");
     assert_eq!(r.status, 200);
-    let _ = spread(&s.h, 30);
+    let _ = spread_over(&s.h, "/echo", 30);
     assert_eq!(
-        spread(&s.h, 9).values().copied().collect::<Vec<_>>(),
+        spread_over(&s.h, "/echo", 9)
+            .values()
+            .copied()
+            .collect::<Vec<_>>(),
         [3, 3, 3]
     );
 }
@@ -168,7 +161,7 @@ fn runtime_changes_survive_graceful_and_full_restarts() {
             "graceful={graceful}"
         );
         assert_eq!(prop(&s.h, "worker.tomcat3.lbfactor").as_deref(), Some("4"));
-        let sp = spread(&s.h, 12);
+        let sp = spread_over(&s.h, "/echo", 12);
         assert_eq!(sp.get("tomcat3"), None, "{sp:?}");
     }
     // The segment file is private to the server.

@@ -19,15 +19,13 @@ fn start(mpm: Mpm, t: &Tomcat) -> Httpd {
     let wf = root.write(
         "conf/workers.properties",
         &format!(
-            "worker.list=tc,nosecret,wrongsecret\n{}\
-             worker.nosecret.host=127.0.0.1\nworker.nosecret.port={port}\n\
-             worker.wrongsecret.host=127.0.0.1\nworker.wrongsecret.port={port}\nworker.wrongsecret.secret=guess\n",
-            t.worker_properties().replace(&format!("worker.{}.", t.name), "worker.tc."),
-            port = t.ajp_port
+            "worker.list=tc\n{}",
+            t.worker_properties()
+                .replace(&format!("worker.{}.", t.name), "worker.tc.")
         ),
     );
     root.configure(&format!(
-        "JkWorkersFile {wf}\nJkMount /* tc\nJkMount /nosecret/* nosecret\nJkMount /wrongsecret/* wrongsecret\n\
+        "JkWorkersFile {wf}\nJkMount /* tc\n\
          JkEnvVar RJK_FROM_HTTPD\nSetEnv RJK_FROM_HTTPD forwarded-value\n"
     ));
     root.start()
@@ -155,44 +153,18 @@ fn methods_bodies_and_request_data_reach_tomcat_exactly() {
     assert!(!err.contains("exit signal"), "{err}");
 }
 
-fn children_rss_kib(h: &Httpd) -> u64 {
-    h.children()
-        .iter()
-        .filter_map(|pid| std::fs::read_to_string(format!("/proc/{pid}/status")).ok())
-        .filter_map(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
-        })
-        .max()
-        .unwrap_or(0)
-}
-
 #[test]
 fn a_100_mib_download_streams_with_flat_memory() {
-    use std::io::{BufRead, Read, Write};
+    use std::io::Read;
     let t = Tomcat::start("tcC", "tc-secret-C");
     let h = start(Mpm::Prefork, &t);
     // Warm up every child so their peak RSS reflects a served request.
     for _ in 0..6 {
         assert_eq!(h.get("/size/1000").body, size_body(1000));
     }
-    let before = children_rss_kib(&h);
+    let before = h.children_peak_rss_kib();
     let n: usize = 100 << 20;
-    let mut s = std::net::TcpStream::connect(("127.0.0.1", h.port())).unwrap();
-    s.write_all(
-        format!("GET /size/{n} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes(),
-    )
-    .unwrap();
-    let mut reader = std::io::BufReader::new(s);
-    let mut head = String::new();
-    loop {
-        let mut line = String::new();
-        if reader.read_line(&mut line).unwrap() == 0 || line == "\r\n" {
-            break;
-        }
-        head.push_str(&line);
-    }
+    let (mut reader, head) = common::open_download(h.port(), &format!("/size/{n}"), "");
     let mut buf = vec![0u8; 256 * 1024];
     let mut body_bytes = 0usize;
     let mut mismatch = None;
@@ -213,7 +185,7 @@ fn a_100_mib_download_streams_with_flat_memory() {
     assert!(head.contains(&format!("Content-Length: {n}")), "{head}");
     assert_eq!(body_bytes, n);
     assert_eq!(mismatch, None);
-    let after = children_rss_kib(&h);
+    let after = h.children_peak_rss_kib();
     assert!(
         after < before + 16 * 1024,
         "httpd child peak RSS grew from {before} KiB to {after} KiB"

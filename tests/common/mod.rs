@@ -375,6 +375,20 @@ impl Httpd {
         std::fs::read_to_string(self.root.dir.join("logs/error_log")).unwrap_or_default()
     }
 
+    /// Peak RSS (VmHWM) of the biggest child, in KiB.
+    pub fn children_peak_rss_kib(&self) -> u64 {
+        self.children()
+            .iter()
+            .filter_map(|pid| std::fs::read_to_string(format!("/proc/{pid}/status")).ok())
+            .filter_map(|s| {
+                s.lines()
+                    .find(|l| l.starts_with("VmHWM:"))
+                    .and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+            })
+            .max()
+            .unwrap_or(0)
+    }
+
     /// No child died on a signal and no panic reached the guard at the FFI boundary.
     pub fn assert_clean_log(&self) {
         let err = self.error_log();
@@ -625,6 +639,49 @@ impl Drop for FakeAjp {
         let _ = self.child.wait();
         let _ = std::fs::remove_file(&self.log);
     }
+}
+
+/// The fake backend that answered `path` (its `X-Backend` header); the request must
+/// succeed.
+pub fn backend_of(h: &Httpd, path: &str, headers: &[(&str, &str)]) -> String {
+    let r = h.get_with(path, headers);
+    assert_eq!(r.status, 200, "{path}: {}", r.text());
+    r.header("X-Backend").unwrap_or("?").to_string()
+}
+
+/// How `n` sequential requests for `path` spread over the fake backends.
+pub fn spread_over(h: &Httpd, path: &str, n: usize) -> std::collections::BTreeMap<String, usize> {
+    let mut m = std::collections::BTreeMap::new();
+    for _ in 0..n {
+        *m.entry(backend_of(h, path, &[])).or_default() += 1;
+    }
+    m
+}
+
+/// Sends a `Connection: close` GET and reads the response head, leaving the body to
+/// be read (slowly, partly, or not at all) by the caller.
+pub fn open_download(
+    port: u16,
+    path: &str,
+    extra: &str,
+) -> (std::io::BufReader<std::net::TcpStream>, String) {
+    use std::io::{BufRead, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    s.write_all(
+        format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n{extra}\r\n").as_bytes(),
+    )
+    .unwrap();
+    let mut reader = std::io::BufReader::new(s);
+    let mut head = String::new();
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line).unwrap() == 0 || line == "\r\n" {
+            break;
+        }
+        head.push_str(&line);
+    }
+    (reader, head)
 }
 
 /// FNV-1a 64, the checksum the fake backend reports for request bodies.
