@@ -667,12 +667,11 @@ impl<'a> Request<'a> {
             let r = &mut *self.raw;
             r.status = c_int::from(status);
             if !reason.is_empty() {
-                let mut line = [0u8; 3];
-                line.copy_from_slice(&[
+                let line = [
                     b'0' + (status / 100 % 10) as u8,
                     b'0' + (status / 10 % 10) as u8,
                     b'0' + (status % 10) as u8,
-                ]);
+                ];
                 r.status_line = pool.header_copy(&[&line, b" ", reason]);
             }
             for &(name, value) in headers {
