@@ -1299,7 +1299,7 @@ fn f31_sticky_sessions_follow_the_route_and_fail_over_when_it_dies() {
 #[test]
 fn f32_activation_disabled_and_stopped_reach_every_child() {
     let s = rig(Mpm::Prefork, "worker.tomcat2.activation=D\n", "");
-    assert!(s.h.children().len() >= 3, "several children serve");
+    assert!(s.h.wait_children(3) >= 3, "several children serve");
     let on2 = |h: &Httpd, n: usize, cookie: Option<&str>| {
         (0..n)
             .filter(|_| {

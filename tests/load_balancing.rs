@@ -50,7 +50,7 @@ fn assert_even_windows(h: &Httpd, windows: usize) {
 fn nine_requests_hit_each_member_three_times_under_prefork() {
     let lb = lb_setup(Mpm::Prefork, [1, 1, 1], "", "");
     assert!(
-        lb.h.children().len() >= 3,
+        lb.h.wait_children(3) >= 3,
         "several children serve the requests"
     );
     assert_even_windows(&lb.h, 3);

@@ -106,7 +106,7 @@ fn formats_answer_with_mod_jk_names_and_never_show_the_secret() {
 #[test]
 fn disable_deploy_enable_workflow_with_curl_updates() {
     let s = setup(Mpm::Prefork, "");
-    assert!(s.h.children().len() >= 3);
+    assert!(s.h.wait_children(3) >= 3);
     assert_eq!(
         spread_over(&s.h, "/echo", 9)
             .values()
@@ -185,14 +185,10 @@ fn a_change_made_through_one_child_is_seen_by_all_ten() {
         Mpm::Prefork,
         "StartServers 10\nMinSpareServers 10\nMaxSpareServers 12\nMaxRequestWorkers 12\nServerLimit 12\n",
     );
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    while s.h.children().len() < 10 {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "prefork did not start 10 children"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
+    assert!(
+        s.h.wait_children(10) >= 10,
+        "prefork did not start 10 children"
+    );
     // Ten open connections are ten busy children: each request below runs in its own.
     let mut conns: Vec<common::KeepAlive> = (0..10)
         .map(|_| common::KeepAlive::connect(s.h.port()))

@@ -481,6 +481,19 @@ impl Httpd {
         out
     }
 
+    /// Waits (up to 20 s: a loaded machine forks slowly) until at least `n` children
+    /// run, and returns how many do.
+    pub fn wait_children(&self, n: usize) -> usize {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let have = self.children().len();
+            if have >= n || Instant::now() > deadline {
+                return have;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     /// Whether the httpd parent has exited (reaping it if so).
     pub fn has_exited(&mut self) -> bool {
         matches!(self.child.try_wait(), Ok(Some(_)))
