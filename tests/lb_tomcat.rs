@@ -168,14 +168,15 @@ fn no_lost_or_mixed_responses_while_tomcats_restart_one_at_a_time() {
     // answers 404 meanwhile; `fail_on_status=-404` (mod_jk's negative code: fail over
     // without putting the member in error) sends those GETs to another member. A paused
     // connector still completes TCP handshakes but never answers: ping_mode=A (as in
-    // mod_jk's shipped workers.properties) finds that out within ping_timeout.
+    // mod_jk's shipped workers.properties) finds that out within ping_timeout, which is
+    // generous because other tests may be starting JVMs on the same two cores.
     let h = Arc::new(start_lb(
         Mpm::Event,
         &refs,
         "worker.load_balancer.recover_time=1\nworker.maintain=1\n\
          worker.mix1.fail_on_status=-404\nworker.mix2.fail_on_status=-404\nworker.mix3.fail_on_status=-404\n\
          worker.mix1.ping_mode=A\nworker.mix2.ping_mode=A\nworker.mix3.ping_mode=A\n\
-         worker.mix1.ping_timeout=1000\nworker.mix2.ping_timeout=1000\nworker.mix3.ping_timeout=1000\n",
+         worker.mix1.ping_timeout=3000\nworker.mix2.ping_timeout=3000\nworker.mix3.ping_timeout=3000\n",
     ));
     // Clients keep going (at least 40 requests each, 2000 in all) until every Tomcat
     // has been restarted once.
@@ -217,10 +218,16 @@ fn no_lost_or_mixed_responses_while_tomcats_restart_one_at_a_time() {
         .collect();
     let total = total.load(Ordering::Relaxed);
     assert!(total >= 2000, "only {total} requests");
+    let why = || {
+        let logs = h.error_log() + &h.jk_log();
+        let lines: Vec<&str> = logs.lines().filter(|l| l.contains("failed")).collect();
+        lines[lines.len().saturating_sub(20)..].join("\n")
+    };
     assert!(
         bad.is_empty(),
-        "{} of {total} requests failed or were mixed up: {:?}",
+        "{} of {total} requests failed or were mixed up: {:?}\n{}",
         bad.len(),
-        &bad[..bad.len().min(10)]
+        &bad[..bad.len().min(10)],
+        why()
     );
 }
