@@ -149,12 +149,30 @@ pub struct Conn {
     last_used: Instant,
 }
 
-/// Receive buffers of two AJP packets, shared by the child's threads.
-static SMALL_BUFS: Mutex<Vec<Vec<u8>>> = Mutex::new(Vec::new());
+/// Byte buffers shared by the child's threads and lent per request: their number
+/// follows the requests in flight, not the threads or pooled connections.
+struct BufPool(Mutex<Vec<Vec<u8>>>);
 
-/// Buffers for packets being built and request bodies being read, shared by the
-/// child's threads: their number follows the requests in flight, not the threads.
-static SCRATCH: Mutex<Vec<Vec<u8>>> = Mutex::new(Vec::new());
+impl BufPool {
+    const fn new() -> BufPool {
+        BufPool(Mutex::new(Vec::new()))
+    }
+
+    /// A returned buffer (contents unspecified), or an empty one.
+    fn take(&self) -> Vec<u8> {
+        self.0.lock().pop().unwrap_or_default()
+    }
+
+    fn give(&self, buf: Vec<u8>) {
+        self.0.lock().push(buf);
+    }
+}
+
+/// Receive buffers of two AJP packets.
+static SMALL_BUFS: BufPool = BufPool::new();
+
+/// Buffers for packets being built and request bodies being read.
+static SCRATCH: BufPool = BufPool::new();
 
 /// A byte buffer lent for one request and reused by the next instead of allocated
 /// each time.
@@ -163,7 +181,7 @@ pub struct Scratch(Vec<u8>);
 
 impl Scratch {
     pub fn take() -> Scratch {
-        let mut v = SCRATCH.lock().pop().unwrap_or_default();
+        let mut v = SCRATCH.take();
         v.clear();
         Scratch(v)
     }
@@ -174,7 +192,7 @@ impl Drop for Scratch {
         let v = std::mem::take(&mut self.0);
         // One that grew unusually large is not kept.
         if v.capacity() <= 2 * READ_BUF {
-            SCRATCH.lock().push(v);
+            SCRATCH.give(v);
         }
     }
 }
@@ -195,7 +213,7 @@ impl std::ops::DerefMut for Scratch {
 /// READ_BUF-sized buffers of this child, shared by its threads: only exchanges whose
 /// reply fills the small buffer take one, so the memory they cost grows with
 /// the number of large responses in flight, not with the number of threads.
-static LARGE_BUFS: Mutex<Vec<Vec<u8>>> = Mutex::new(Vec::new());
+static LARGE_BUFS: BufPool = BufPool::new();
 
 impl Drop for Conn {
     fn drop(&mut self) {
@@ -265,7 +283,7 @@ impl Conn {
     /// one replaces it once a read fills it.
     fn attach_buf(&mut self, max_packet: usize) {
         if self.buf.is_empty() {
-            self.buf = SMALL_BUFS.lock().pop().unwrap_or_default();
+            self.buf = SMALL_BUFS.take();
             if self.buf.len() < 2 * max_packet {
                 self.buf.resize(2 * max_packet, 0);
             }
@@ -274,14 +292,24 @@ impl Conn {
         }
     }
 
-    /// Gives the receive buffer back. Callers check first that nothing unread is in
-    /// it: a connection with unread bytes is never pooled.
+    /// Readies the connection for the pool, giving its receive buffer back; `false`
+    /// (the connection must be dropped, which closes it) when bytes after the end of a
+    /// reply are unread: such a connection is never pooled.
+    fn park(&mut self) -> bool {
+        if self.start != self.end {
+            return false;
+        }
+        self.detach_buf();
+        true
+    }
+
+    /// Gives the receive buffer back, dropping whatever it still holds.
     fn detach_buf(&mut self) {
         let buf = std::mem::take(&mut self.buf);
         if std::mem::take(&mut self.large_buf) {
-            LARGE_BUFS.lock().push(buf);
+            LARGE_BUFS.give(buf);
         } else if !buf.is_empty() {
-            SMALL_BUFS.lock().push(buf);
+            SMALL_BUFS.give(buf);
         }
         self.start = 0;
         self.end = 0;
@@ -289,13 +317,14 @@ impl Conn {
 
     /// Moves the buffered bytes into a large buffer and gives the small one back.
     fn grow_buf(&mut self) {
-        let mut large = LARGE_BUFS.lock().pop().unwrap_or_else(|| vec![0; READ_BUF]);
+        let mut large = LARGE_BUFS.take();
+        large.resize(READ_BUF, 0);
         large[..self.end - self.start].copy_from_slice(&self.buf[self.start..self.end]);
         self.end -= self.start;
         self.start = 0;
         let small = std::mem::replace(&mut self.buf, large);
         self.large_buf = true;
-        SMALL_BUFS.lock().push(small);
+        SMALL_BUFS.give(small);
     }
 
     fn cping(&mut self, t: &Target, timeout: Duration) -> Result<(), BackendError> {
@@ -405,11 +434,9 @@ impl Lease<'_> {
     /// Returns a connection that finished cleanly to the pool.
     fn release(mut self) {
         if let Some(mut c) = self.conn.take() {
-            if c.start != c.end {
-                // Bytes after the end of the response: never pooled (dropping closes).
+            if !c.park() {
                 return;
             }
-            c.detach_buf();
             c.last_used = Instant::now();
             let mut st = self.pool.state.lock();
             st.idle.push(c);
@@ -497,10 +524,9 @@ impl Pool {
                 if age >= interval && (c.is_stale() || c.cping(&self.target, timeout).is_err()) {
                     continue;
                 }
-                if c.start != c.end {
-                    continue;
-                }
-                c.detach_buf();
+            }
+            if !c.park() {
+                continue;
             }
             keep.push(c);
         }

@@ -823,10 +823,7 @@ fn env_or<'a>(
     ind: Indicator,
     fallback: &'a [u8],
 ) -> Cow<'a, [u8]> {
-    match req.env(conf.indicator(ind)) {
-        Some(v) => Cow::Owned(v.into_bytes()),
-        None => Cow::Borrowed(fallback),
-    }
+    env_or_opt(req, conf, ind, Some(fallback)).unwrap_or_default()
 }
 
 /// An indicator variable's value, else what httpd knows.
