@@ -797,8 +797,7 @@ fn f18_expect_100_continue_gets_one_final_response() {
     assert!(r.text().contains("HTTP/1.1 200 OK"), "{}", r.text());
     assert_eq!(echo_field(&r.text(), "body_len"), Some("9"));
     // A backend that refuses without reading the body: no hang, one final response.
-    let mut c = TcpStream::connect(("127.0.0.1", s.h.port())).unwrap();
-    c.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let mut c = s.h.connect();
     c.write_all(
         b"POST /app/fault/reject_unread HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\
           Expect: 100-continue\r\nContent-Length: 1000000\r\n\r\n",

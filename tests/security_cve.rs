@@ -173,16 +173,6 @@ fn assert_no_stray_packets(fake: &FakeAjp) {
     assert!(fake.events("protocol_error").is_empty(), "{log}");
 }
 
-/// Sends raw bytes on a fresh connection and reads until the server closes.
-fn raw_exchange(h: &Httpd, bytes: &[u8]) -> Vec<u8> {
-    let mut s = TcpStream::connect(("127.0.0.1", h.port())).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-    s.write_all(bytes).unwrap();
-    let mut out = Vec::new();
-    let _ = s.read_to_end(&mut out);
-    out
-}
-
 /// Splits pipelined responses by their own framing; `head_only[i]` marks answers to HEAD.
 /// Stops at the first response that is not complete.
 fn split_responses(mut raw: &[u8], head_only: &[bool]) -> Vec<Response> {
@@ -272,8 +262,7 @@ fn raw_head(raw: &[u8]) -> String {
 /// A client that never finishes its body: headers announcing `cl` bytes, `sent` of them,
 /// then a reset (or, with `stall`, silence until the server gives up).
 fn abandoned_upload(h: &Httpd, path: &str, cl: usize, sent: usize, stall: bool) -> Vec<u8> {
-    let mut c = TcpStream::connect(("127.0.0.1", h.port())).unwrap();
-    c.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let mut c = h.connect();
     c.write_all(
         format!("POST {path} HTTP/1.1\r\nHost: x\r\nContent-Length: {cl}\r\n\r\n").as_bytes(),
     )
@@ -350,10 +339,8 @@ fn container_view(uri: &str) -> String {
 #[test]
 fn cve_2006_7197_chunk_overlong_never_leaks() {
     let s = single(Mpm::Event, "ok", "", "");
-    let raw = raw_exchange(
-        &s.h,
-        b"GET /app/fault/chunk_overlong HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
-    );
+    let raw =
+        s.h.raw(b"GET /app/fault/chunk_overlong HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
     let r = parse_response(&raw);
     let text = String::from_utf8_lossy(&raw).into_owned();
     assert!(
@@ -383,10 +370,9 @@ fn cve_2007_0774_long_uri_never_crashes() {
     );
     for n in [3900usize, 4095, 4096, 4097, 8000, 8190, 8191, 16384, 65536] {
         let path = format!("/app/{}", "a".repeat(n));
-        let raw = raw_exchange(
-            &s.h,
-            format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes(),
-        );
+        let raw = s
+            .h
+            .raw(format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes());
         let status = parse_response(&raw).map(|r| r.status);
         // (Up to ~4000 bytes: httpd's own translate still builds DocumentRoot + URI,
         // which must stay under PATH_MAX, or httpd answers 403 before any handler.)
@@ -568,8 +554,7 @@ fn cve_2016_6808_long_vhost_and_uri_never_crash() {
     assert_eq!(r.status, 200, "vhost mount works");
     for n in [4000usize, 8000, 8150, 8170, 8180] {
         let path = format!("/v/{}", "u".repeat(n));
-        let raw = raw_exchange(
-            &s.h,
+        let raw = s.h.raw(
             format!("GET {path} HTTP/1.1\r\nHost: {long_host}\r\nConnection: close\r\n\r\n")
                 .as_bytes(),
         );
@@ -768,8 +753,7 @@ fn cve_2009_1191_stalled_body_never_leaks_into_the_next_request() {
 fn cve_2010_0408_missing_body_is_a_client_error() {
     let b = balanced(Mpm::Event, "ok", "");
     for _ in 0..3 {
-        let mut c = TcpStream::connect(("127.0.0.1", b.h.port())).unwrap();
-        c.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+        let mut c = b.h.connect();
         c.write_all(
             b"POST /app/echo HTTP/1.1\r\nHost: x\r\nContent-Length: 5000\r\n\r\n0123456789",
         )
@@ -962,7 +946,7 @@ fn cve_2022_26377_transfer_encoding_not_chunked_never_smuggles() {
             req.push_str("\r\n");
             let mut bytes = req.into_bytes();
             bytes.extend_from_slice(&chunked);
-            let raw = raw_exchange(&s.h, &bytes);
+            let raw = s.h.raw(&bytes);
             let r = parse_response(&raw)
                 .unwrap_or_else(|| panic!("{te} {cl:?}: {}", String::from_utf8_lossy(&raw)));
             if r.status == 200 {
@@ -994,8 +978,7 @@ fn cve_2022_26377_transfer_encoding_not_chunked_never_smuggles() {
 fn cve_2022_36760_body_error_after_forward_request_closes_the_connection() {
     let s = single(Mpm::Prefork, "ok", "worker.t1.connection_pool_size=1\n", "");
     for i in 0..3 {
-        let mut c = TcpStream::connect(("127.0.0.1", s.h.port())).unwrap();
-        c.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+        let mut c = s.h.connect();
         c.write_all(
             format!(
                 "POST /app/echo/broken{i} HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n"
@@ -1025,10 +1008,8 @@ fn cve_2022_36760_body_error_after_forward_request_closes_the_connection() {
 #[test]
 fn cve_2022_37436_header_crlf_never_becomes_a_header() {
     let s = single(Mpm::Event, "ok", "", "");
-    let raw = raw_exchange(
-        &s.h,
-        b"GET /app/fault/hdr_crlf HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
-    );
+    let raw =
+        s.h.raw(b"GET /app/fault/hdr_crlf HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
     let head = raw_head(&raw);
     assert!(
         head.starts_with("HTTP/1.1 502") || head.starts_with("HTTP/1.1 200"),
@@ -1055,7 +1036,7 @@ fn cve_2024_24795_backend_cl_and_te_cannot_desync() {
             "GET /app/fault/{f} HTTP/1.1\r\nHost: x\r\n\r\n\
              GET /app/echo?follow=1 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
         );
-        let raw = raw_exchange(&s.h, req.as_bytes());
+        let raw = s.h.raw(req.as_bytes());
         let text = String::from_utf8_lossy(&raw).into_owned();
         let rs = split_responses(&raw, &[false, false]);
         // The backend's own Content-Length/Transfer-Encoding never reach the client twice.
@@ -1183,10 +1164,9 @@ fn cve_2026_33857_reply_truncated_at_every_offset() {
     for at in 0..total {
         let uri = format!("/app/fault/cut_reply/{at}");
         let exact = format!("{uri}\"");
-        let raw = raw_exchange(
-            &s.h,
-            format!("GET {uri} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes(),
-        );
+        let raw = s
+            .h
+            .raw(format!("GET {uri} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes());
         let text = String::from_utf8_lossy(&raw).into_owned();
         if at < headers_len {
             assert!(text.starts_with("HTTP/1.1 502"), "cut at {at}: {text}");
@@ -1230,8 +1210,7 @@ fn cve_2026_33857_reply_truncated_at_every_offset() {
 fn cve_2026_34032_string_overrun_never_echoes_stale_bytes() {
     let s = single(Mpm::Prefork, "ok", "worker.t1.connection_pool_size=1\n", "");
     for f in ["str_overrun", "no_nul"] {
-        let raw = raw_exchange(
-            &s.h,
+        let raw = s.h.raw(
             format!("GET /app/fault/{f} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
                 .as_bytes(),
         );
@@ -1270,8 +1249,7 @@ fn cve_2026_34032_string_overrun_never_echoes_stale_bytes() {
 fn cve_2026_34059_short_body_chunk_never_overreads() {
     let s = single(Mpm::Event, "ok", "", "");
     for f in ["chunk_short/fffc", "chunk_short/ffff", "chunk_short/1"] {
-        let raw = raw_exchange(
-            &s.h,
+        let raw = s.h.raw(
             format!("GET /app/fault/{f} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
                 .as_bytes(),
         );
@@ -1292,10 +1270,8 @@ fn cve_2026_34059_short_body_chunk_never_overreads() {
 #[test]
 fn cve_2026_33523_status_crlf_single_status_line() {
     let s = single(Mpm::Event, "ok", "", "");
-    let raw = raw_exchange(
-        &s.h,
-        b"GET /app/fault/status_crlf HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
-    );
+    let raw =
+        s.h.raw(b"GET /app/fault/status_crlf HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
     let head = raw_head(&raw);
     let mut lines = head.split("\r\n");
     let status = lines.next().unwrap_or_default();
@@ -1507,7 +1483,7 @@ fn cve_2011_3190_ajp_shaped_body_stays_body() {
         raw.extend_from_slice(
             b"GET /app/echo/after HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
         );
-        let out = raw_exchange(&s.h, &raw);
+        let out = s.h.raw(&raw);
         let rs = split_responses(&out, &[false, false]);
         assert_eq!(rs.len(), 2, "{}", String::from_utf8_lossy(&out));
         assert_eq!(rs[1].status, 200);
@@ -1636,8 +1612,7 @@ fn cve_2022_1319_extra_after_end_never_reaches_the_next_request() {
 fn cve_2022_2053_close_on_large_post_only_fails_that_request() {
     let b = balanced(Mpm::Event, "close_if_large", "");
     for i in 0..20 {
-        let mut c = TcpStream::connect(("127.0.0.1", b.h.port())).unwrap();
-        c.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+        let mut c = b.h.connect();
         c.write_all(
             b"POST /app/echo HTTP/1.1\r\nHost: x\r\nContent-Length: 1100000\r\nConnection: close\r\n\r\n",
         )
@@ -1707,7 +1682,7 @@ fn hardening_head_never_gets_an_error_body() {
         let req = format!(
             "HEAD {p} HTTP/1.1\r\nHost: x\r\n\r\nGET /app/echo?after=1 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
         );
-        let raw = raw_exchange(&s.h, req.as_bytes());
+        let raw = s.h.raw(req.as_bytes());
         let rs = split_responses(&raw, &[true, false]);
         let text = String::from_utf8_lossy(&raw);
         assert!(!rs.is_empty() && rs[0].status >= 400, "{p}: {text}");

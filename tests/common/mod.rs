@@ -361,10 +361,16 @@ impl Httpd {
         self.request("GET", raw_path, headers, b"")
     }
 
+    /// A fresh client connection whose reads give up after 30 s.
+    pub fn connect(&self) -> TcpStream {
+        let s = TcpStream::connect(("127.0.0.1", self.port())).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+        s
+    }
+
     /// Sends raw bytes and returns everything the server sent until it closed.
     pub fn raw(&self, bytes: &[u8]) -> Vec<u8> {
-        let mut s = TcpStream::connect(("127.0.0.1", self.port())).unwrap();
-        s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+        let mut s = self.connect();
         s.write_all(bytes).unwrap();
         let mut out = Vec::new();
         let _ = s.read_to_end(&mut out);
