@@ -86,4 +86,7 @@ fn main() {
     // destructors and statics never point into unmapped code.
     println!("cargo:rustc-cdylib-link-arg=-Wl,-z,nodelete");
     println!("cargo:rustc-cdylib-link-arg=-Wl,-Bsymbolic-functions");
+    let hot = format!("{}/include/hot-text.ld", env!("CARGO_MANIFEST_DIR"));
+    println!("cargo:rerun-if-changed={hot}");
+    println!("cargo:rustc-cdylib-link-arg=-Wl,-T,{hot}");
 }

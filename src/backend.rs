@@ -21,6 +21,7 @@ use socket2::{SockRef, TcpKeepalive};
 
 use crate::ajp::{self, Action, EncodeError, Exchange, ForwardRequest, ProtocolError, Reply};
 use crate::config::workers::AjpParams;
+use memmap2::MmapMut;
 
 /// recovery_options bits (mod_jk's meaning).
 pub mod recovery {
@@ -141,38 +142,76 @@ impl std::fmt::Display for BackendError {
 /// so memory follows the requests in flight, not the threads or pooled connections.
 pub struct Conn {
     stream: TcpStream,
-    buf: Vec<u8>,
+    buf: RecvBuf,
     start: usize,
     end: usize,
-    /// `buf` is one of LARGE_BUFS.
-    large_buf: bool,
     last_used: Instant,
 }
 
-/// Byte buffers shared by the child's threads and lent per request: their number
-/// follows the requests in flight, not the threads or pooled connections.
-struct BufPool(Mutex<Vec<Vec<u8>>>);
+/// A connection's receive buffer for one exchange.
+enum RecvBuf {
+    None,
+    /// Two AJP packets, from SMALL_BUFS: enough for most replies.
+    Small(Vec<u8>),
+    /// READ_BUF bytes, from LARGE_BUFS, once a reply fills the small one.
+    Large(MmapMut),
+}
 
-impl BufPool {
-    const fn new() -> BufPool {
-        BufPool(Mutex::new(Vec::new()))
-    }
-
-    /// A returned buffer (contents unspecified), or an empty one.
-    fn take(&self) -> Vec<u8> {
-        self.0.lock().pop().unwrap_or_default()
-    }
-
-    fn give(&self, buf: Vec<u8>) {
-        self.0.lock().push(buf);
+impl std::ops::Deref for RecvBuf {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        match self {
+            RecvBuf::None => &[],
+            RecvBuf::Small(v) => v,
+            RecvBuf::Large(m) => m,
+        }
     }
 }
 
-/// Receive buffers of two AJP packets.
-static SMALL_BUFS: BufPool = BufPool::new();
+impl std::ops::DerefMut for RecvBuf {
+    fn deref_mut(&mut self) -> &mut [u8] {
+        match self {
+            RecvBuf::None => &mut [],
+            RecvBuf::Small(v) => v,
+            RecvBuf::Large(m) => m,
+        }
+    }
+}
+
+/// Buffers shared by the child's threads and lent per request: their number follows
+/// the requests in flight, not the threads or pooled connections. At most `keep` wait
+/// idle; the rest are freed.
+struct BufPool<T> {
+    idle: Mutex<Vec<T>>,
+    keep: usize,
+}
+
+impl<T> BufPool<T> {
+    const fn new(keep: usize) -> BufPool<T> {
+        BufPool {
+            idle: Mutex::new(Vec::new()),
+            keep,
+        }
+    }
+
+    /// A returned buffer (contents unspecified), if one waits.
+    fn take(&self) -> Option<T> {
+        self.idle.lock().pop()
+    }
+
+    fn give(&self, buf: T) {
+        let mut idle = self.idle.lock();
+        if idle.len() < self.keep {
+            idle.push(buf);
+        }
+    }
+}
+
+/// Receive buffers of two AJP packets (heap blocks of 16 KiB: cheap to keep).
+static SMALL_BUFS: BufPool<Vec<u8>> = BufPool::new(64);
 
 /// Buffers for packets being built and request bodies being read.
-static SCRATCH: BufPool = BufPool::new();
+static SCRATCH: BufPool<Vec<u8>> = BufPool::new(64);
 
 /// A byte buffer lent for one request and reused by the next instead of allocated
 /// each time.
@@ -181,7 +220,7 @@ pub struct Scratch(Vec<u8>);
 
 impl Scratch {
     pub fn take() -> Scratch {
-        let mut v = SCRATCH.take();
+        let mut v = SCRATCH.take().unwrap_or_default();
         v.clear();
         Scratch(v)
     }
@@ -211,9 +250,10 @@ impl std::ops::DerefMut for Scratch {
 }
 
 /// READ_BUF-sized buffers of this child, shared by its threads: only exchanges whose
-/// reply fills the small buffer take one, so the memory they cost grows with
-/// the number of large responses in flight, not with the number of threads.
-static LARGE_BUFS: BufPool = BufPool::new();
+/// reply fills the small buffer take one. Each is a memory mapping of its own, so the
+/// ones beyond the few kept go back to the system when a burst of large responses
+/// ends; freed heap blocks would stay resident in the C allocator's per-thread arenas.
+static LARGE_BUFS: BufPool<MmapMut> = BufPool::new(4);
 
 impl Drop for Conn {
     fn drop(&mut self) {
@@ -242,10 +282,9 @@ impl Conn {
                     }
                     let mut c = Conn {
                         stream,
-                        buf: Vec::new(),
+                        buf: RecvBuf::None,
                         start: 0,
                         end: 0,
-                        large_buf: false,
                         last_used: Instant::now(),
                     };
                     if let Some(d) = t.connect_ping {
@@ -282,11 +321,12 @@ impl Conn {
     /// Takes a receive buffer for an exchange. Small, as most responses are; a large
     /// one replaces it once a read fills it.
     fn attach_buf(&mut self, max_packet: usize) {
-        if self.buf.is_empty() {
-            self.buf = SMALL_BUFS.take();
-            if self.buf.len() < 2 * max_packet {
-                self.buf.resize(2 * max_packet, 0);
+        if let RecvBuf::None = self.buf {
+            let mut small = SMALL_BUFS.take().unwrap_or_default();
+            if small.len() < 2 * max_packet {
+                small.resize(2 * max_packet, 0);
             }
+            self.buf = RecvBuf::Small(small);
             self.start = 0;
             self.end = 0;
         }
@@ -305,26 +345,30 @@ impl Conn {
 
     /// Gives the receive buffer back, dropping whatever it still holds.
     fn detach_buf(&mut self) {
-        let buf = std::mem::take(&mut self.buf);
-        if std::mem::take(&mut self.large_buf) {
-            LARGE_BUFS.give(buf);
-        } else if !buf.is_empty() {
-            SMALL_BUFS.give(buf);
+        match std::mem::replace(&mut self.buf, RecvBuf::None) {
+            RecvBuf::None => {}
+            RecvBuf::Small(v) => SMALL_BUFS.give(v),
+            RecvBuf::Large(m) => LARGE_BUFS.give(m),
         }
         self.start = 0;
         self.end = 0;
     }
 
-    /// Moves the buffered bytes into a large buffer and gives the small one back.
+    /// Moves the buffered bytes into a large buffer and gives the small one back. When
+    /// the system refuses the memory, the exchange simply goes on with the small one.
     fn grow_buf(&mut self) {
-        let mut large = LARGE_BUFS.take();
-        large.resize(READ_BUF, 0);
+        let Some(mut large) = LARGE_BUFS
+            .take()
+            .or_else(|| MmapMut::map_anon(READ_BUF).ok())
+        else {
+            return;
+        };
         large[..self.end - self.start].copy_from_slice(&self.buf[self.start..self.end]);
         self.end -= self.start;
         self.start = 0;
-        let small = std::mem::replace(&mut self.buf, large);
-        self.large_buf = true;
-        SMALL_BUFS.give(small);
+        if let RecvBuf::Small(small) = std::mem::replace(&mut self.buf, RecvBuf::Large(large)) {
+            SMALL_BUFS.give(small);
+        }
     }
 
     fn cping(&mut self, t: &Target, timeout: Duration) -> Result<(), BackendError> {
@@ -385,7 +429,7 @@ impl Conn {
                 Ok(0) => return Err(BackendError::Closed),
                 Ok(n) => {
                     self.end += n;
-                    if self.end == self.buf.len() && self.buf.len() < READ_BUF {
+                    if self.end == self.buf.len() && matches!(self.buf, RecvBuf::Small(_)) {
                         self.grow_buf();
                     }
                 }
@@ -1121,6 +1165,69 @@ fn commit(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::net::TcpListener;
+
+    /// A reply bigger than the small buffer moves to a mapped READ_BUF buffer without
+    /// losing or reordering a byte; parked connections give their buffers back, and the
+    /// pool keeps only `keep` of them.
+    #[test]
+    fn large_replies_grow_the_buffer_and_the_pool_stays_bounded() {
+        const CHUNK: usize = 8000;
+        const PACKETS: usize = 6;
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let n = LARGE_BUFS.keep + 2;
+        let server = std::thread::spawn(move || {
+            let mut peers = Vec::new();
+            for i in 0..n {
+                let (mut s, _) = listener.accept().unwrap();
+                let mut all = Vec::new();
+                for p in 0..PACKETS {
+                    let fill = (i * PACKETS + p) as u8;
+                    let len = (1 + 2 + CHUNK + 1) as u16;
+                    all.extend_from_slice(b"AB");
+                    all.extend_from_slice(&len.to_be_bytes());
+                    all.push(3);
+                    all.extend_from_slice(&(CHUNK as u16).to_be_bytes());
+                    all.extend(std::iter::repeat_n(fill, CHUNK));
+                    all.push(0);
+                }
+                s.write_all(&all).unwrap();
+                peers.push(s);
+            }
+            peers
+        });
+        let mut conns: Vec<Conn> = (0..n)
+            .map(|_| Conn {
+                stream: TcpStream::connect(addr).unwrap(),
+                buf: RecvBuf::None,
+                start: 0,
+                end: 0,
+                last_used: Instant::now(),
+            })
+            .collect();
+        let _peers = server.join().unwrap();
+        for (i, c) in conns.iter_mut().enumerate() {
+            for p in 0..PACKETS {
+                let (reply, used) = c.next_reply(8192, None).unwrap();
+                let Reply::SendBodyChunk(data) = reply else {
+                    panic!("connection {i} packet {p}: {reply:?}");
+                };
+                let fill = (i * PACKETS + p) as u8;
+                assert!(data.len() == CHUNK && data.iter().all(|&b| b == fill));
+                c.start += used;
+            }
+            assert!(
+                matches!(c.buf, RecvBuf::Large(_)),
+                "connection {i} kept the small buffer"
+            );
+        }
+        for c in &mut conns {
+            assert!(c.park());
+            assert!(matches!(c.buf, RecvBuf::None));
+        }
+        assert_eq!(LARGE_BUFS.idle.lock().len(), LARGE_BUFS.keep);
+    }
 
     #[test]
     fn replay_policy() {

@@ -43,6 +43,68 @@ fn module_exports_only_jk_module() {
     assert_eq!(symbols, ["jk_module"], "exported symbols:\n{text}");
 }
 
+/// include/hot-text.ld gathers the request path in `.text.rjk_hot` so that a child maps
+/// little of the module's text; a pattern that stops matching (a renamed module, a
+/// changed mangling) would silently give that memory back.
+#[test]
+fn request_path_code_is_gathered_in_the_hot_text_section() {
+    let so = common::module_path();
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new(args[0])
+            .args(&args[1..])
+            .arg(&so)
+            .output()
+            .expect("binutils");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let sections = run(&["readelf", "-SW"]);
+    let hot = sections
+        .lines()
+        .find(|l| l.contains(" .text.rjk_hot "))
+        .unwrap_or_else(|| panic!("no .text.rjk_hot section:\n{sections}"));
+    let f: Vec<&str> = hot.split_whitespace().collect();
+    let at = f.iter().position(|w| *w == ".text.rjk_hot").unwrap();
+    let start = u64::from_str_radix(f[at + 2], 16).unwrap();
+    let end = start + u64::from_str_radix(f[at + 4], 16).unwrap();
+    let symbols = run(&["nm", "-C"]);
+    let address_of = |name: &str| {
+        symbols
+            .lines()
+            .find(|l| {
+                l.split_once(' ')
+                    .is_some_and(|(_, rest)| rest.get(2..) == Some(name))
+            })
+            .map(|l| u64::from_str_radix(&l[..16], 16).unwrap())
+            .unwrap_or_else(|| panic!("{name} not in the module's symbols"))
+    };
+    let inside = |name: &str| (start..end).contains(&address_of(name));
+    for name in [
+        "mod_rjk::module::handler",
+        "mod_rjk::module::translate_name",
+        "mod_rjk::handler::serve",
+        "mod_rjk::backend::service",
+        "mod_rjk::ajp::reply::decode_reply",
+        "mod_rjk::ajp::request::encode_forward_request",
+        "mod_rjk::lb::Balancer::choose",
+        "mod_rjk::mapping::UriMap::map",
+        "<std::time::Instant>::now",
+    ] {
+        assert!(
+            inside(name),
+            "{name} is outside .text.rjk_hot ({start:#x}..{end:#x})"
+        );
+    }
+    for name in [
+        "mod_rjk::status::render_page",
+        "mod_rjk::config::workers::WorkersConfig::from_properties",
+    ] {
+        assert!(
+            !inside(name),
+            "{name} (not on the request path) is in .text.rjk_hot"
+        );
+    }
+}
+
 fn mapping_behaviour(mpm: Mpm) {
     let root = ServerRoot::new(mpm);
     let conf = jk_conf(&root, "");
