@@ -429,7 +429,11 @@ impl Conn {
                 Ok(0) => return Err(BackendError::Closed),
                 Ok(n) => {
                     self.end += n;
-                    if self.end == self.buf.len() && matches!(self.buf, RecvBuf::Small(_)) {
+                    // A small buffer sized for max_packet=65536 is already past READ_BUF.
+                    if self.end == self.buf.len()
+                        && matches!(self.buf, RecvBuf::Small(_))
+                        && self.buf.len() < READ_BUF
+                    {
                         self.grow_buf();
                     }
                 }
@@ -1167,37 +1171,30 @@ mod tests {
     use super::*;
     use std::net::TcpListener;
 
-    /// A reply bigger than the small buffer moves to a mapped READ_BUF buffer without
-    /// losing or reordering a byte; parked connections give their buffers back, and the
-    /// pool keeps only `keep` of them.
-    #[test]
-    fn large_replies_grow_the_buffer_and_the_pool_stays_bounded() {
-        const CHUNK: usize = 8000;
-        const PACKETS: usize = 6;
+    /// `n` connections to a peer that sends each `packets` SEND_BODY_CHUNKs of `chunk`
+    /// bytes, every packet filled with its own byte value; join the handle after reading.
+    fn chunked_peers(
+        n: usize,
+        packets: usize,
+        chunk: usize,
+    ) -> (Vec<Conn>, std::thread::JoinHandle<()>) {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
-        let n = LARGE_BUFS.keep + 2;
         let server = std::thread::spawn(move || {
-            let mut peers = Vec::new();
             for i in 0..n {
                 let (mut s, _) = listener.accept().unwrap();
-                let mut all = Vec::new();
-                for p in 0..PACKETS {
-                    let fill = (i * PACKETS + p) as u8;
-                    let len = (1 + 2 + CHUNK + 1) as u16;
-                    all.extend_from_slice(b"AB");
-                    all.extend_from_slice(&len.to_be_bytes());
-                    all.push(3);
-                    all.extend_from_slice(&(CHUNK as u16).to_be_bytes());
-                    all.extend(std::iter::repeat_n(fill, CHUNK));
-                    all.push(0);
+                for p in 0..packets {
+                    let mut packet = b"AB".to_vec();
+                    packet.extend_from_slice(&((chunk + 4) as u16).to_be_bytes());
+                    packet.push(3);
+                    packet.extend_from_slice(&(chunk as u16).to_be_bytes());
+                    packet.extend(std::iter::repeat_n((i * packets + p) as u8, chunk));
+                    packet.push(0);
+                    s.write_all(&packet).unwrap();
                 }
-                s.write_all(&all).unwrap();
-                peers.push(s);
             }
-            peers
         });
-        let mut conns: Vec<Conn> = (0..n)
+        let conns = (0..n)
             .map(|_| Conn {
                 stream: TcpStream::connect(addr).unwrap(),
                 buf: RecvBuf::None,
@@ -1206,27 +1203,52 @@ mod tests {
                 last_used: Instant::now(),
             })
             .collect();
-        let _peers = server.join().unwrap();
+        (conns, server)
+    }
+
+    fn read_chunks(c: &mut Conn, i: usize, packets: usize, chunk: usize, max_packet: usize) {
+        for p in 0..packets {
+            let (reply, used) = c.next_reply(max_packet, None).unwrap();
+            let Reply::SendBodyChunk(data) = reply else {
+                panic!("connection {i} packet {p}: {reply:?}");
+            };
+            let fill = (i * packets + p) as u8;
+            assert!(data.len() == chunk && data.iter().all(|&b| b == fill));
+            c.start += used;
+        }
+    }
+
+    /// A reply bigger than the small buffer moves to a mapped READ_BUF buffer without
+    /// losing or reordering a byte; parked connections give their buffers back, and the
+    /// pool keeps only `keep` of them.
+    #[test]
+    fn large_replies_grow_the_buffer_and_the_pool_stays_bounded() {
+        let (mut conns, server) = chunked_peers(LARGE_BUFS.keep + 2, 6, 8000);
         for (i, c) in conns.iter_mut().enumerate() {
-            for p in 0..PACKETS {
-                let (reply, used) = c.next_reply(8192, None).unwrap();
-                let Reply::SendBodyChunk(data) = reply else {
-                    panic!("connection {i} packet {p}: {reply:?}");
-                };
-                let fill = (i * PACKETS + p) as u8;
-                assert!(data.len() == CHUNK && data.iter().all(|&b| b == fill));
-                c.start += used;
-            }
+            read_chunks(c, i, 6, 8000, 8192);
             assert!(
                 matches!(c.buf, RecvBuf::Large(_)),
                 "connection {i} kept the small buffer"
             );
         }
+        server.join().unwrap();
         for c in &mut conns {
             assert!(c.park());
             assert!(matches!(c.buf, RecvBuf::None));
         }
         assert_eq!(LARGE_BUFS.idle.lock().len(), LARGE_BUFS.keep);
+    }
+
+    /// With max_packet_size=65536 the small buffer (two packets) is already larger than
+    /// READ_BUF: it must stay, not be squeezed into a large one.
+    #[test]
+    fn the_largest_packet_size_keeps_its_own_buffer() {
+        let (mut conns, server) = chunked_peers(1, 4, 60_000);
+        // Let the peer's bytes queue up so that one read fills the whole buffer.
+        std::thread::sleep(Duration::from_millis(200));
+        read_chunks(&mut conns[0], 0, 4, 60_000, 65_536);
+        assert!(matches!(conns[0].buf, RecvBuf::Small(ref v) if v.len() == 2 * 65_536));
+        server.join().unwrap();
     }
 
     #[test]
