@@ -86,7 +86,12 @@ fn main() {
     // destructors and statics never point into unmapped code.
     println!("cargo:rustc-cdylib-link-arg=-Wl,-z,nodelete");
     println!("cargo:rustc-cdylib-link-arg=-Wl,-Bsymbolic-functions");
-    let hot = format!("{}/include/hot-text.ld", env!("CARGO_MANIFEST_DIR"));
-    println!("cargo:rerun-if-changed={hot}");
-    println!("cargo:rustc-cdylib-link-arg=-Wl,-T,{hot}");
+    // Gathers the request path in one section (see the script), for GNU ld; another
+    // linker that cannot read the script is used with RJK_NO_HOT_TEXT=1.
+    println!("cargo:rerun-if-env-changed=RJK_NO_HOT_TEXT");
+    if env::var_os("RJK_NO_HOT_TEXT").is_none() {
+        let hot = format!("{}/include/hot-text.ld", env!("CARGO_MANIFEST_DIR"));
+        println!("cargo:rerun-if-changed={hot}");
+        println!("cargo:rustc-cdylib-link-arg=-Wl,-T,{hot}");
+    }
 }
