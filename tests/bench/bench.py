@@ -1194,7 +1194,7 @@ def parse_args(argv):
     ap.add_argument("--tomcat-max-threads", type=int, default=64)
     ap.add_argument("--module", default=None, help="mod_rjk .so (default $CARGO_TARGET_DIR|target /release/libmod_rjk.so)")
     ap.add_argument("--fakeajp", default=None, help="rjk-fakeajp binary (default next to the module)")
-    ap.add_argument("--paced", type=float, default=None,
+    ap.add_argument("--paced", type=float, default=0.5,
                     help="after the rounds, one run per connector and test at an equal offered load, this fraction "
                          "of mod_jk's median req/s (default 0.5; 0: none)")
     ap.add_argument("--keep", action="store_true", help="keep the work directory (configs, logs)")
@@ -1206,7 +1206,6 @@ def parse_args(argv):
     if a.duration is None:
         a.duration = 2 if a.smoke else 10
     a.warmup = a.warmup if a.warmup is not None else (1 if a.smoke else 5)
-    a.paced = a.paced if a.paced is not None else 0.5
     if not 0 <= a.paced < 1:
         ap.error("--paced must be >= 0 and < 1")
     a.large_size = a.large_size or (65536 if a.smoke else 1048576)
