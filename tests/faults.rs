@@ -11,7 +11,8 @@ use std::time::{Duration, Instant};
 
 use common::tomcat::Tomcat;
 use common::{
-    FakeAjp, Httpd, Mpm, ServerRoot, backend_of, fnv1a, open_download, parse_response, spread_over,
+    FakeAjp, Httpd, Mpm, ServerRoot, backend_of, chunked, fnv1a, open_download, parse_response,
+    spread_over,
 };
 
 /// One lb member: its worker name (also its route) and where it listens.
@@ -207,8 +208,7 @@ fn tomcat_httpd(mpm: Mpm, t: &Tomcat) -> Httpd {
             "worker.list=tc,nosecret,wrongsecret\n{}\
              worker.nosecret.host=127.0.0.1\nworker.nosecret.port={port}\n\
              worker.wrongsecret.host=127.0.0.1\nworker.wrongsecret.port={port}\nworker.wrongsecret.secret=guess\n",
-            t.worker_properties()
-                .replace(&format!("worker.{}.", t.name), "worker.tc."),
+            t.worker_properties_as("tc"),
             port = t.ajp_port
         ),
     );
@@ -757,12 +757,7 @@ fn f17_chunked_request_body_is_pulled_by_the_backend() {
     for len in [0usize, 1, 100_000] {
         let payload: Vec<u8> = (0..len).map(|i| (i % 253) as u8).collect();
         let mut raw = b"POST /app/echo HTTP/1.1\r\nHost: x\r\nConnection: close\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec();
-        for chunk in payload.chunks(30_000) {
-            raw.extend_from_slice(format!("{:x}\r\n", chunk.len()).as_bytes());
-            raw.extend_from_slice(chunk);
-            raw.extend_from_slice(b"\r\n");
-        }
-        raw.extend_from_slice(b"0\r\n\r\n");
+        raw.extend(chunked(&payload, &[30_000]));
         let r = parse_response(&s.h.raw(&raw)).unwrap();
         assert_eq!(r.status, 200, "len {len}");
         let t = r.text();

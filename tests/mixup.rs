@@ -22,7 +22,7 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::{FakeAjp, Httpd, Mpm, ServerRoot, fnv1a};
+use common::{FakeAjp, Httpd, Mpm, ServerRoot, chunked, fnv1a};
 use mod_rjk::ajp::{BodyMode, ForwardRequest, encode_body_chunk, encode_forward_request};
 
 const SECRET: &str = "mixup-s3cret";
@@ -227,22 +227,6 @@ fn connect_small_window(port: u16) -> std::io::Result<TcpStream> {
     s.set_read_timeout(Some(ATTACK_READ_TIMEOUT))?;
     s.set_write_timeout(Some(ATTACK_READ_TIMEOUT))?;
     Ok(s)
-}
-
-fn chunked(data: &[u8], sizes: &[usize]) -> Vec<u8> {
-    let mut out = Vec::new();
-    let mut rest = data;
-    let mut i = 0;
-    while !rest.is_empty() {
-        let n = sizes[i % sizes.len()].min(rest.len());
-        out.extend_from_slice(format!("{n:x}\r\n").as_bytes());
-        out.extend_from_slice(&rest[..n]);
-        out.extend_from_slice(b"\r\n");
-        rest = &rest[n..];
-        i += 1;
-    }
-    out.extend_from_slice(b"0\r\n\r\n");
-    out
 }
 
 // ---------------------------------------------------------------------------------------

@@ -470,11 +470,7 @@ fn cve_2007_1860_double_encoded_path_decoded_once() {
     let root = ServerRoot::new(Mpm::Event);
     let wf = root.write(
         "conf/workers.properties",
-        &format!(
-            "worker.list=tc\n{}",
-            t.worker_properties()
-                .replace(&format!("worker.{}.", t.name), "worker.tc.")
-        ),
+        &format!("worker.list=tc\n{}", t.worker_properties_as("tc")),
     );
     root.configure(&format!("JkWorkersFile {wf}\nJkMount /echo/* tc\n"));
     let h = root.start();
@@ -924,9 +920,7 @@ fn cve_2007_6420_status_manager_csrf_xss_and_crafted_requests() {
 fn cve_2022_26377_transfer_encoding_not_chunked_never_smuggles() {
     let s = single(Mpm::Event, "ok", "", "");
     let payload = b"GET /app/smuggled HTTP/1.1\r\nHost: x\r\n\r\n".to_vec();
-    let mut chunked = format!("{:x}\r\n", payload.len()).into_bytes();
-    chunked.extend_from_slice(&payload);
-    chunked.extend_from_slice(b"\r\n0\r\n\r\n");
+    let chunked = common::chunked(&payload, &[payload.len()]);
     for te in [
         "gzip, chunked",
         "chunked",
@@ -1512,8 +1506,7 @@ fn cve_2020_1938_ghostcat_attributes_never_from_the_client() {
         "conf/workers.properties",
         &format!(
             "worker.list=tc,nosecret\n{}worker.nosecret.host=127.0.0.1\nworker.nosecret.port={}\n",
-            t.worker_properties()
-                .replace(&format!("worker.{}.", t.name), "worker.tc."),
+            t.worker_properties_as("tc"),
             t.ajp_port
         ),
     );

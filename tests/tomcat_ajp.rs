@@ -18,11 +18,7 @@ fn start(mpm: Mpm, t: &Tomcat) -> Httpd {
     let root = ServerRoot::new(mpm);
     let wf = root.write(
         "conf/workers.properties",
-        &format!(
-            "worker.list=tc\n{}",
-            t.worker_properties()
-                .replace(&format!("worker.{}.", t.name), "worker.tc.")
-        ),
+        &format!("worker.list=tc\n{}", t.worker_properties_as("tc")),
     );
     root.configure(&format!(
         "JkWorkersFile {wf}\nJkMount /* tc\n\
@@ -63,12 +59,7 @@ fn methods_bodies_and_request_data_reach_tomcat_exactly() {
     for len in [1usize, 8187, 65536, 10 << 20] {
         let body: Vec<u8> = (0..len).map(|i| (i * 17 % 253) as u8).collect();
         let mut raw = b"POST /echo HTTP/1.1\r\nHost: x\r\nConnection: close\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec();
-        for c in body.chunks(100_000) {
-            raw.extend_from_slice(format!("{:x}\r\n", c.len()).as_bytes());
-            raw.extend_from_slice(c);
-            raw.extend_from_slice(b"\r\n");
-        }
-        raw.extend_from_slice(b"0\r\n\r\n");
+        raw.extend(common::chunked(&body, &[100_000]));
         let r = common::parse_response(&h.raw(&raw)).unwrap();
         let e = Echo::parse(&r.body);
         assert_eq!(e.get("body_len"), Some(len.to_string()), "chunked {len}");
@@ -209,8 +200,7 @@ fn large_headers_pass_with_64k_packets_on_both_sides() {
         &format!(
             "worker.list=big,small\n{}worker.big.max_packet_size=65536\n\
              worker.small.host=127.0.0.1\nworker.small.port={}\nworker.small.secret={}\n",
-            t.worker_properties()
-                .replace(&format!("worker.{}.", t.name), "worker.big."),
+            t.worker_properties_as("big"),
             t.ajp_port,
             t.secret
         ),

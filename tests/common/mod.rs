@@ -703,9 +703,27 @@ pub fn open_download(
     (reader, head)
 }
 
-/// FNV-1a 64, the checksum the fake backend reports for request bodies.
 pub mod tomcat;
 
+/// `data` as a chunked request body: chunks of the given sizes in turn (the last one
+/// shorter if need be), then the terminating zero chunk.
+pub fn chunked(data: &[u8], sizes: &[usize]) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut rest = data;
+    let mut i = 0;
+    while !rest.is_empty() {
+        let n = sizes[i % sizes.len()].min(rest.len());
+        out.extend_from_slice(format!("{n:x}\r\n").as_bytes());
+        out.extend_from_slice(&rest[..n]);
+        out.extend_from_slice(b"\r\n");
+        rest = &rest[n..];
+        i += 1;
+    }
+    out.extend_from_slice(b"0\r\n\r\n");
+    out
+}
+
+/// FNV-1a 64, the checksum the fake backend reports for request bodies.
 pub fn fnv1a(data: &[u8]) -> String {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     for &b in data {

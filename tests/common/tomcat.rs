@@ -299,7 +299,11 @@ impl Tomcat {
 
     /// workers.properties lines for an ajp13 worker named like this instance.
     pub fn worker_properties(&self) -> String {
-        let w = &self.name;
+        self.worker_properties_as(&self.name)
+    }
+
+    /// The same lines for an ajp13 worker named `w` instead of the instance's name.
+    pub fn worker_properties_as(&self, w: &str) -> String {
         let mut s = format!(
             "worker.{w}.type=ajp13\nworker.{w}.host=127.0.0.1\nworker.{w}.port={}\nworker.{w}.secret={}\n",
             self.ajp_port, self.secret
