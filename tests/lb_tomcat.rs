@@ -85,8 +85,13 @@ fn a_tomcat_session_stays_on_its_tomcat() {
     }
 }
 
+/// A GET whose response was already on its way when its Tomcat died cannot be saved by
+/// any connector: its headers are with httpd. mod_rjk logs it and closes that client
+/// connection; what httpd had not yet written is dropped, so the client sees nothing or
+/// (when only END_RESPONSE was missing) the whole response, never a mixed one. Every
+/// other GET fails over and succeeds.
 #[test]
-fn killing_a_tomcat_under_load_loses_no_get_and_runs_no_post_twice() {
+fn killing_a_tomcat_under_load_loses_only_responses_in_flight_and_runs_no_post_twice() {
     let a = Tomcat::start("kill1", "s-kill");
     let b = Tomcat::start("kill2", "s-kill");
     let c = Tomcat::start("kill3", "s-kill");
@@ -95,27 +100,31 @@ fn killing_a_tomcat_under_load_loses_no_get_and_runs_no_post_twice() {
         &[&a, &b, &c],
         "worker.load_balancer.recover_time=2\nworker.maintain=1\n",
     ));
+    let clients = 4;
     let stop = Arc::new(AtomicBool::new(false));
-    let errors = Arc::new(AtomicUsize::new(0));
     let done = Arc::new(AtomicUsize::new(0));
     let mut workers = Vec::new();
-    for t in 0..4 {
-        let (h, stop, errors, done) = (h.clone(), stop.clone(), errors.clone(), done.clone());
+    for t in 0..clients {
+        let (h, stop, done) = (h.clone(), stop.clone(), done.clone());
         workers.push(std::thread::spawn(move || {
-            let mut posts = Vec::new();
+            let (mut posts, mut bad_gets) = (Vec::new(), Vec::new());
             let mut i = 0;
             while !stop.load(Ordering::Relaxed) && i < 2000 {
                 i += 1;
+                let id = format!("t{t}-{i}");
                 if i % 5 == 0 {
-                    let id = format!("t{t}-{i}");
-                    let r = h.request("POST", &format!("/count?id={id}"), &[], b"x=1");
-                    posts.push((id, r.status));
-                } else if h.get("/echo").status != 200 {
-                    errors.fetch_add(1, Ordering::Relaxed);
+                    let r = h.try_request("POST", &format!("/count?id={id}"), &[], b"x=1");
+                    posts.push((id, r.map(|r| r.status).ok()));
+                } else {
+                    match h.try_request("GET", &format!("/echo?id={id}"), &[], b"") {
+                        Ok(r) if r.status == 200 => {}
+                        Ok(r) => bad_gets.push(format!("{id}: {} {}", r.status, r.text())),
+                        Err(e) => bad_gets.push(format!("{id}: {e}")),
+                    }
                 }
                 done.fetch_add(1, Ordering::Relaxed);
             }
-            posts
+            (posts, bad_gets)
         }));
     }
     while done.load(Ordering::Relaxed) < 100 {
@@ -127,18 +136,29 @@ fn killing_a_tomcat_under_load_loses_no_get_and_runs_no_post_twice() {
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
     stop.store(true, Ordering::Relaxed);
-    let posts: Vec<(String, u16)> = workers
-        .into_iter()
-        .flat_map(|w| w.join().unwrap())
-        .collect();
-    assert_eq!(
-        errors.load(Ordering::Relaxed),
-        0,
-        "GET errors while a Tomcat died"
+    let (mut posts, mut bad_gets) = (Vec::new(), Vec::new());
+    for w in workers {
+        let (p, g) = w.join().unwrap();
+        posts.extend(p);
+        bad_gets.extend(g);
+    }
+    let cut = h
+        .jk_log()
+        .lines()
+        .filter(|l| l.contains("worker kill2 failed after the response started for /echo"))
+        .count();
+    assert!(
+        bad_gets.len() <= cut
+            && cut <= clients
+            && bad_gets
+                .iter()
+                .all(|g| g.contains(r#"unparsable response """#)),
+        "GETs lost while a Tomcat died: {bad_gets:#?}\n{cut} responses cut by the kill in mod_jk.log:\n{}",
+        h.jk_log()
     );
     // No POST ran twice (the counts of the killed Tomcat died with it; the survivors'
     // counts show any replay). POSTs caught by the kill may fail: they are not replayed.
-    assert!(posts.iter().filter(|(_, s)| *s == 200).count() > posts.len() / 2);
+    assert!(posts.iter().filter(|(_, s)| *s == Some(200)).count() > posts.len() / 2);
     for (id, _) in &posts {
         let runs: u64 = [&a, &c]
             .iter()

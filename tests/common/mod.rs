@@ -327,7 +327,8 @@ impl Httpd {
         );
     }
 
-    /// One request on a fresh connection; `raw_path` is sent byte for byte.
+    /// One request on a fresh connection; `raw_path` is sent byte for byte. Panics, with
+    /// both logs, when what came back is not an HTTP response.
     pub fn request(
         &self,
         method: &str,
@@ -335,6 +336,25 @@ impl Httpd {
         headers: &[(&str, &str)],
         body: &[u8],
     ) -> Response {
+        self.try_request(method, raw_path, headers, body)
+            .unwrap_or_else(|e| {
+                panic!(
+                    "{method} {raw_path}: {e}\nerror_log:\n{}\nmod_jk.log:\n{}",
+                    self.error_log(),
+                    self.jk_log()
+                )
+            })
+    }
+
+    /// Like `request`, but a reply that is not an HTTP response (such as a connection
+    /// closed without one) is an `Err` describing what came back.
+    pub fn try_request(
+        &self,
+        method: &str,
+        raw_path: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> Result<Response, String> {
         let mut req = format!("{method} {raw_path} HTTP/1.1\r\nConnection: close\r\n");
         if !headers.iter().any(|(n, _)| n.eq_ignore_ascii_case("host")) {
             req.push_str(&format!("Host: 127.0.0.1:{}\r\n", self.port()));
@@ -348,9 +368,16 @@ impl Httpd {
         req.push_str("\r\n");
         let mut bytes = req.into_bytes();
         bytes.extend_from_slice(body);
-        let raw = self.raw(&bytes);
-        parse_response(&raw)
-            .unwrap_or_else(|| panic!("unparsable response: {:?}", String::from_utf8_lossy(&raw)))
+        let mut s = self.connect();
+        s.write_all(&bytes).unwrap();
+        let mut raw = Vec::new();
+        let read_error = s.read_to_end(&mut raw).err();
+        parse_response(&raw).ok_or_else(|| {
+            format!(
+                "unparsable response {:?} (read error: {read_error:?})",
+                String::from_utf8_lossy(&raw)
+            )
+        })
     }
 
     pub fn get(&self, raw_path: &str) -> Response {
