@@ -313,10 +313,15 @@ impl Httpd {
         self.child.id()
     }
 
+    /// The port accepts connections from httpd's first configuration pass on; the module's
+    /// post_config of the second pass (the one that serves) has run once the MPM logs
+    /// "resuming normal operations".
     fn wait_ready(&self) {
         let deadline = Instant::now() + Duration::from_secs(20);
         while Instant::now() < deadline {
-            if TcpStream::connect(("127.0.0.1", self.port())).is_ok() {
+            if self.error_log().contains("resuming normal operations")
+                && TcpStream::connect(("127.0.0.1", self.port())).is_ok()
+            {
                 return;
             }
             std::thread::sleep(Duration::from_millis(50));
