@@ -1037,11 +1037,29 @@ const SCENARIOS: &[Scenario] = &[
     },
     Scenario {
         name: "extra_after_end",
-        about: "echo with END reuse=1, then a stray SEND_HEADERS (X-Stale: 1) + END",
+        about: "echo with END reuse=1, then a stray SEND_HEADERS (X-Stale: 1) + END in the \
+                same TCP segment; /N: the stray N ms later instead, then a 'stray' event",
         run: |c, x| {
+            let stray = [
+                c.headers(200, b"OK", &[(Name::Str("X-Stale"), b"1")]),
+                wire::end_response(true),
+            ]
+            .concat();
+            if let Some(ms) = x.arg_num() {
+                // The connector has most likely pooled the connection by then: the stray
+                // must be caught when the connection is taken from the pool.
+                ok(c, x)?;
+                thread::sleep(Duration::from_millis(ms));
+                c.send(&stray)?;
+                c.log(Ev::new("stray"));
+                return Ok(Flow::Continue);
+            }
+            // Corked, the reply and the stray leave as one segment, so the connector's
+            // read of the reply always finds the stray bytes behind END_RESPONSE.
+            socket2::SockRef::from(&c.stream).set_tcp_cork(true)?;
             ok(c, x)?;
-            c.send(&c.headers(200, b"OK", &[(Name::Str("X-Stale"), b"1")]))?;
-            c.send(&wire::end_response(true))?;
+            c.send(&stray)?;
+            socket2::SockRef::from(&c.stream).set_tcp_cork(false)?;
             Ok(Flow::Continue)
         },
     },
