@@ -373,10 +373,7 @@ impl Httpd {
         req.push_str("\r\n");
         let mut bytes = req.into_bytes();
         bytes.extend_from_slice(body);
-        let mut s = self.connect();
-        s.write_all(&bytes).unwrap();
-        let mut raw = Vec::new();
-        let read_error = s.read_to_end(&mut raw).err();
+        let (raw, read_error) = self.exchange(&bytes);
         parse_response(&raw).ok_or_else(|| {
             format!(
                 "unparsable response {:?} (read error: {read_error:?})",
@@ -402,11 +399,16 @@ impl Httpd {
 
     /// Sends raw bytes and returns everything the server sent until it closed.
     pub fn raw(&self, bytes: &[u8]) -> Vec<u8> {
+        self.exchange(bytes).0
+    }
+
+    /// `raw`, with the error that ended the read if the server did not simply close.
+    fn exchange(&self, bytes: &[u8]) -> (Vec<u8>, Option<std::io::Error>) {
         let mut s = self.connect();
         s.write_all(bytes).unwrap();
         let mut out = Vec::new();
-        let _ = s.read_to_end(&mut out);
-        out
+        let err = s.read_to_end(&mut out).err();
+        (out, err)
     }
 
     pub fn error_log(&self) -> String {
