@@ -686,6 +686,9 @@ pub enum Outcome {
         status: u16,
         body_sent: u64,
         body_relayed: u64,
+        /// The backend sent more body than its Content-Length: the client got exactly the
+        /// announced length (this value), the excess was dropped and the connection closed.
+        cut_at_length: Option<u64>,
     },
     /// The backend answered a `fail_on_status` code; nothing was relayed.
     FailOnStatus {
@@ -1028,19 +1031,35 @@ fn attempt_once(
             }
             Action::Body(data) => {
                 if !error_page && !opts.header_only && !bodiless(status) {
-                    if let Some(cl) = announced_len {
-                        if relayed + data.len() as u64 > cl {
-                            // More than announced: never let the client see a body that
-                            // contradicts its framing.
-                            conn.start += used;
-                            return Attempt::Finished(Outcome::Aborted {
-                                error: BackendError::Protocol(ProtocolError::Failed),
-                            });
-                        }
-                    }
+                    // More than announced: the client gets exactly the announced length,
+                    // never a body that contradicts its framing.
+                    let room = announced_len.map_or(u64::MAX, |cl| cl - relayed);
+                    let overflow = data.len() as u64 > room;
+                    let data = if overflow {
+                        &data[..room as usize]
+                    } else {
+                        data
+                    };
                     // `data` lies inside the receive buffer: keep where, not a copy.
                     let offset = data.as_ptr() as usize - conn.buf.as_ptr() as usize;
-                    out_body.push((offset, data.len()));
+                    if !data.is_empty() {
+                        out_body.push((offset, data.len()));
+                    }
+                    if overflow {
+                        // The rest of this reply is dropped with the connection (the lease
+                        // is not released, so it is closed, never reused).
+                        let r = commit(client, &mut pending, &mut committed)
+                            .and_then(|_| client.write_body_parts(&conn.buf, &out_body));
+                        if let Err(e) = r {
+                            return Attempt::Finished(Outcome::ClientGone(e));
+                        }
+                        return Attempt::Finished(Outcome::Done {
+                            status,
+                            body_sent: ex.request_body_sent(),
+                            body_relayed: relayed + data.len() as u64,
+                            cut_at_length: announced_len,
+                        });
+                    }
                     let r = commit(client, &mut pending, &mut committed).and_then(|_| {
                         if opts.flush_packets {
                             client.write_body_parts(&conn.buf, &out_body)?;
@@ -1111,10 +1130,21 @@ fn attempt_once(
                 out_body.clear();
             }
             let p = pending.take();
-            if let Some(cl) = announced_len {
-                if committed && relayed != cl && !opts.header_only && !bodiless(status) {
-                    return Attempt::Finished(Outcome::Aborted {
-                        error: BackendError::Protocol(ProtocolError::Failed),
+            if let Some(cl) = announced_len.filter(|&cl| cl > relayed) {
+                if !error_page && !opts.header_only && !bodiless(status) {
+                    let error = BackendError::Protocol(ProtocolError::ShortBody {
+                        announced: cl,
+                        got: relayed,
+                    });
+                    if committed {
+                        return Attempt::Finished(Outcome::Aborted { error });
+                    }
+                    // Nothing reached the client: a 502 instead of a body that never comes.
+                    return Attempt::Finished(Outcome::Failed {
+                        status: 502,
+                        error,
+                        backend_fault: false,
+                        replayable: false,
                     });
                 }
             }
@@ -1139,6 +1169,7 @@ fn attempt_once(
                     status,
                     body_sent: ex.request_body_sent(),
                     body_relayed: relayed,
+                    cut_at_length: None,
                 }
             };
             if reuse && !opts.disable_reuse && ex.request_body_finished() {

@@ -274,18 +274,16 @@ pub fn check_config(_pool: &Pool, main: Server) -> i32 {
         return httpd::HTTP_INTERNAL_SERVER_ERROR;
     }
     for s in main.iter() {
-        let c = &s.config().conf;
-        for w in c.uri_map.workers() {
-            if w != "*" && workers.get(w).is_none() {
-                // mod_jk only logs this; requests for such rules then get 500.
-                httpd::log_startup(
-                    Level::Warning,
-                    &format!(
-                        "mod_rjk: a JkMount rule of the server defined at {} names worker '{w}', which is not defined in the workers configuration",
-                        s.defined_at()
-                    ),
-                );
-            }
+        // mod_jk only logs this and answers 500 to every request of such a rule.
+        let defined_at = s.defined_at();
+        let server = if defined_at.starts_with(':') {
+            "the main server".to_string()
+        } else {
+            format!("the virtual host defined at {defined_at}")
+        };
+        if let Err(e) = s.config().conf.check_mounts(&workers, &server) {
+            httpd::log_startup(Level::Emerg, &format!("mod_rjk: {e}"));
+            return httpd::HTTP_INTERNAL_SERVER_ERROR;
         }
     }
     httpd::OK
@@ -617,19 +615,22 @@ pub fn handle(req: &mut Request) -> i32 {
             sl.uri_map().map(&n).map(|m| m.worker)
         });
     let Some(spec) = spec else {
+        // As mod_jk: not ours after all, httpd serves it (usually a 404).
         sl.log(
-            LogLevel::Error,
+            LogLevel::Debug,
             rid.as_deref(),
             site!("handler"),
             &format!(
-                "no worker for {} (handler jakarta-servlet without a JkMount or {indicator})",
+                "no worker for {} (handler jakarta-servlet without a JkMount or {indicator}); declined",
                 req.uri().unwrap_or_default()
             ),
         );
-        return httpd::HTTP_INTERNAL_SERVER_ERROR;
+        return httpd::DECLINED;
     };
     let worker_name = spec.split(';').next().unwrap_or("").trim().to_string();
-    let Some(worker) = rt.workers.get(&worker_name) else {
+    // Only workers of worker.list serve requests directly (lb members do not).
+    let listed = rt.workers.list.contains(&worker_name);
+    let Some(worker) = rt.workers.get(&worker_name).filter(|_| listed) else {
         sl.log(
             LogLevel::Error,
             rid.as_deref(),
@@ -910,9 +911,8 @@ fn forwarded<'r>(req: &Request<'r>, conf: &ServerConf) -> Forwarded<'r> {
         u[..u.iter().position(|&b| b == b'?').unwrap_or(u.len())].to_vec()
     } else if conf.has_option(opt::FORWARD_URI_COMPAT) {
         decoded
-    } else if conf.has_option(opt::FORWARD_URI_ESCAPED) {
-        mapping::escape_uri_strict(&decoded)
     } else {
+        // ForwardURIProxy (the default) and ForwardURIEscaped encode alike.
         mapping::escape_forward_uri(&decoded)
     };
     let (addr, port) = if conf.has_option(opt::FORWARD_LOCAL_ADDRESS) {
@@ -1272,6 +1272,19 @@ fn finish(
     log: &dyn Fn(LogLevel, String),
 ) -> i32 {
     match outcome {
+        Outcome::Done {
+            cut_at_length: Some(cl),
+            ..
+        } => {
+            log(
+                LogLevel::Warn,
+                format!(
+                    "worker {name} sent more body than its Content-Length {cl} for {uri}: \
+                     the client got {cl} bytes, the excess was dropped and the backend connection closed"
+                ),
+            );
+            httpd::OK
+        }
         Outcome::Done { .. } => httpd::OK,
         Outcome::ErrorPage {
             status,

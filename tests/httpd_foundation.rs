@@ -283,7 +283,8 @@ fn sethandler_no_jk_unmount_and_unknown_worker() {
          SetEnvIf Request_URI \"^/app/plain\" no-jk\n\
          <Location /handled>\n SetHandler jakarta-servlet\n SetEnv JK_WORKER_NAME tomcat1\n</Location>\n\
          <Location /nowhere>\n SetHandler jakarta-servlet\n</Location>\n\
-         JkMount /ghost/* ghost\n",
+         <Location /member>\n SetHandler jakarta-servlet\n SetEnv JK_WORKER_NAME tomcat2\n</Location>\n\
+         <Location /ghost>\n SetHandler jakarta-servlet\n SetEnv JK_WORKER_NAME ghost\n</Location>\n",
     );
     root.configure(&conf);
     let h = root.start();
@@ -294,18 +295,57 @@ fn sethandler_no_jk_unmount_and_unknown_worker() {
     h.wait_log("logs/mod_jk.log", "the SetHandler choice", |l| {
         l.contains("chosen for GET /handled")
     });
-    // SetHandler without a worker name: no implicit default worker (CVE-2023-41081).
-    assert_eq!(h.get("/nowhere").status, 500);
-    assert_eq!(h.get("/ghost/x").status, 500);
+    // SetHandler without a worker name: declined as mod_jk does, so httpd answers (here
+    // 404: no such file), and never an implicit default worker (CVE-2023-41081).
+    assert_eq!(h.get("/nowhere").status, 404);
+    h.wait_log("logs/mod_jk.log", "the declined request", |l| {
+        l.contains("no worker for /nowhere")
+    });
+    // A worker that is not in worker.list (here an lb member) serves nothing directly.
+    assert_eq!(h.get("/member").status, 500);
+    assert_eq!(h.get("/ghost").status, 500);
     let log = h.wait_log("logs/mod_jk.log", "unknown worker", |l| {
         l.contains("worker name=ghost")
     });
-    assert!(log.contains("no worker for /nowhere"), "{log}");
-    let err = h.error_log();
-    assert!(
-        err.contains("names worker 'ghost'"),
-        "startup warns about the rule: {err}"
-    );
+    assert!(log.contains("worker name=tomcat2"), "{log}");
+}
+
+/// mod_jk logs a JkMount of an unknown worker and answers 500 at request time; mod_rjk
+/// refuses the configuration, naming the directive's line and the worker meant.
+#[test]
+fn jk_mount_of_an_unknown_or_unlisted_worker_fails_config_test() {
+    let cases = [
+        (
+            "JkMount /ghost/* tomcat\n",
+            "JkMount: worker 'tomcat' is not defined; worker.list has load_balancer, jkstatus, tomcat1 (did you mean 'tomcat1'?)",
+        ),
+        (
+            "<VirtualHost *:80>\n ServerName v.test\n JkMount /m/* tomcat2\n</VirtualHost>\n",
+            "JkMount: worker 'tomcat2' is a member of load balancer 'load_balancer' and not in worker.list; mount 'load_balancer', or add 'tomcat2' to worker.list",
+        ),
+    ];
+    for (extra, message) in cases {
+        let root = ServerRoot::new(Mpm::Event);
+        let conf = jk_conf(&root, extra);
+        let httpd_conf = root.configure(&conf);
+        let line = std::fs::read_to_string(&httpd_conf)
+            .unwrap()
+            .lines()
+            .position(|l| {
+                l.trim_start().starts_with("JkMount /")
+                    && !l.contains("/app/")
+                    && !l.contains("/lb/")
+            })
+            .expect("the JkMount line")
+            + 1;
+        let out = root.config_test();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "apache2 -t passed:\n{err}");
+        assert!(
+            err.contains(&format!("{httpd_conf}:{line}: {message}")),
+            "expected {httpd_conf}:{line}: {message}\n{err}"
+        );
+    }
 }
 
 #[test]

@@ -181,7 +181,7 @@ fn vhosts_locations_and_includes() {
     std::fs::create_dir_all(dir.join("conf/sites")).unwrap();
     std::fs::write(
         dir.join("conf/sites/a.conf"),
-        "<VirtualHost *:80>\n  ServerName copy.example\n  JkMountCopy On\n  JkMount /a/* tomcat1\n</VirtualHost>\n\
+        "<VirtualHost *:80>\n  ServerName copy.example\n  JkMountCopy On\n  JkMount /a/* load_balancer\n</VirtualHost>\n\
          <VirtualHost *:80>\n  ServerName plain.example\n</VirtualHost>\n",
     )
     .unwrap();
@@ -276,6 +276,12 @@ fn same_verdict_as_apache2_t() {
         ("worker.list=a\n", "JkOptions +NoSuchOption\n", false),
         ("worker.list=a\n", "JkLogLevel debug info\n", false),
         ("worker.list=a\nworker.a.max_packet_size=100000\n", "", true),
+        ("worker.list=a\n", "JkMount /b/* b\n", false),
+        (
+            "worker.list=lb\nworker.lb.type=lb\nworker.lb.balance_workers=m\n",
+            "JkMount /m/* m\n",
+            false,
+        ),
     ];
     for (workers, jk, ok) in cases {
         let root = ServerRoot::new(Mpm::Event);

@@ -94,6 +94,8 @@ pub enum ProtocolError {
     Unexpected(u8),
     /// The exchange already failed; nothing more can be accepted.
     Failed,
+    /// END_RESPONSE before the body reached the announced Content-Length.
+    ShortBody { announced: u64, got: u64 },
 }
 
 impl fmt::Display for ProtocolError {
@@ -132,6 +134,10 @@ impl fmt::Display for ProtocolError {
             AfterEnd(t) => write!(f, "message type {t} after END_RESPONSE"),
             Unexpected(t) => write!(f, "unexpected message type {t} during a request"),
             Failed => write!(f, "exchange already failed"),
+            ShortBody { announced, got } => write!(
+                f,
+                "response ended after {got} body bytes of the {announced} its Content-Length announced"
+            ),
         }
     }
 }

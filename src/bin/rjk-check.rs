@@ -894,6 +894,25 @@ fn check(opts: &Opts) -> ExitCode {
         .clone()
         .expect("finish_main sets the workers");
     warnings.extend(workers.warnings.iter().cloned());
+    // check_config: every mapping rule must name a worker of worker.list.
+    let mount_errors: Vec<String> = std::iter::once(&r.main)
+        .chain(merged.iter())
+        .filter_map(|s| {
+            s.conf
+                .check_mounts(&workers, &format!("the {}", s.label))
+                .err()
+        })
+        .collect();
+    if !mount_errors.is_empty() {
+        eprintln!(
+            "rjk-check: {} error(s); httpd would refuse to start (apachectl -t fails):",
+            mount_errors.len()
+        );
+        for e in &mount_errors {
+            eprintln!("{e}");
+        }
+        return ExitCode::from(1);
+    }
 
     report.push('\n');
     print_workers(&mut report, &workers);
@@ -904,15 +923,6 @@ fn check(opts: &Opts) -> ExitCode {
         for s in servers {
             report.push('\n');
             print_map(&mut report, s, main_has_rules);
-            for w in s.conf.uri_map.workers() {
-                if w != "*" && workers.get(w).is_none() {
-                    // The module logs this at startup; such requests then get 500.
-                    warnings.push(format!(
-                        "a JkMount rule of the {} names worker '{w}', which is not defined in the workers configuration",
-                        s.label
-                    ));
-                }
-            }
         }
     } else {
         report.push_str("\n(no --httpd-conf given: no URI map)\n");

@@ -9,7 +9,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use super::properties::{Origin, Source};
-use super::workers::WorkersConfig;
+use super::workers::{WorkerKind, WorkersConfig};
 use crate::mapping::{RuleSource, UriMap, parse_uriworkermap};
 
 /// How httpd passes arguments to the directive handler.
@@ -384,6 +384,9 @@ pub struct ServerConf {
     pub watchdog_interval: Option<u32>,
     // Mapping.
     pub uri_map: UriMap,
+    /// The worker each `JkMount` directive of this server names, with where it was
+    /// written, so that check_config can point at the line of a mount nobody serves.
+    pub mount_origins: Vec<(String, Origin)>,
     pub mount_copy: Option<MountCopy>,
     pub mount_file: Option<String>,
     pub mount_file_reload: Option<u32>,
@@ -414,6 +417,7 @@ impl ServerConf {
             shm_file: None,
             watchdog_interval: None,
             uri_map: UriMap::default(),
+            mount_origins: Vec::new(),
             mount_copy: None,
             mount_file: None,
             mount_file_reload: None,
@@ -529,6 +533,8 @@ impl ServerConf {
                     ));
                 }
                 let warnings = if info.directive == D::Mount {
+                    let worker = spec.split(';').next().unwrap_or("").trim();
+                    self.mount_origins.push((worker.to_string(), ctx.origin()));
                     self.uri_map.add_mount(pattern, spec, RuleSource::JkMount)
                 } else {
                     self.uri_map.add_unmount(pattern, spec, RuleSource::JkMount)
@@ -683,6 +689,28 @@ impl ServerConf {
         Ok(())
     }
 
+    /// Every rule of this server must name a worker of `worker.list` (mod_jk creates no
+    /// other): the first rule that does not is an error naming its JkMount line, or
+    /// `server` (where the server was defined) for rules of other sources.
+    pub fn check_mounts(&self, workers: &WorkersConfig, server: &str) -> Result<(), String> {
+        let listed = |w: &str| w == "*" || workers.list.iter().any(|l| l == w);
+        for (w, origin) in &self.mount_origins {
+            if !listed(w) {
+                return Err(format!(
+                    "{origin}: JkMount: {}",
+                    unlisted_worker(workers, w)
+                ));
+            }
+        }
+        match self.uri_map.workers().into_iter().find(|w| !listed(w)) {
+            Some(w) => Err(format!(
+                "a mapping rule of {server}: {}",
+                unlisted_worker(workers, w)
+            )),
+            None => Ok(()),
+        }
+    }
+
     fn apply_options(&mut self, raw: &str, ctx: &DirectiveCtx) -> Result<(), String> {
         for word in raw.split_whitespace() {
             let (sign, name) = match word.as_bytes()[0] {
@@ -799,6 +827,30 @@ pub fn find(name: &str) -> Option<&'static DirectiveInfo> {
     DIRECTIVES
         .iter()
         .find(|i| i.name().eq_ignore_ascii_case(name))
+}
+
+/// Why `w` cannot be mounted, with what to write instead.
+fn unlisted_worker(workers: &WorkersConfig, w: &str) -> String {
+    if workers.get(w).is_some() {
+        let lb = workers.list.iter().find(|l| {
+            workers
+                .get(l)
+                .is_some_and(|d| matches!(&d.kind, WorkerKind::Lb(lb) if lb.balance_workers.iter().any(|m| m == w)))
+        });
+        return match lb {
+            Some(lb) => format!(
+                "worker '{w}' is a member of load balancer '{lb}' and not in worker.list; mount '{lb}', or add '{w}' to worker.list"
+            ),
+            None => format!("worker '{w}' is not in worker.list; add it there to mount it"),
+        };
+    }
+    let hint = crate::config::properties::suggest(w, workers.list.iter().map(String::as_str))
+        .map(|h| format!(" (did you mean '{h}'?)"))
+        .unwrap_or_default();
+    format!(
+        "worker '{w}' is not defined; worker.list has {}{hint}",
+        workers.list.join(", ")
+    )
 }
 
 #[cfg(test)]

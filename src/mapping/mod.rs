@@ -12,8 +12,7 @@ use std::collections::{BTreeSet, HashMap};
 
 pub use extensions::{MapError, RuleExtensions, parse_worker_spec};
 pub use normalize::{
-    MAX_URI_LEN, NormalizeError, escape_forward_uri, escape_uri_strict, normalize,
-    strip_path_parameter,
+    MAX_URI_LEN, NormalizeError, escape_forward_uri, normalize, strip_path_parameter,
 };
 
 /// Where a rule came from. Besides display, this decides ties in the match order and which

@@ -103,24 +103,18 @@ pub fn normalize(uri: &str) -> Result<String, NormalizeError> {
     Ok(out)
 }
 
-/// Re-encodes httpd's once-decoded URI for forwarding (`JkOptions ForwardURIProxy`, the
-/// default): characters that are safe in a path stay, everything else becomes `%XX`.
-/// A literal `%` becomes `%25`, so Tomcat's single decoding restores exactly what httpd
-/// decoded and nothing is decoded twice (CVE-2007-1860).
+/// Re-encodes httpd's once-decoded URI for forwarding: characters that are safe in a path
+/// stay, everything else becomes `%XX`. A literal `%` becomes `%25`, so Tomcat's single
+/// decoding restores exactly what httpd decoded and nothing is decoded twice
+/// (CVE-2007-1860). `JkOptions ForwardURIProxy` (the default) and `ForwardURIEscaped`
+/// both come to this: the path encoding of the first and httpd's `ap_escape_uri` of the
+/// second keep the same set, `;` included, so a `;jsessionid=` reaches Tomcat as such.
 pub fn escape_forward_uri(uri: &[u8]) -> Vec<u8> {
-    escape_with(uri, b"~$-_.+!*'(),;:@&=/")
-}
-
-/// `ForwardURIEscaped`: like httpd's `ap_escape_uri`, which also escapes `;`.
-pub fn escape_uri_strict(uri: &[u8]) -> Vec<u8> {
-    escape_with(uri, b"~$-_.+!*'(),:@&=/")
-}
-
-fn escape_with(uri: &[u8], keep: &[u8]) -> Vec<u8> {
+    const KEEP: &[u8] = b"~$-_.+!*'(),;:@&=/";
     const HEX: &[u8; 16] = b"0123456789ABCDEF";
     let mut out = Vec::with_capacity(uri.len() + 8);
     for &b in uri {
-        if b.is_ascii_alphanumeric() || keep.contains(&b) {
+        if b.is_ascii_alphanumeric() || KEEP.contains(&b) {
             out.push(b);
         } else {
             out.extend_from_slice(&[b'%', HEX[usize::from(b >> 4)], HEX[usize::from(b & 15)]]);
@@ -318,7 +312,21 @@ mod tests {
             b"/a%20b/%C3%A9;jsessionid=1"
         );
         assert_eq!(escape_forward_uri(b"/x\r\nY:1"), b"/x%0D%0AY:1");
-        assert_eq!(escape_uri_strict(b"/a;b"), b"/a%3Bb");
+        assert_eq!(escape_forward_uri(b"/a;b"), b"/a;b");
+        // Every byte outside httpd's path set (alphanumerics and `$-_.+!*'(),:;@&=/~`)
+        // is escaped, in upper-case hex.
+        let all: Vec<u8> = (1..=255u8).collect();
+        let escaped = escape_forward_uri(&all);
+        let kept: Vec<u8> = all
+            .iter()
+            .copied()
+            .filter(|&b| !escape_forward_uri(&[b]).starts_with(b"%"))
+            .collect();
+        assert_eq!(
+            String::from_utf8(kept).unwrap(),
+            "!$&'()*+,-./0123456789:;=@ABCDEFGHIJKLMNOPQRSTUVWXYZ_abcdefghijklmnopqrstuvwxyz~"
+        );
+        assert_eq!(escaped.len(), 255 + 2 * (255 - 80));
     }
     #[test]
     fn strips_every_session_parameter() {
