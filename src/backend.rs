@@ -1098,10 +1098,12 @@ fn attempt_once(
         }
         if let Some(max) = send_body {
             body_buf.resize(max, 0);
+            // Filled as far as the client's body allows (a chunked upload's chunks are
+            // packed into full packets, as mod_jk does), so a short packet means the end.
             let got = if max == 0 {
                 0
             } else {
-                match client.read_body(&mut body_buf[..max]) {
+                match read_full(client, &mut body_buf[..max]) {
                     Ok(n) => n,
                     // CVE-2008-5519: never leave a connection whose body state is unclear.
                     Err(e) => return Attempt::Finished(Outcome::ClientGone(e)),

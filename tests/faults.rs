@@ -780,6 +780,40 @@ fn f17_chunked_request_body_is_pulled_by_the_backend() {
     s.h.assert_clean_log();
 }
 
+/// A chunked upload's chunks are packed into full AJP packets, as mod_jk does: 15 chunks
+/// of 7000 bytes leave as 12 packets of 8186 bytes and one of 6768, not as 15 round trips.
+#[test]
+fn f17_chunked_upload_is_packed_into_full_packets() {
+    let s = rig(Mpm::Event, "", "");
+    let payload: Vec<u8> = (0..15 * 7000).map(|i| (i % 251) as u8).collect();
+    let mut raw = b"POST /app/echo HTTP/1.1\r\nHost: x\r\nConnection: close\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec();
+    raw.extend(chunked(&payload, &[7000; 15]));
+    let r = parse_response(&s.h.raw(&raw)).unwrap();
+    assert_eq!(r.status, 200);
+    assert_eq!(
+        echo_field(&r.text(), "body_fnv"),
+        Some(fnv1a(&payload).as_str())
+    );
+    s.fakes[0].wait_events("body", 1);
+    let sizes: Vec<String> = s.fakes[0]
+        .events("packet")
+        .iter()
+        .filter(|l| l.contains("\"type\":\"BODY\""))
+        .map(|l| {
+            l.split("\"data\":")
+                .nth(1)
+                .unwrap()
+                .split(',')
+                .next()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    let mut expected = vec!["8186".to_string(); 12];
+    expected.extend(["6768".to_string(), "0".to_string()]);
+    assert_eq!(sizes, expected, "{}", s.fakes[0].log());
+}
+
 #[test]
 fn f18_expect_100_continue_gets_one_final_response() {
     let s = rig(Mpm::Event, "", "");
