@@ -950,7 +950,9 @@ fn attempt_once(
     loop {
         let conn = lease.conn.as_mut().expect("connection present");
         if !out_body.is_empty() && !conn.has_complete_packet(t.max_packet) {
-            if let Err(e) = client.write_body_parts(&conn.buf, &out_body) {
+            let r = commit(client, &mut pending, &mut committed)
+                .and_then(|_| client.write_body_parts(&conn.buf, &out_body));
+            if let Err(e) = r {
                 return Attempt::Finished(Outcome::ClientGone(e));
             }
             out_body.clear();
@@ -1060,27 +1062,28 @@ fn attempt_once(
                             cut_at_length: announced_len,
                         });
                     }
-                    let r = commit(client, &mut pending, &mut committed).and_then(|_| {
-                        if opts.flush_packets {
-                            client.write_body_parts(&conn.buf, &out_body)?;
-                            out_body.clear();
-                            client.flush()
-                        } else {
-                            Ok(())
-                        }
-                    });
                     relayed += data.len() as u64;
-                    if let Err(e) = r {
-                        client_failed = Some(e);
+                    // Status and headers go to the client with the first body bytes
+                    // written, not before: a reply that turns out short while all of it
+                    // is still here can then become a 502.
+                    if opts.flush_packets {
+                        let r = commit(client, &mut pending, &mut committed)
+                            .and_then(|_| client.write_body_parts(&conn.buf, &out_body))
+                            .and_then(|_| client.flush());
+                        out_body.clear();
+                        if let Err(e) = r {
+                            client_failed = Some(e);
+                        }
                     }
                 }
             }
             Action::Flush => {
-                if committed {
+                if committed || !out_body.is_empty() {
                     let r = if out_body.is_empty() {
                         Ok(())
                     } else {
-                        client.write_body_parts(&conn.buf, &out_body)
+                        commit(client, &mut pending, &mut committed)
+                            .and_then(|_| client.write_body_parts(&conn.buf, &out_body))
                     };
                     out_body.clear();
                     if let Err(e) = r.and_then(|_| client.flush()) {
@@ -1124,14 +1127,6 @@ fn attempt_once(
             continue;
         }
         if let Some(reuse) = done {
-            if !out_body.is_empty() {
-                let conn = lease.conn.as_ref().expect("connection present");
-                if let Err(e) = client.write_body_parts(&conn.buf, &out_body) {
-                    return Attempt::Finished(Outcome::ClientGone(e));
-                }
-                out_body.clear();
-            }
-            let p = pending.take();
             if let Some(cl) = announced_len.filter(|&cl| cl > relayed) {
                 if !error_page && !opts.header_only && !bodiless(status) {
                     let error = BackendError::Protocol(ProtocolError::ShortBody {
@@ -1150,6 +1145,16 @@ fn attempt_once(
                     });
                 }
             }
+            if !out_body.is_empty() {
+                let conn = lease.conn.as_ref().expect("connection present");
+                let r = commit(client, &mut pending, &mut committed)
+                    .and_then(|_| client.write_body_parts(&conn.buf, &out_body));
+                if let Err(e) = r {
+                    return Attempt::Finished(Outcome::ClientGone(e));
+                }
+                out_body.clear();
+            }
+            let p = pending.take();
             let outcome = if !committed
                 && status >= 400
                 && (error_page || (relayed == 0 && !opts.header_only))

@@ -1020,6 +1020,37 @@ fn cve_2022_37436_header_crlf_never_becomes_a_header() {
     s.h.assert_clean_log();
 }
 
+/// A reply with more body than its Content-Length: the client gets exactly the announced
+/// bytes as a complete response (its keep-alive connection stays usable), the excess never
+/// reaches anyone, the backend connection is closed, and the JK log names worker and URI.
+#[test]
+fn backend_body_longer_than_its_content_length_is_cut_and_never_reused() {
+    let s = single(Mpm::Event, "ok", "", "");
+    let raw = s.h.raw(
+        b"GET /app/fault/cl_over HTTP/1.1\r\nHost: x\r\n\r\n\
+          GET /app/echo?follow=1 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    );
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    let rs = split_responses(&raw, &[false, false]);
+    assert_eq!(rs.len(), 2, "{text}");
+    assert_eq!(
+        (rs[0].status, rs[0].body.as_slice()),
+        (200, &b"hello"[..]),
+        "{text}"
+    );
+    assert_eq!(rs[0].header("Content-Length"), Some("5"), "{text}");
+    assert_eq!(
+        echo_field(&rs[1].text(), "query"),
+        Some("follow=1"),
+        "{text}"
+    );
+    assert!(!text.contains("world"), "{text}");
+    assert_never_reused(&s.fake, "/app/fault/cl_over\"");
+    s.h.wait_log("logs/mod_jk.log", "the cut", |l| {
+        l.contains("sent more body than its Content-Length 5 for /app/fault/cl_over")
+    });
+}
+
 /// Backend Content-Length / Transfer-Encoding cannot desync the client connection: a
 /// pipelined follow-up always gets its own response, or the connection ends visibly.
 #[test]

@@ -21,7 +21,7 @@ fn start(mpm: Mpm, t: &Tomcat) -> Httpd {
         &format!("worker.list=tc\n{}", t.worker_properties_as("tc")),
     );
     root.configure(&format!(
-        "JkWorkersFile {wf}\nJkMount /* tc\n\
+        "JkWorkersFile {wf}\nJkLogFile logs/mod_jk.log\nJkMount /* tc\n\
          JkEnvVar RJK_FROM_HTTPD\nSetEnv RJK_FROM_HTTPD forwarded-value\n"
     ));
     root.start()
@@ -257,4 +257,86 @@ fn flushed_output_reaches_the_client_before_the_response_ends() {
     let _ = s.read_to_end(&mut got);
     assert!(String::from_utf8_lossy(&got).contains("slept"));
     assert!(t0.elapsed().as_millis() >= 2000);
+}
+
+/// JSPs whose body disagrees with the Content-Length they set. More than announced: the
+/// client gets exactly the announced length as a complete response and the keep-alive
+/// connection stays sound; less with nothing sent yet: 502; less after a flush: the
+/// client connection is cut.
+#[test]
+fn tomcat_body_longer_or_shorter_than_its_content_length() {
+    let t = Tomcat::start("tcL", "tc-secret-L");
+    let h = start(Mpm::Event, &t);
+    let raw = h.raw(
+        b"GET /jsp/length_zero_then_newline.jsp HTTP/1.1\r\nHost: x\r\n\r\n\
+          GET /echo?id=next HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    );
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    let (at, _) = text
+        .match_indices("HTTP/1.1 ")
+        .nth(1)
+        .unwrap_or_else(|| panic!("one response only: {text}"));
+    let first = common::parse_response(&raw[..at]).unwrap();
+    assert_eq!(first.status, 200, "{text}");
+    assert_eq!(first.header("Content-Length"), Some("0"), "{text}");
+    assert!(first.body.is_empty(), "{text}");
+    let next = common::parse_response(&raw[at..]).unwrap();
+    assert_eq!(next.status, 200, "{text}");
+    assert_eq!(
+        Echo::parse(&next.body).get("query").as_deref(),
+        Some("id=next")
+    );
+    h.wait_log("logs/mod_jk.log", "the cut response", |l| {
+        l.contains("worker tc sent more body than its Content-Length 0 for /jsp/length_zero_then_newline.jsp")
+    });
+
+    let r = h.get("/jsp/length_100_body_10.jsp");
+    assert_eq!(r.status, 502, "{}", r.text());
+    assert!(!r.text().contains("0123456789"), "{}", r.text());
+
+    let raw = h.raw(
+        b"GET /jsp/length_100000_flushed_then_short.jsp HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    );
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    let head_end = text.find("\r\n\r\n").unwrap_or_else(|| panic!("{text}"));
+    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+    assert!(
+        text[..head_end].contains("Content-Length: 100000"),
+        "{text}"
+    );
+    let body = &text[head_end + 4..];
+    assert!(
+        body.len() >= 10 && "0123456789abcdefghij".starts_with(body),
+        "{text}"
+    );
+    h.wait_log("logs/mod_jk.log", "the cut client connection", |l| {
+        l.contains(
+            "failed after the response started for /jsp/length_100000_flushed_then_short.jsp",
+        )
+    });
+}
+
+/// `JkOptions +ForwardURIEscaped` encodes as httpd's ap_escape_uri: a `;jsessionid=`
+/// path parameter reaches Tomcat as such (not as `%3B`), as with mod_jk.
+#[test]
+fn forward_uri_escaped_keeps_path_parameters() {
+    let t = Tomcat::start("tcU", "tc-secret-U");
+    let root = ServerRoot::new(Mpm::Event);
+    let wf = root.write(
+        "conf/workers.properties",
+        &format!("worker.list=tc\n{}", t.worker_properties_as("tc")),
+    );
+    root.configure(&format!(
+        "JkWorkersFile {wf}\nJkOptions +ForwardURIEscaped\nJkMount /* tc\n"
+    ));
+    let h = root.start();
+    let r = h.get("/echo/a%20b;jsessionid=abc");
+    assert_eq!(r.status, 200, "{}", r.text());
+    let e = Echo::parse(&r.body);
+    assert_eq!(
+        e.get("uri").as_deref(),
+        Some("/echo/a%20b;jsessionid=abc"),
+        "{}",
+        r.text()
+    );
 }

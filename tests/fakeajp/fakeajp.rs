@@ -1217,6 +1217,20 @@ const SCENARIOS: &[Scenario] = &[
         },
     },
     Scenario {
+        name: "cl_over",
+        about: "Content-Length: 5 with the body 'hello world', END reuse=1, all in one segment",
+        run: |c, _| {
+            let reply = [
+                c.headers(200, b"OK", &[(Name::Code(RES_CONTENT_LENGTH), b"5")]),
+                wire::body_chunk(b"hello world"),
+                wire::end_response(true),
+            ]
+            .concat();
+            c.send(&reply)?;
+            Ok(Flow::Continue)
+        },
+    },
+    Scenario {
         name: "cl_and_te",
         about: "Content-Length: 5 and Transfer-Encoding: chunked with body 'hello'",
         run: |c, _| {
@@ -1402,6 +1416,7 @@ mod tests {
             "close_mid_body",
             "reuse0",
             "cl_mismatch",
+            "cl_over",
             "no_cpong",
             "getbody_ffff",
         ] {

@@ -175,6 +175,8 @@ cmd_start() {
     rm -rf "$base/webapps/ROOT/WEB-INF/classes"
     cp -r "$classes" "$base/webapps/ROOT/WEB-INF/classes"
     cp "$HERE/webapp/WEB-INF/web.xml" "$base/webapps/ROOT/WEB-INF/web.xml"
+    rm -rf "$base/webapps/ROOT/jsp"
+    cp -r "$HERE/webapp/jsp" "$base/webapps/ROOT/jsp"
 
     local t_java
     t_java=$(now_ms)

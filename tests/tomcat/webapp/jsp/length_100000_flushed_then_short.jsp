@@ -1,0 +1,1 @@
+<%@ page session="false" %><% response.setContentLength(100000); out.write("0123456789"); out.flush(); Thread.sleep(200); out.write("abcdefghij"); %>

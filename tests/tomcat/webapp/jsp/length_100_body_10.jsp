@@ -1,0 +1,1 @@
+<%@ page session="false" %><% response.setContentLength(100); out.write("0123456789"); %>

@@ -1,0 +1,1 @@
+<%@ page session="false" %><% response.setContentLength(0); out.write("\n"); %>
