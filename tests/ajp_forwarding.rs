@@ -15,7 +15,7 @@ struct Setup {
 fn setup(mpm: Mpm, workers_extra: &str, conf_extra: &str) -> Setup {
     let fake = FakeAjp::start("fake1", &[]);
     let root = ServerRoot::new(mpm);
-    let dead = common::free_port();
+    let dead = common::down_port();
     // `#` cuts workers.properties lines, so the secret goes in through JkWorkerProperty.
     let wf = root.write(
         "conf/workers.properties",

@@ -42,7 +42,7 @@ impl Member {
 fn start_httpd(mpm: Mpm, members: &[Member], workers_extra: &str, conf_extra: &str) -> Httpd {
     let root = ServerRoot::new(mpm);
     let first = &members[0];
-    let dead = common::free_port();
+    let dead = common::down_port();
     let mut w = String::from("worker.list=lb,t1,slow,dead,jkstatus,jkstatus_ro\n");
     for m in members {
         w.push_str(&format!(
@@ -224,7 +224,7 @@ fn tomcat_httpd(mpm: Mpm, t: &Tomcat) -> Httpd {
 fn f01_backend_down_at_start_is_skipped_and_rejoins_after_recover_time() {
     let f1 = FakeAjp::start("tomcat1", &[]);
     let f3 = FakeAjp::start("tomcat3", &[]);
-    let down = common::free_port();
+    let down = common::down_port();
     let members = [
         Member::fake(&f1, "tomcat1"),
         Member::at("tomcat2", "127.0.0.1", down),

@@ -10,18 +10,25 @@ const WORKERS: &str = "\
 worker.list=load_balancer,jkstatus,tomcat1
 worker.tomcat1.type=ajp13
 worker.tomcat1.host=127.0.0.1
-worker.tomcat1.port=18009
+worker.tomcat1.port=@PORT1@
 worker.tomcat1.lbfactor=1
 worker.tomcat2.type=ajp13
 worker.tomcat2.host=127.0.0.1
-worker.tomcat2.port=28009
+worker.tomcat2.port=@PORT2@
 worker.load_balancer.type=lb
 worker.load_balancer.balance_workers=tomcat1,tomcat2
 worker.jkstatus.type=status
 ";
 
+/// The members' ports are owned by this test and refused, so a request to them fails
+/// whatever else runs here (a demo's Tomcat on 18009 would otherwise answer).
 fn jk_conf(root: &ServerRoot, more: &str) -> String {
-    let workers = root.write("conf/workers.properties", WORKERS);
+    let workers = root.write(
+        "conf/workers.properties",
+        &WORKERS
+            .replace("@PORT1@", &common::down_port().to_string())
+            .replace("@PORT2@", &common::down_port().to_string()),
+    );
     format!(
         "JkWorkersFile {workers}\nJkLogFile logs/mod_jk.log\nJkLogLevel debug\nJkMount /app/* tomcat1\nJkMount /lb/* load_balancer\n\
          <Location /jkmanager/>\n  JkMount jkstatus\n  Require ip 192.0.2.1\n</Location>\n{more}"

@@ -1706,7 +1706,7 @@ fn hardening_head_never_gets_an_error_body() {
         "ok",
         &format!(
             "worker.list=dead\nworker.dead.host=127.0.0.1\nworker.dead.port={}\n",
-            common::free_port()
+            common::down_port()
         ),
         "JkMount /dead/* dead\n",
     );

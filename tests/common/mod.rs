@@ -71,6 +71,43 @@ pub fn free_port() -> u16 {
         .port()
 }
 
+/// A loopback port this test owns and nobody listens on: bound but never listening, so a
+/// connect to it is refused for as long as the value lives, whatever else runs on the
+/// machine (a backend that must be down, without guessing a port that is free).
+pub struct ClosedPort {
+    _socket: socket2::Socket,
+    pub port: u16,
+}
+
+impl ClosedPort {
+    pub fn new() -> ClosedPort {
+        let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None)
+            .expect("socket");
+        let any: std::net::SocketAddr = "127.0.0.1:0".parse().unwrap();
+        socket.bind(&any.into()).expect("bind 127.0.0.1:0");
+        let port = socket
+            .local_addr()
+            .unwrap()
+            .as_socket()
+            .expect("an inet address")
+            .port();
+        ClosedPort {
+            _socket: socket,
+            port,
+        }
+    }
+}
+
+/// The port of a [`ClosedPort`] held until the test binary exits: for a backend that must
+/// be down in a configuration.
+pub fn down_port() -> u16 {
+    static HELD: std::sync::Mutex<Vec<ClosedPort>> = std::sync::Mutex::new(Vec::new());
+    let c = ClosedPort::new();
+    let port = c.port;
+    HELD.lock().unwrap_or_else(|e| e.into_inner()).push(c);
+    port
+}
+
 /// A throw-away ServerRoot with config files; `start()` runs httpd on it.
 pub struct ServerRoot {
     pub dir: PathBuf,
