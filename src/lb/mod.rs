@@ -174,7 +174,9 @@ pub struct MemberSnapshot {
     pub interval_errors: u32,
     pub busy: u64,
     pub max_busy: u64,
+    /// AJP bytes read from the backend (mod_jk's `read`).
     pub bytes_read: u64,
+    /// AJP bytes sent to the backend (mod_jk's `transferred`).
     pub bytes_written: u64,
     pub first_error_ms: u64,
     pub last_error_ms: u64,

@@ -37,13 +37,17 @@
 //! `valN` = value for the N-th member, 0-based in `balance_workers` order; missing `valN`
 //! leaves that member alone).
 //!
-//! Not editable at runtime in mod_rjk (they live in each child's connection pool, not in
-//! the shared segment): `vll` lock and the ajp13 values `vahst` host, `vaprt` port, `vacpt`,
-//! `vapng`, `vact`, `vapt`, `vart`, `var`, `vari`, `vacpi`, `varo`, `vabl`, `vamps`. A
-//! request that sends one of them with the value already configured is accepted (mod_jk's
-//! edit form sends them all); a different value answers 400 "not editable at runtime in
-//! mod_rjk" and nothing at all is changed. Every request is validated completely before the
-//! first change is applied. Changed values are returned in [`StatusResponse::log`] in mod_jk's
+//! ajp13 values, of a standalone worker (`w`=worker) or of members (`w`=lb, `sw` or `att`):
+//! `vahst` host (must resolve), `vaprt` port 0..65535, `vacpt` connection_pool_timeout (s),
+//! `vapng` ping_timeout, `vact` connect_timeout, `vapt` prepost_timeout, `vart`
+//! reply_timeout (ms, 0..2147483647), `var` retries and `vari` retry_interval (ms) and
+//! `vacpi` connection_ping_interval (s) 1..2147483647, `varo` recovery_options, `vabl`
+//! busy_limit, `vamps` max_packet_size 8192..65536 in steps of 1024. A value equal to the
+//! current one is always accepted (mod_jk's form sends them all). They live in the worker's
+//! shared slot: every child applies them to its connection pool before its next request,
+//! and a new host or port closes the idle pooled connections (connections in use are closed
+//! when they come back). Not editable: `vll` lock (400). Every request is validated
+//! completely before the first change is applied. Changed values are returned in [`StatusResponse::log`] in mod_jk's
 //! wording for the JK log.
 //!
 //! # Security model
@@ -84,9 +88,12 @@
 //!
 //! # Differences from mod_jk's output
 //!
-//! Connection counts (`connected`, `max_connected`) are per child and not shared, so they
-//! are not shown; standalone ajp13 workers show their configuration only (mod_rjk keeps
-//! runtime statistics for lb members). `time_to_recover_*` and `time_to_maintenance_*` are
+//! Counters mean mod_jk's: `transferred` counts the AJP bytes sent to the backend (request
+//! and body packets), `read` the AJP bytes read from it (response packets), per request and
+//! whatever its outcome; `connected`/`max_connected` the backend connections open in all
+//! children and their peak since the last reset. `show` answers the worker's elements
+//! without the list wrappers and counts, and with `sw` only that member. The URI maps are
+//! those of the virtual host serving the status request. `time_to_recover_*` and `time_to_maintenance_*` are
 //! estimates from the last maintenance and error times. `address` is `host:port` as
 //! configured. Times in txt/prop/xml use mod_jk's `%Y%m%d%H%M%S`, in UTC.
 //!
@@ -118,15 +125,20 @@
 //!       "state": "OK/IDLE"|"OK"|"ERR/REC"|"ERR/FRC"|"OK/BUSY"|"ERR"|"ERR/PRB",
 //!       "rating": "good"|"degraded"|"bad", "lbmult": int, "lbvalue": int,
 //!       "elected": int, "sessions": int, "errors": int, "client_errors": int,
-//!       "reply_timeouts": int, "transferred": int (bytes to clients),
-//!       "read": int (bytes from clients), "busy": int, "max_busy": int,
+//!       "reply_timeouts": int, "transferred": int (AJP bytes sent to the backend),
+//!       "read": int (AJP bytes read from the backend), "busy": int, "max_busy": int,
+//!       "connected": int, "max_connected": int (backend connections, all children),
 //!       "time_to_recover_min": int, "time_to_recover_max": int,
 //!       "last_reset_at": int, "last_reset_ago": int,
 //!       "error_time_unix_seconds": int|null, "error_time_ago": int|null
 //!     }],
 //!     "maps": [map]                                    // absent with opt 0x2
 //!   }],
-//!   "ajp_workers": [{ the ajp13 keys of a member (name … max_packet_size), "map_count": int,
+//!   "ajp_workers": [{ the ajp13 keys of a member (name … max_packet_size), "used": int,
+//!                     "errors": int, "client_errors": int, "reply_timeouts": int,
+//!                     "transferred": int, "read": int, "busy": int, "max_busy": int,
+//!                     "connected": int, "max_connected": int, "map_count": int,
+//!                     "last_reset_at": int, "last_reset_ago": int,
 //!                     "maps": [map] }],               // absent with opt 0x10
 //!   "result": {"type": "OK"|"ERROR", "message": str}
 //! }
@@ -153,12 +165,12 @@
 //! | `rjk_member_client_errors_total` | counter | errors caused by clients |
 //! | `rjk_member_reply_timeouts` | gauge | reply timeouts (decayed at maintenance) |
 //! | `rjk_member_busy` / `rjk_member_max_busy` | gauge | requests in flight now / peak since reset |
-//! | `rjk_member_read_bytes_total` | counter | request body bytes read from clients and sent to the member |
-//! | `rjk_member_written_bytes_total` | counter | response body bytes written to clients |
+//! | `rjk_member_read_bytes_total` | counter | AJP bytes read from the member (mod_jk's `read`) |
+//! | `rjk_member_written_bytes_total` | counter | AJP bytes sent to the member (mod_jk's `transferred`) |
 //! | `rjk_member_sessions_total` | counter | session-less requests (mod_jk's "sessions") |
 //! | `rjk_member_lbfactor`, `rjk_member_lb_value`, `rjk_member_distance` | gauge | balancing values |
 //! | `rjk_member_last_error_timestamp_seconds` | gauge | unix time of the last error, 0 for none |
-//! | `rjk_member_latency_seconds` | histogram | `_bucket{le}`, `_sum`, `_count` per member when the latency source has data |
+//! | `rjk_member_latency_seconds` | histogram | `_bucket{le}`, `_sum`, `_count` per member: time from sending the request to END_RESPONSE of each completed request |
 //! | `rjk_lb_members{lb,rating}` | gauge | members rated `good`, `degraded`, `bad` by the `good`/`bad` rules |
 //! | `rjk_lb_busy` / `rjk_lb_max_busy` | gauge | requests in flight on the lb |
 //!
