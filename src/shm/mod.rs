@@ -1720,6 +1720,51 @@ worker.other.balance_workers=c,a
     }
 
     #[test]
+    fn ajp_slots_are_laid_out_validated_and_keep_edits_across_adoption() {
+        let cfg = config(TWO_LBS);
+        let seg = Segment::new_boxed();
+        init_from_config(&seg, &cfg).unwrap();
+        assert_eq!(seg.ajp_count(), 3);
+        let a = seg.ajp("a").unwrap();
+        assert_eq!(a.name(), "a");
+        assert!(seg.ajp("lb").is_none() && seg.ajp("nope").is_none());
+        assert_eq!(
+            (a.settings().host.as_str(), a.settings().port),
+            ("localhost", 1)
+        );
+        assert!(a.stats().last_reset_ms > 0, "statistics start at init");
+        let mut edited = a.settings();
+        edited.reply_timeout = 1234;
+        edited.host = "127.0.0.1".into();
+        let (seq, addr) = (a.sequence(), a.addr_sequence());
+        a.set_settings(&edited);
+        assert!(a.sequence() > seq && a.addr_sequence() == addr + 1);
+        a.connections_changed(3);
+        a.connections_changed(-5);
+        assert_eq!((a.stats().connected, a.stats().max_connected), (0, 3));
+        assert_eq!(adopt_or_init(&seg, &cfg).unwrap(), Adoption::Adopted);
+        assert_eq!(
+            a.settings(),
+            edited,
+            "runtime edits survive a graceful restart"
+        );
+        // The file changed a's values: the file wins.
+        let changed = config(&TWO_LBS.replace("worker.a.port=1", "worker.a.port=9"));
+        assert_eq!(adopt_or_init(&seg, &changed).unwrap(), Adoption::Adopted);
+        assert_eq!((a.settings().port, a.settings().reply_timeout), (9, 0));
+        // A corrupt ajp slot makes the segment unusable for adoption.
+        seg.ajps[1].values[0].store(70_000, Ordering::Relaxed);
+        assert!(validate(&seg, SEGMENT_SIZE).unwrap_err().contains("ajp 1"));
+        seg.header.ajp_count.store(999, Ordering::Relaxed);
+        assert!(
+            validate(&seg, SEGMENT_SIZE)
+                .unwrap_err()
+                .contains("ajp count")
+        );
+        assert_eq!(seg.ajp_count(), MAX_AJPS);
+    }
+
+    #[test]
     fn a_different_worker_set_reinitialises() {
         let cfg = config(TWO_LBS);
         let seg = Segment::new_boxed();
