@@ -19,6 +19,7 @@ use crate::httpd::{self, Level, Pool, Request, RequestInfo, Server};
 use crate::lb::{self, Balancer, FailureKind, LbRequest};
 use crate::log::Logger;
 use crate::mapping::{self, UriMap};
+use crate::shm;
 use crate::site;
 use crate::status;
 
@@ -148,13 +149,42 @@ impl Runtime {
         }
         if let Some(pools) = self.pools.get() {
             let now = std::time::Instant::now();
-            for (p, _) in pools.values() {
+            for (name, (p, _)) in pools {
                 p.maintain(now);
+                self.publish_connections(name, p);
             }
         }
     }
 
+    /// The shared slot of ajp13 worker `name`.
+    fn ajp_slot(&self, name: &str) -> Option<&crate::shm::AjpSlot> {
+        self.shm.as_ref().and_then(|m| m.segment().ajp(name))
+    }
+
+    /// Reports this child's opened and closed connections to the shared count.
+    fn publish_connections(&self, name: &str, pool: &backend::Pool) {
+        if let Some(slot) = self.ajp_slot(name) {
+            let delta = pool.open_delta();
+            if delta != 0 {
+                slot.connections_changed(delta);
+            }
+        }
+    }
+
+    /// The pool of `name`, with the settings the status worker last gave it applied.
     fn pool(&self, name: &str) -> Option<&(backend::Pool, AjpParams)> {
+        let entry = self.pool_entry(name)?;
+        if let Some(slot) = self.ajp_slot(name) {
+            entry.0.sync(slot.sequence(), || {
+                let mut p = entry.1.clone();
+                slot.settings().apply_to(&mut p);
+                backend::Target::from_params(name, &p, httpd::mpm_threads_per_child())
+            });
+        }
+        Some(entry)
+    }
+
+    fn pool_entry(&self, name: &str) -> Option<&(backend::Pool, AjpParams)> {
         self.pools
             .get_or_init(|| {
                 let threads = httpd::mpm_threads_per_child();
@@ -1055,8 +1085,41 @@ fn serve(
             };
             opts.fail_on_status = effective_fail_on_status(ext, params);
             let fwd = f.request(body, params.secret.as_deref(), None, b"ACT");
+            let slot = rt.ajp_slot(name);
+            let busy = slot.map_or(0, |s| s.on_start());
+            let limit = pool.target().busy_limit;
+            if limit > 0 && busy > u64::from(limit) {
+                if let Some(s) = slot {
+                    s.on_end(
+                        shm::AjpResult::Error {
+                            reply_timeout: false,
+                        },
+                        0,
+                        0,
+                        None,
+                    );
+                }
+                log(
+                    LogLevel::Info,
+                    format!(
+                        "worker {name} reached its busy_limit {limit} for {uri}; answering 503"
+                    ),
+                );
+                return httpd::HTTP_SERVICE_UNAVAILABLE;
+            }
+            let started = std::time::Instant::now();
             let outcome =
                 backend::service(pool, &fwd, &mut HttpdClient { req }, &opts, &mut replay);
+            let (read, written) = backend::wire::take();
+            if let Some(s) = slot {
+                s.on_end(
+                    ajp_result(&outcome),
+                    read,
+                    written,
+                    Some(elapsed_ms(started)),
+                );
+            }
+            rt.publish_connections(name, pool);
             finish(req, outcome, name, &uri, &log)
         }
         Target::Lb(lb_name, lbp) => {
@@ -1155,10 +1218,11 @@ fn serve(
                     };
                     // busy_limit: a member already serving that many requests (all
                     // children together) is skipped like one without a free connection.
-                    if params.busy_limit > 0
+                    let busy_limit = pool.target().busy_limit;
+                    if busy_limit > 0
                         && bal
                             .member(m)
-                            .is_some_and(|s| s.busy >= u64::from(params.busy_limit))
+                            .is_some_and(|s| s.busy >= u64::from(busy_limit))
                     {
                         bal.on_start(m);
                         bal.on_failure(m, FailureKind::Busy, now_ms());
@@ -1173,19 +1237,21 @@ fn serve(
                         pick.activation.as_str().as_bytes(),
                     );
                     bal.on_start(m);
+                    let started = std::time::Instant::now();
                     let outcome =
                         backend::service(pool, &fwd, &mut HttpdClient { req }, &opts, &mut replay);
                     let now = now_ms();
+                    let (read, written) = backend::wire::take();
+                    bal.on_traffic(m, read, written);
+                    rt.publish_connections(&member, pool);
                     let retry = match &outcome {
-                        Outcome::Done {
-                            body_sent,
-                            body_relayed,
-                            ..
-                        } => {
-                            bal.on_success(m, *body_sent, *body_relayed, now);
+                        Outcome::Done { .. } => {
+                            bal.record_latency(m, elapsed_ms(started));
+                            bal.on_success(m, 0, 0, now);
                             false
                         }
                         Outcome::ErrorPage { .. } => {
+                            bal.record_latency(m, elapsed_ms(started));
                             bal.on_success(m, 0, 0, now);
                             false
                         }
@@ -1251,6 +1317,24 @@ fn serve(
             );
             last_status
         }
+    }
+}
+
+fn elapsed_ms(since: std::time::Instant) -> u64 {
+    u64::try_from(since.elapsed().as_millis()).unwrap_or(u64::MAX)
+}
+
+/// mod_jk's accounting of a standalone worker's request.
+fn ajp_result(outcome: &Outcome) -> shm::AjpResult {
+    match outcome {
+        Outcome::Done { .. } | Outcome::ErrorPage { .. } => shm::AjpResult::Ok,
+        Outcome::Refused { .. } | Outcome::ClientGone(_) => shm::AjpResult::ClientError,
+        Outcome::Failed { error, .. } => shm::AjpResult::Error {
+            reply_timeout: matches!(error, BackendError::ReplyTimeout),
+        },
+        Outcome::FailOnStatus { .. } | Outcome::Aborted { .. } => shm::AjpResult::Error {
+            reply_timeout: false,
+        },
     }
 }
 

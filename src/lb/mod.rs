@@ -174,7 +174,9 @@ pub struct MemberSnapshot {
     pub interval_errors: u32,
     pub busy: u64,
     pub max_busy: u64,
+    /// AJP bytes read from the backend (mod_jk's `read`).
     pub bytes_read: u64,
+    /// AJP bytes sent to the backend (mod_jk's `transferred`).
     pub bytes_written: u64,
     pub first_error_ms: u64,
     pub last_error_ms: u64,
@@ -1308,36 +1310,35 @@ impl<'s> Balancer<'s> {
         true
     }
 
-    /// Records the response time of a successful request on `m`.
+    /// Records the response time of a successful request on `m`: from sending the request
+    /// to END_RESPONSE.
     pub fn record_latency(&self, m: usize, elapsed_ms: u64) {
-        let Some(slot) = self.member_slot(m) else {
-            return;
-        };
-        let bucket = shm::LATENCY_BOUNDS_MS
-            .iter()
-            .position(|&b| elapsed_ms <= b)
-            .unwrap_or(shm::LATENCY_BUCKETS - 1);
-        slot.latency[bucket].fetch_add(1, Ordering::Relaxed);
-        slot.latency_sum_ms.fetch_add(elapsed_ms, Ordering::Relaxed);
+        if let Some(slot) = self.member_slot(m) {
+            shm::ajp::observe(&slot.latency, &slot.latency_sum_ms, elapsed_ms);
+        }
     }
 
     /// Cumulative `(upper bound in seconds, count)` pairs ending with +Inf, and the sum of
     /// all recorded times in seconds (Prometheus histogram shape).
     pub fn latency(&self, m: usize) -> Option<(Vec<(f64, u64)>, f64)> {
         let slot = self.member_slot(m)?;
-        let mut acc = 0;
-        let mut out = Vec::with_capacity(shm::LATENCY_BUCKETS);
-        for (i, count) in slot.latency.iter().enumerate() {
-            acc += count.load(Ordering::Relaxed);
-            let bound = shm::LATENCY_BOUNDS_MS
-                .get(i)
-                .map_or(f64::INFINITY, |&b| b as f64 / 1000.0);
-            out.push((bound, acc));
+        Some(shm::ajp::histogram(&slot.latency, &slot.latency_sum_ms))
+    }
+
+    /// Bytes of one request on `m`, whatever its outcome (mod_jk's `read`: from the
+    /// backend, `transferred`: to the backend, AJP framing included); the Traffic method
+    /// counts both.
+    pub fn on_traffic(&self, m: usize, read: u64, transferred: u64) {
+        let Some(slot) = self.member_slot(m) else {
+            return;
+        };
+        if self.settings().method == LbMethod::Traffic {
+            let mult = slot.lb_mult.load(Ordering::Acquire).max(1);
+            let bytes = read.saturating_add(transferred);
+            saturating_add(&slot.lb_value, bytes.saturating_mul(mult));
         }
-        Some((
-            out,
-            slot.latency_sum_ms.load(Ordering::Relaxed) as f64 / 1000.0,
-        ))
+        saturating_add(&slot.bytes_read, read);
+        saturating_add(&slot.bytes_written, transferred);
     }
 
     /// Resets the statistics of member `m`, or of the lb and all its members.

@@ -150,7 +150,7 @@ fn ago(p: &Page, at_secs: u64) -> u64 {
 fn member_fields(p: &Page, m: &MemberView) -> Vec<Field> {
     let s = &m.snap;
     let mut f = vec![field("name", &s.name), field("type", "ajp13")];
-    if let Some(a) = m.ajp {
+    if let Some(a) = &m.ajp {
         ajp_fields(&mut f, a);
     }
     let reset_at = s.last_reset_ms / 1000;
@@ -174,6 +174,8 @@ fn member_fields(p: &Page, m: &MemberView) -> Vec<Field> {
         field("read", s.bytes_read),
         field("busy", s.busy),
         field("max_busy", s.max_busy),
+        field("connected", m.connected),
+        field("max_connected", m.max_connected),
         field("time_to_recover_min", m.recover_min),
         field("time_to_recover_max", m.recover_max),
         field("last_reset_at", reset_at),
@@ -190,10 +192,29 @@ fn member_fields(p: &Page, m: &MemberView) -> Vec<Field> {
     f
 }
 
-fn ajp_worker_fields(a: &AjpView) -> Vec<Field> {
+fn ajp_worker_fields(p: &Page, a: &AjpView) -> Vec<Field> {
     let mut f = vec![field("name", a.name), field("type", "ajp13")];
-    ajp_fields(&mut f, a.params);
-    f.push(field("map_count", a.map_count));
+    ajp_fields(&mut f, &a.params);
+    let Some(s) = &a.stats else {
+        f.push(field("map_count", a.map_count));
+        return f;
+    };
+    let reset_at = s.last_reset_ms / 1000;
+    f.extend([
+        field("used", s.used),
+        field("errors", s.errors),
+        field("client_errors", s.client_errors),
+        field("reply_timeouts", s.reply_timeouts),
+        field("transferred", s.transferred),
+        field("read", s.read),
+        field("busy", s.busy),
+        field("max_busy", s.max_busy),
+        field("connected", s.connected),
+        field("max_connected", s.max_connected),
+        field("map_count", a.map_count),
+        field("last_reset_at", reset_at),
+        field("last_reset_ago", ago(p, reset_at)),
+    ]);
     f
 }
 
@@ -312,16 +333,20 @@ pub(super) fn xml(p: &Page, outcome: Outcome) -> String {
     let ns = xml_ns(p);
     let mut o = String::with_capacity(16 * 1024);
     xml_head(&mut o, p, ns);
+    // `show` answers the worker's elements alone, without the list wrappers (mod_jk).
+    let wrap = p.show.is_none();
     if listing(p) {
-        if !p.hidden(OPT_NO_LB) {
-            xml_element(
-                &mut o,
-                ns,
-                0,
-                "balancers",
-                &[field("count", p.lbs.len())],
-                false,
-            );
+        if !p.hidden(OPT_NO_LB) && (wrap || !p.lbs.is_empty()) {
+            if wrap {
+                xml_element(
+                    &mut o,
+                    ns,
+                    0,
+                    "balancers",
+                    &[field("count", p.lbs.len())],
+                    false,
+                );
+            }
             for lb in &p.lbs {
                 xml_element(&mut o, ns, 2, "balancer", &lb_fields(p, lb), false);
                 if !p.hidden(OPT_NO_MEMBERS) {
@@ -336,24 +361,35 @@ pub(super) fn xml(p: &Page, outcome: Outcome) -> String {
                 }
                 out!(o, "  </{ns}balancer>\n");
             }
-            out!(o, "</{ns}balancers>\n");
+            if wrap {
+                out!(o, "</{ns}balancers>\n");
+            }
         }
-        if !p.hidden(OPT_NO_AJP) {
-            xml_element(
-                &mut o,
-                ns,
-                0,
-                "ajp_workers",
-                &[field("count", p.ajps.len())],
-                false,
-            );
+        if !p.hidden(OPT_NO_AJP) && (wrap || !p.ajps.is_empty()) {
+            if wrap {
+                xml_element(
+                    &mut o,
+                    ns,
+                    0,
+                    "ajp_workers",
+                    &[field("count", p.ajps.len())],
+                    false,
+                );
+            }
             for a in &p.ajps {
                 let maps = if p.hidden(OPT_NO_MAPS) {
                     Vec::new()
                 } else {
                     p.maps(Some(a.name))
                 };
-                xml_element(&mut o, ns, 2, "ajp", &ajp_worker_fields(a), maps.is_empty());
+                xml_element(
+                    &mut o,
+                    ns,
+                    2,
+                    "ajp",
+                    &ajp_worker_fields(p, a),
+                    maps.is_empty(),
+                );
                 if !maps.is_empty() {
                     for m in maps {
                         xml_element(&mut o, ns, 6, "map", &map_fields(&m), true);
@@ -361,7 +397,9 @@ pub(super) fn xml(p: &Page, outcome: Outcome) -> String {
                     out!(o, "  </{ns}ajp>\n");
                 }
             }
-            out!(o, "</{ns}ajp_workers>\n");
+            if wrap {
+                out!(o, "</{ns}ajp_workers>\n");
+            }
         }
     }
     xml_tail(&mut o, ns, outcome);
@@ -445,7 +483,9 @@ pub(super) fn txt(p: &Page, outcome: Outcome) -> String {
     txt_head(&mut o, p);
     if listing(p) {
         if !p.hidden(OPT_NO_LB) {
-            out!(o, "Balancer Workers: count={}\n", p.lbs.len());
+            if p.show.is_none() {
+                out!(o, "Balancer Workers: count={}\n", p.lbs.len());
+            }
             for lb in &p.lbs {
                 txt_line(&mut o, "Balancer Worker", &lb_fields(p, lb));
                 if !p.hidden(OPT_NO_MEMBERS) {
@@ -461,9 +501,11 @@ pub(super) fn txt(p: &Page, outcome: Outcome) -> String {
             }
         }
         if !p.hidden(OPT_NO_AJP) {
-            out!(o, "AJP Workers: count={}\n", p.ajps.len());
+            if p.show.is_none() {
+                out!(o, "AJP Workers: count={}\n", p.ajps.len());
+            }
             for a in &p.ajps {
-                txt_line(&mut o, "AJP Worker", &ajp_worker_fields(a));
+                txt_line(&mut o, "AJP Worker", &ajp_worker_fields(p, a));
                 if !p.hidden(OPT_NO_MAPS) {
                     for m in p.maps(Some(a.name)) {
                         txt_line(&mut o, "Map", &map_fields(&m));
@@ -571,7 +613,9 @@ pub(super) fn prop(p: &Page, outcome: Outcome) -> String {
     prop_head(&mut po, p);
     if listing(p) {
         if !p.hidden(OPT_NO_LB) {
-            po.global("lb_count", &p.lbs.len().to_string());
+            if p.show.is_none() {
+                po.global("lb_count", &p.lbs.len().to_string());
+            }
             for lb in &p.lbs {
                 po.global("list", lb.name);
                 po.fields(lb.name, &lb_fields(p, lb));
@@ -587,10 +631,12 @@ pub(super) fn prop(p: &Page, outcome: Outcome) -> String {
             }
         }
         if !p.hidden(OPT_NO_AJP) {
-            po.global("ajp_count", &p.ajps.len().to_string());
+            if p.show.is_none() {
+                po.global("ajp_count", &p.ajps.len().to_string());
+            }
             for a in &p.ajps {
                 po.global("list", a.name);
-                po.fields(a.name, &ajp_worker_fields(a));
+                po.fields(a.name, &ajp_worker_fields(p, a));
                 if !p.hidden(OPT_NO_MAPS) {
                     po.maps(a.name, &p.maps(Some(a.name)));
                 }
@@ -768,7 +814,7 @@ pub(super) fn json(p: &Page, outcome: Outcome, log: &[String]) -> String {
             j.open(Some("ajp_workers"), '[');
             for a in &p.ajps {
                 j.open(None, '{');
-                j.fields(&ajp_worker_fields(a), &[]);
+                j.fields(&ajp_worker_fields(p, a), &[]);
                 if !p.hidden(OPT_NO_MAPS) {
                     j.maps(&p.maps(Some(a.name)));
                 }

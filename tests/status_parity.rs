@@ -1,0 +1,273 @@
+//! The status worker against Debian's mod_jk: after the same traffic, every counter both
+//! modules show has the same value; `show` has mod_jk's shape; ajp13 workers are edited,
+//! reset and counted through shared memory, so every prefork child applies an edit; and
+//! the latency histogram is fed.
+
+mod common;
+
+use common::{FakeAjp, Httpd, KeepAlive, Mpm, ServerRoot};
+
+const MOD_JK: &str = "/usr/lib/apache2/modules/mod_jk.so";
+
+/// httpd with an lb over `m1`,`m2` (fakes 0 and 1) and a standalone `solo` (fake 2);
+/// `module` replaces mod_rjk (mod_jk, never both in one httpd).
+fn start(mpm: Mpm, module: Option<&str>, fakes: &[FakeAjp], solo_extra: &str) -> Httpd {
+    let root = ServerRoot::new(mpm);
+    if let Some(m) = module {
+        std::fs::copy(m, root.dir.join("modules/mod_rjk.so")).unwrap();
+    }
+    let w = format!(
+        "worker.list=lb,solo,jkstatus\n\
+         worker.m1.host=127.0.0.1\nworker.m1.port={}\n\
+         worker.m2.host=127.0.0.1\nworker.m2.port={}\n\
+         worker.solo.host=127.0.0.1\nworker.solo.port={}\n{solo_extra}\
+         worker.lb.type=lb\nworker.lb.balance_workers=m1,m2\n\
+         worker.jkstatus.type=status\n",
+        fakes[0].port, fakes[1].port, fakes[2].port
+    );
+    let wf = root.write("conf/workers.properties", &w);
+    root.configure(&format!(
+        "JkWorkersFile {wf}\nJkShmFile logs/jk-runtime-status\nJkLogFile logs/mod_jk.log\n\
+         JkLogLevel info\nJkMount /lb/* lb\nJkMount /solo/* solo\nJkMount /jkmanager/* jkstatus\n"
+    ));
+    root.start()
+}
+
+fn fakes() -> Vec<FakeAjp> {
+    (1..=3)
+        .map(|i| FakeAjp::start(&format!("f{i}"), &[]))
+        .collect()
+}
+
+/// `key=value` pairs of the txt line starting with `prefix` (e.g. `Member: name=m1 `).
+fn txt_fields(h: &Httpd, query: &str, prefix: &str) -> Vec<(String, String)> {
+    let r = h.get(&format!("/jkmanager/?{query}&mime=txt"));
+    assert_eq!(r.status, 200, "{}", r.text());
+    let text = r.text();
+    let line = text
+        .lines()
+        .find(|l| l.starts_with(prefix))
+        .unwrap_or_else(|| panic!("no line {prefix:?} in\n{text}"))
+        .to_owned();
+    line.split(' ')
+        .filter_map(|kv| kv.split_once('='))
+        .map(|(k, v)| (k.to_owned(), v.trim_matches('"').to_owned()))
+        .collect()
+}
+
+fn field(fields: &[(String, String)], key: &str) -> Option<String> {
+    fields
+        .iter()
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v.clone())
+}
+
+/// Same traffic on one keep-alive connection (one prefork child, so one backend
+/// connection per worker in both modules), then the counters of a member and of `solo`.
+type Fields = Vec<(String, String)>;
+
+fn counters_after_traffic(module: Option<&str>) -> (Fields, Fields) {
+    let f = fakes();
+    let h = start(Mpm::Prefork, module, &f, "");
+    let mut ka = KeepAlive::connect(h.port());
+    for p in [
+        "/lb/a",
+        "/solo/b",
+        "/solo/size/1000",
+        "/solo/status/404",
+        "/lb/c",
+    ] {
+        let r = ka.get(p);
+        assert!(r.status == 200 || r.status == 404, "{p}: {}", r.status);
+    }
+    let member = txt_fields(&h, "cmd=show&w=lb&sw=m1", "Member: name=m1 ");
+    let solo = txt_fields(&h, "cmd=show&w=solo", "AJP Worker: name=solo ");
+    (member, solo)
+}
+
+#[test]
+fn counters_match_mod_jk_after_the_same_traffic() {
+    let (jk_member, jk_solo) = counters_after_traffic(Some(MOD_JK));
+    let (member, solo) = counters_after_traffic(None);
+    let member_keys = [
+        "elected",
+        "sessions",
+        "errors",
+        "client_errors",
+        "reply_timeouts",
+        "transferred",
+        "read",
+        "busy",
+        "max_busy",
+        "connected",
+        "max_connected",
+    ];
+    for k in member_keys {
+        let ours = field(&member, k);
+        assert!(ours.is_some(), "member key {k} missing: {member:?}");
+        assert_eq!(ours, field(&jk_member, k), "member {k}");
+    }
+    let solo_keys = [
+        "used",
+        "errors",
+        "client_errors",
+        "reply_timeouts",
+        "transferred",
+        "read",
+        "busy",
+        "max_busy",
+        "connected",
+        "max_connected",
+    ];
+    for k in solo_keys {
+        let ours = field(&solo, k);
+        assert!(ours.is_some(), "ajp key {k} missing: {solo:?}");
+        assert_eq!(ours, field(&jk_solo, k), "solo {k}");
+    }
+    // Real traffic moved the byte counters (both directions), not only zeros that match.
+    assert!(field(&solo, "read").unwrap().parse::<u64>().unwrap() > 1000);
+    assert!(field(&solo, "transferred").unwrap().parse::<u64>().unwrap() > 100);
+    assert_eq!(field(&solo, "used").as_deref(), Some("3"));
+}
+
+/// Element names of an XML answer, maps left out (mod_rjk lists the maps of the serving
+/// virtual host only).
+fn xml_tags(h: &Httpd, query: &str) -> Vec<String> {
+    let r = h.get(&format!("/jkmanager/?{query}&mime=xml"));
+    assert_eq!(r.status, 200, "{}", r.text());
+    r.text()
+        .split('<')
+        .skip(1)
+        .filter_map(|t| t.split([' ', '\n', '>']).next())
+        .filter(|t| t.starts_with("jk:") || t.starts_with("/jk:"))
+        .filter(|t| !t.ends_with("jk:map"))
+        .map(str::to_owned)
+        .collect()
+}
+
+#[test]
+fn show_has_the_shape_of_mod_jk() {
+    let queries = [
+        "cmd=show&w=solo",
+        "cmd=show&w=lb&sw=m1",
+        "cmd=show&w=lb",
+        "cmd=list",
+    ];
+    let shapes = |module: Option<&str>| {
+        let f = fakes();
+        let h = start(Mpm::Event, module, &f, "");
+        queries.map(|q| xml_tags(&h, q))
+    };
+    let jk = shapes(Some(MOD_JK));
+    let ours = shapes(None);
+    for ((q, a), b) in queries.iter().zip(&jk).zip(&ours) {
+        // mod_jk closes an ajp element at once and lists its maps after it.
+        let b: Vec<&String> = b.iter().filter(|t| *t != "/jk:ajp").collect();
+        let a: Vec<&String> = a.iter().collect();
+        assert_eq!(a, b, "{q}");
+    }
+    assert_eq!(
+        ours[1].iter().filter(|t| *t == "jk:member").count(),
+        1,
+        "sw= shows one member"
+    );
+}
+
+/// Pids of the children that logged `needle` in the JK log (lines carry `[pid:tid]`).
+fn pids_logging(h: &Httpd, needle: &str) -> std::collections::BTreeSet<String> {
+    h.jk_log()
+        .lines()
+        .filter(|l| l.contains(needle))
+        .filter_map(|l| {
+            l.split(['[', ']']).find_map(|t| {
+                let (pid, tid) = t.split_once(':')?;
+                let digits = |s: &str| !s.is_empty() && s.bytes().all(|c| c.is_ascii_digit());
+                (digits(pid) && digits(tid)).then(|| pid.to_owned())
+            })
+        })
+        .collect()
+}
+
+#[test]
+fn ajp_edits_and_resets_reach_every_prefork_child() {
+    let f = fakes();
+    let other = FakeAjp::start("moved", &[]);
+    let h = start(Mpm::Prefork, None, &f, "");
+    h.wait_children(2);
+    // Two keep-alive connections: two children, each with a pooled backend connection.
+    let mut a = KeepAlive::connect(h.port());
+    let mut b = KeepAlive::connect(h.port());
+    for ka in [&mut a, &mut b] {
+        assert_eq!(ka.get("/solo/x").header("X-Backend"), Some("f3"));
+    }
+    let s = txt_fields(&h, "cmd=show&w=solo", "AJP Worker: name=solo ");
+    assert_eq!(field(&s, "used").as_deref(), Some("2"));
+    assert_eq!(field(&s, "connected").as_deref(), Some("2"), "{s:?}");
+
+    // reply_timeout edited through a third connection applies in both children.
+    let r = h.get("/jkmanager/?cmd=update&w=solo&vart=300&mime=txt");
+    assert_eq!(r.status, 200, "{}", r.text());
+    for ka in [&mut a, &mut b] {
+        let t = std::time::Instant::now();
+        assert_eq!(ka.get("/solo/sleep/3000").status, 504);
+        assert!(t.elapsed() < std::time::Duration::from_millis(2900));
+    }
+    let pids = pids_logging(&h, "no reply within reply_timeout");
+    assert!(
+        pids.len() >= 2,
+        "timeouts in two children: {pids:?}\n{}",
+        h.jk_log()
+    );
+    let s = txt_fields(&h, "cmd=show&w=solo", "AJP Worker: name=solo ");
+    assert_eq!(field(&s, "reply_timeout").as_deref(), Some("300"));
+    assert_eq!(field(&s, "reply_timeouts").as_deref(), Some("2"), "{s:?}");
+    assert_eq!(field(&s, "errors").as_deref(), Some("2"));
+
+    // A new port: both children drop their pooled connection and reach the new backend.
+    let r = h.get(&format!(
+        "/jkmanager/?cmd=update&w=solo&vaprt={}&vart=0&mime=txt",
+        other.port
+    ));
+    assert_eq!(r.status, 200, "{}", r.text());
+    for ka in [&mut a, &mut b] {
+        assert_eq!(ka.get("/solo/y").header("X-Backend"), Some("moved"));
+    }
+
+    // A reset done through one connection is what the other children see.
+    let r = h.get("/jkmanager/?cmd=reset&w=solo&mime=txt");
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(
+        a.get("/jkmanager/?cmd=show&w=solo&mime=txt")
+            .text()
+            .contains(" used=0 ")
+    );
+    assert!(
+        b.get("/jkmanager/?cmd=show&w=solo&mime=txt")
+            .text()
+            .contains(" used=0 ")
+    );
+}
+
+#[test]
+fn latency_histogram_puts_a_known_delay_in_its_bucket() {
+    let f = fakes();
+    let h = start(Mpm::Event, None, &f, "");
+    // Stop m2 so the request goes to m1.
+    let r = h.get("/jkmanager/?cmd=update&w=lb&sw=m2&vwa=S&mime=txt");
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(h.get("/lb/sleep/300").status, 200);
+    let prom = h.get("/jkmanager/?mime=prometheus").text();
+    let bucket = |le: &str| -> u64 {
+        let key =
+            format!("rjk_member_latency_seconds_bucket{{lb=\"lb\",member=\"m1\",le=\"{le}\"}} ");
+        prom.lines()
+            .find_map(|l| l.strip_prefix(&key))
+            .unwrap_or_else(|| panic!("no {key} in\n{prom}"))
+            .trim()
+            .parse()
+            .unwrap()
+    };
+    assert_eq!(bucket("0.25"), 0, "{prom}");
+    assert_eq!(bucket("0.5"), 1, "{prom}");
+    assert_eq!(bucket("+Inf"), 1);
+}
