@@ -752,12 +752,17 @@ fn serve_status(
             .find(|(k, _)| k.eq_ignore_ascii_case(n.as_bytes()))
             .map(|(_, v)| String::from_utf8_lossy(v).into_owned())
     };
-    let (sec_fetch_site, origin, referer, host) = (
+    let (sec_fetch_site, origin, referer, host, user_agent) = (
         header("Sec-Fetch-Site"),
         header("Origin"),
         header("Referer"),
         header("Host"),
+        header("User-Agent"),
     );
+    let browser_headers = info.headers.iter().any(|(k, _)| {
+        k.len() > 10 && k[..10].eq_ignore_ascii_case(b"sec-fetch-")
+            || k.eq_ignore_ascii_case(b"upgrade-insecure-requests")
+    });
     let lossy = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
     let (method, query, path) = (
         lossy(info.method),
@@ -775,7 +780,10 @@ fn serve_status(
         referer: referer.as_deref(),
         host: host.as_deref().unwrap_or(""),
         path: &path,
+        user_agent: user_agent.as_deref(),
+        browser_headers,
     };
+    let server_names = req.server().names();
     let server = format!("{}:{}", lossy(info.server_name), info.server_port);
     let maps = vec![(
         server.clone(),
@@ -799,6 +807,7 @@ fn serve_status(
         server: &server,
         software: &httpd::server_banner(),
         csrf_token: &rt.csrf_token,
+        server_names: &server_names,
         now_ms: now_ms(),
         latency: &latency,
     };

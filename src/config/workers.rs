@@ -218,6 +218,7 @@ pub static ATTRIBUTES: &[AttrSpec] = &[
     attr("ns", STATUS, "jk:", "", Unique, "XML element prefix; '-' = none"),
     attr("xmlns", STATUS, "xmlns:jk=\"http://tomcat.apache.org\"", "", Unique, "XML namespace declaration; '-' = none"),
     attr("doctype", STATUS, "", "", Unique, "inserted after the XML declaration"),
+    attr("allowed_hosts", STATUS, "", "list", List, "Host names the status page answers besides the server's names, aliases, localhost and IP literals; * = any (mod_rjk)"),
     // deprecated spellings that still work
     alias("cachesize", AJP, "connection_pool_size", Unique),
     alias("cache_timeout", AJP, "connection_pool_timeout", Unique),
@@ -535,6 +536,8 @@ pub struct StatusParams {
     /// Empty when configured as `-`.
     pub xmlns: String,
     pub doctype: Option<String>,
+    /// `allowed_hosts` (mod_rjk): further `Host` names (globs) the page answers for.
+    pub allowed_hosts: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -1041,6 +1044,7 @@ impl<'p> Builder<'p> {
                 |(v, ..)| v,
             )),
             doctype: a.string("doctype").map(|(v, ..)| v),
+            allowed_hosts: a.list("allowed_hosts").unwrap_or_default(),
         }
     }
 

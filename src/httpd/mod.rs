@@ -330,6 +330,31 @@ impl<'a> Server<'a> {
         unsafe { Pool::from_raw((*(*self.raw).process).pool) }
     }
 
+    /// `ServerName` and every `ServerAlias` (wildcard ones as written), lower-case.
+    pub fn names(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        // SAFETY: live server_rec; server_hostname is NULL or a pool string.
+        if let Some(n) = unsafe { cstr_lossy((*self.raw).server_hostname) } {
+            out.push(n.to_ascii_lowercase());
+        }
+        // SAFETY: names and wild_names are NULL or arrays of `char *` owned by the config
+        // pool, nelts entries long, each entry NULL or a NUL-terminated pool string.
+        for arr in unsafe { [(*self.raw).names, (*self.raw).wild_names] } {
+            if arr.is_null() {
+                continue;
+            }
+            // SAFETY: see above.
+            let (elts, n) = unsafe { ((*arr).elts as *const *const c_char, (*arr).nelts) };
+            for i in 0..usize::try_from(n).unwrap_or(0) {
+                // SAFETY: i < nelts.
+                if let Some(a) = unsafe { cstr_lossy(*elts.add(i)) } {
+                    out.push(a.to_ascii_lowercase());
+                }
+            }
+        }
+        out
+    }
+
     pub fn defined_at(&self) -> String {
         // SAFETY: live server_rec; defn_name is NULL or a pool string.
         let file = unsafe { cstr_lossy((*self.raw).defn_name) }

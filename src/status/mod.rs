@@ -239,6 +239,9 @@ pub struct StatusRequest<'a> {
     pub referer: Option<&'a str>,
     /// `Host` header value, for the same-origin checks.
     pub host: &'a str,
+    pub user_agent: Option<&'a str>,
+    /// Any `Sec-Fetch-*` header, or `Upgrade-Insecure-Requests`: only browsers send them.
+    pub browser_headers: bool,
     /// The URI path the manager is mounted at (decoded), for links and form actions.
     pub path: &'a str,
 }
@@ -265,6 +268,10 @@ pub struct StatusContext<'a> {
     pub software: &'a str,
     /// Per-server random token (hex) generated at startup.
     pub csrf_token: &'a str,
+    /// The server's `ServerName` and `ServerAlias` names (lower-case; aliases may be
+    /// globs): the `Host` names the page answers for, with localhost, IP literals and the
+    /// status worker's `allowed_hosts`.
+    pub server_names: &'a [String],
     /// Wall clock in milliseconds since the epoch.
     pub now_ms: u64,
     pub latency: LatencySource<'a>,
@@ -775,6 +782,66 @@ fn normalize_authority(authority: &str, scheme: &str) -> String {
         Some(stripped) if !stripped.is_empty() => stripped.to_owned(),
         _ => a,
     }
+}
+
+/// Whether a web browser sent the request: its User-Agent, or a header only browsers send.
+/// A state change from a browser needs the form token even as a GET, because a browser
+/// on a plain-http origin sends no `Sec-Fetch-*`, and `referrerpolicy=no-referrer` drops
+/// the Referer: the cross-site markers alone cannot tell a foreign page's `<img>`.
+fn from_browser(req: &StatusRequest) -> bool {
+    req.user_agent.is_some_and(|ua| ua.contains("Mozilla/"))
+        || req.browser_headers
+        || req.origin.is_some()
+        || req.referer.is_some()
+}
+
+/// The host name of a `Host` header value (no port, no brackets, no trailing dot,
+/// lower-case).
+fn host_name(host: &str) -> String {
+    let host = host.trim();
+    let name = match host.strip_prefix('[') {
+        Some(rest) => rest.split(']').next().unwrap_or(""),
+        None => host.rsplit_once(':').map_or(host, |(n, _)| n),
+    };
+    name.trim_end_matches('.').to_ascii_lowercase()
+}
+
+/// DNS rebinding: a page on an attacker's name that resolves to this server must not get
+/// an answer it can read. The page answers for the server's names and aliases, localhost,
+/// IP literals, the status worker's `allowed_hosts` (`*`: any), and requests without Host.
+fn host_allowed(req: &StatusRequest, ctx: &StatusContext) -> bool {
+    let name = host_name(req.host);
+    name.is_empty()
+        || name == "localhost"
+        || name.parse::<std::net::IpAddr>().is_ok()
+        || ctx
+            .server_names
+            .iter()
+            .chain(&ctx.params.allowed_hosts)
+            .any(|n| glob_match(&n.to_ascii_lowercase(), &name))
+}
+
+/// `*` (any run) and `?` (one character) globs, as ServerAlias takes them.
+fn glob_match(pattern: &str, text: &str) -> bool {
+    let (p, t) = (pattern.as_bytes(), text.as_bytes());
+    let (mut pi, mut ti, mut star, mut mark) = (0, 0, None, 0);
+    while ti < t.len() {
+        if pi < p.len() && (p[pi] == b'?' || p[pi] == t[ti]) {
+            pi += 1;
+            ti += 1;
+        } else if pi < p.len() && p[pi] == b'*' {
+            star = Some(pi);
+            mark = ti;
+            pi += 1;
+        } else if let Some(sp) = star {
+            pi = sp + 1;
+            mark += 1;
+            ti = mark;
+        } else {
+            return false;
+        }
+    }
+    p[pi..].iter().all(|&c| c == b'*')
 }
 
 /// Why the request looks like it came from another site, if it does.
@@ -1563,6 +1630,13 @@ fn respond(req: &StatusRequest, ctx: &StatusContext) -> StatusResponse {
     };
     let fail = |status: u16, message: &str| error_response(ctx, req, mime, status, message);
 
+    if !host_allowed(req, ctx) {
+        return fail(
+            403,
+            "Refused: the Host of this request is not a name of this server. Use the server's \
+             name or IP address, or list the name in the status worker's allowed_hosts.",
+        );
+    }
     if !user_allowed(ctx.params, req.remote_user) {
         return fail(403, "Access denied.");
     }
@@ -1587,15 +1661,15 @@ fn respond(req: &StatusRequest, ctx: &StatusContext) -> StatusResponse {
             Err(_) => return fail(400, "Invalid refresh interval (re)."),
         },
     };
-    if post {
+    let token_ok = {
         let token = ctx.csrf_token;
-        let given = params.get("csrf").unwrap_or("");
-        if token.len() < MIN_TOKEN_LEN || !token_eq(given, token) {
-            return fail(
-                403,
-                "Missing or wrong form token (csrf): reload the status page and try again.",
-            );
-        }
+        token.len() >= MIN_TOKEN_LEN && token_eq(params.get("csrf").unwrap_or(""), token)
+    };
+    if post && !token_ok {
+        return fail(
+            403,
+            "Missing or wrong form token (csrf): reload the status page and try again.",
+        );
     }
     if req.method == "HEAD" && cmd.changes_state() {
         let mut r = error_response(ctx, req, mime, 405, "State changes need GET or POST.");
@@ -1613,6 +1687,15 @@ fn respond(req: &StatusRequest, ctx: &StatusContext) -> StatusResponse {
                 &format!("Refused: the request comes from another site ({marker})."),
             );
         }
+    }
+    if cmd.changes_state() && !token_ok && from_browser(req) {
+        return fail(
+            403,
+            "Refused: a change from a web browser needs this page's form token. In a browser, \
+             use the page's Edit, Reset and Recover forms. Scripts send the GET without \
+             browser headers (no Mozilla User-Agent, Origin, Referer or Sec-Fetch-*), for \
+             example: curl 'http://HOST/jkmanager/?cmd=update&w=LB&sw=MEMBER&vwa=D'.",
+        );
     }
 
     let r = Request {
@@ -2635,6 +2718,7 @@ worker.jkstatus.type=status
             server: "127.0.0.1:8080",
             software: &f.software,
             csrf_token: TOKEN,
+            server_names: &[],
             now_ms: 1_778_760_000_000,
             latency: &no_latency,
         }
@@ -2651,6 +2735,8 @@ worker.jkstatus.type=status
             referer: None,
             host: "127.0.0.1:8080",
             path: "/jkmanager/",
+            user_agent: None,
+            browser_headers: false,
         }
     }
 
@@ -3445,20 +3531,126 @@ worker.jkstatus.type=status
             (Activation::Stopped, 4, 2, "t1.x", "tomcat2", "dom")
         );
         assert_eq!(r.log.len(), 6);
-        // Same-origin markers are fine for GET updates too.
-        let req = StatusRequest {
-            sec_fetch_site: Some("same-origin"),
-            referer: Some("http://127.0.0.1:8080/jkmanager/"),
-            ..base("cmd=update&w=load_balancer&sw=tomcat1&vwa=A")
+        // A browser's GET update, same-origin or typed into the address bar, needs the
+        // form token; with it, it is applied.
+        for (site, referer) in [
+            (
+                Some("same-origin"),
+                Some("http://127.0.0.1:8080/jkmanager/"),
+            ),
+            (Some("none"), None),
+        ] {
+            let q = "cmd=update&w=load_balancer&sw=tomcat1&vwa=A";
+            let req = StatusRequest {
+                sec_fetch_site: site,
+                referer,
+                browser_headers: true,
+                ..base(q)
+            };
+            assert_eq!(handle(&req, &ctx(&f)).status, 403);
+            assert_eq!(member(&f, "tomcat1").activation, Activation::Stopped);
+            let q = format!("{q}&csrf={TOKEN}");
+            let req = StatusRequest {
+                sec_fetch_site: site,
+                referer,
+                browser_headers: true,
+                ..base(&q)
+            };
+            assert_eq!(handle(&req, &ctx(&f)).status, 200);
+            assert_eq!(member(&f, "tomcat1").activation, Activation::Active);
+            let req = base("cmd=update&w=load_balancer&sw=tomcat1&vwa=S");
+            assert_eq!(handle(&req, &ctx(&f)).status, 200);
+        }
+    }
+
+    /// A page on another site over plain http: no Sec-Fetch-*, no Referer
+    /// (`referrerpolicy=no-referrer`), only the browser's User-Agent. Refused without the
+    /// token; curl and wget are not browsers.
+    #[test]
+    fn browser_state_changes_need_the_token() {
+        let f = fixture();
+        let q = "cmd=update&w=load_balancer&sw=tomcat1&vwa=S";
+        let chrome =
+            "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 Chrome/120.0 Safari/537.36";
+        for req in [
+            StatusRequest {
+                user_agent: Some(chrome),
+                ..base(q)
+            },
+            StatusRequest {
+                browser_headers: true,
+                ..base(q)
+            },
+            StatusRequest {
+                origin: Some("http://127.0.0.1:8080"),
+                ..base("cmd=reset&w=load_balancer")
+            },
+        ] {
+            let r = handle(&req, &ctx(&f));
+            assert_eq!(r.status, 403, "{req:?}");
+            assert!(r.body_text().contains("curl"), "{}", r.body_text());
+            assert_eq!(member(&f, "tomcat1").activation, Activation::Active);
+        }
+        // Reads from a browser need no token.
+        let r = handle(
+            &StatusRequest {
+                user_agent: Some(chrome),
+                ..base("mime=txt")
+            },
+            &ctx(&f),
+        );
+        assert_eq!(r.status, 200);
+        for ua in [None, Some("curl/7.88.1"), Some("Wget/1.21.3")] {
+            let req = StatusRequest {
+                user_agent: ua,
+                ..base("cmd=update&w=load_balancer&sw=tomcat1&vwa=A")
+            };
+            assert_eq!(handle(&req, &ctx(&f)).status, 200, "{ua:?}");
+        }
+    }
+
+    /// DNS rebinding: the page answers only for the server's names, localhost, IP
+    /// literals and `allowed_hosts`.
+    #[test]
+    fn worker_allowed_hosts_and_server_names_guard_against_dns_rebinding() {
+        let mut f = fixture();
+        let names = ["jkm.example".to_owned(), "*.corp.example".to_owned()];
+        let answers = |f: &Fixture, host: &str| {
+            let c = StatusContext {
+                server_names: &names,
+                ..ctx(f)
+            };
+            handle(
+                &StatusRequest {
+                    host,
+                    ..base("mime=txt")
+                },
+                &c,
+            )
+            .status
         };
-        assert_eq!(handle(&req, &ctx(&f)).status, 200);
-        assert_eq!(member(&f, "tomcat1").activation, Activation::Active);
-        // Sec-Fetch-Site: none (typed into the address bar) is not cross-site.
-        let req = StatusRequest {
-            sec_fetch_site: Some("none"),
-            ..base("cmd=update&w=load_balancer&sw=tomcat1&vwa=D")
-        };
-        assert_eq!(handle(&req, &ctx(&f)).status, 200);
+        for host in [
+            "jkm.example:8080",
+            "JKM.example.",
+            "a.corp.example",
+            "localhost:8080",
+            "127.0.0.1:8080",
+            "[::1]:8080",
+            "",
+        ] {
+            assert_eq!(answers(&f, host), 200, "{host}");
+        }
+        for host in [
+            "evil.example",
+            "jkm.example.evil.example:8080",
+            "corp.example",
+        ] {
+            assert_eq!(answers(&f, host), 403, "{host}");
+        }
+        f.status.allowed_hosts = vec!["evil.example".to_owned()];
+        assert_eq!(answers(&f, "evil.example"), 200);
+        f.status.allowed_hosts = vec!["*".to_owned()];
+        assert_eq!(answers(&f, "anything.example"), 200);
     }
 
     #[test]
@@ -3542,18 +3734,24 @@ worker.jkstatus.type=status
         );
         assert_eq!(r.status, 200);
         // Default ports are normalised.
+        let names = ["example.org".to_owned()];
+        let c = StatusContext {
+            server_names: &names,
+            ..ctx(&f)
+        };
+        let q = format!("{q}&csrf={TOKEN}");
         let req = StatusRequest {
             origin: Some("http://example.org"),
             host: "example.org:80",
-            ..base(q)
+            ..base(&q)
         };
-        assert_eq!(handle(&req, &ctx(&f)).status, 200);
+        assert_eq!(handle(&req, &c).status, 200);
         let req = StatusRequest {
             origin: Some("https://Example.org:443"),
             host: "example.org",
-            ..base(q)
+            ..base(&q)
         };
-        assert_eq!(handle(&req, &ctx(&f)).status, 200);
+        assert_eq!(handle(&req, &c).status, 200);
     }
 
     #[test]
@@ -4223,89 +4421,6 @@ worker.jkstatus.type=status
             if r.content_type.starts_with("text/xml") && method != "HEAD" {
                 proptest::prop_assert!(xml_ok(r.body_text()).is_ok());
             }
-        }
-    }
-
-    /// Serves the status pages on 127.0.0.1 for a browser test of the HTML alone:
-    /// `RJK_STATUS_SERVE=PORT cargo test --lib status::tests::serve -- --ignored --nocapture`.
-    #[test]
-    #[ignore]
-    fn serve() {
-        use std::io::{BufRead, BufReader, Read, Write};
-        let Ok(port) = std::env::var("RJK_STATUS_SERVE") else {
-            return;
-        };
-        let f = fixture();
-        let listener = std::net::TcpListener::bind(("127.0.0.1", port.parse().unwrap())).unwrap();
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
-        listener.set_nonblocking(true).unwrap();
-        while std::time::Instant::now() < deadline {
-            let Ok((stream, _)) = listener.accept() else {
-                std::thread::sleep(std::time::Duration::from_millis(20));
-                continue;
-            };
-            stream.set_nonblocking(false).unwrap();
-            let mut reader = BufReader::new(stream.try_clone().unwrap());
-            let mut line = String::new();
-            reader.read_line(&mut line).unwrap();
-            let mut parts = line.split_whitespace();
-            let method = parts.next().unwrap_or("").to_owned();
-            let target = parts.next().unwrap_or("/").to_owned();
-            let mut headers: Vec<(String, String)> = Vec::new();
-            loop {
-                let mut h = String::new();
-                if reader.read_line(&mut h).unwrap() == 0 || h.trim().is_empty() {
-                    break;
-                }
-                if let Some((k, v)) = h.split_once(':') {
-                    headers.push((k.trim().to_ascii_lowercase(), v.trim().to_owned()));
-                }
-            }
-            let header = |n: &str| headers.iter().find(|(k, _)| k == n).map(|(_, v)| v.clone());
-            let len: usize = header("content-length")
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(0);
-            let mut body = vec![0; len];
-            reader.read_exact(&mut body).unwrap();
-            let (path, query) = target.split_once('?').unwrap_or((&target, ""));
-            let (sfs, origin, referer, host) = (
-                header("sec-fetch-site"),
-                header("origin"),
-                header("referer"),
-                header("host").unwrap_or_default(),
-            );
-            let req = StatusRequest {
-                method: &method,
-                query,
-                form: &body,
-                remote_user: None,
-                sec_fetch_site: sfs.as_deref(),
-                origin: origin.as_deref(),
-                referer: referer.as_deref(),
-                host: &host,
-                path,
-            };
-            let mut c = ctx(&f);
-            let now = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap()
-                .as_millis() as u64;
-            c.now_ms = now;
-            let r = handle(&req, &c);
-            eprintln!("{method} {target} -> {} {:?}", r.status, r.log);
-            let mut out = format!(
-                "HTTP/1.1 {} X\r\nContent-Type: {}\r\nContent-Length: {}\r\nConnection: close\r\n",
-                r.status,
-                r.content_type,
-                r.body.len()
-            );
-            for (k, v) in &r.headers {
-                out.push_str(&format!("{k}: {v}\r\n"));
-            }
-            out.push_str("\r\n");
-            let mut s = stream;
-            let _ = s.write_all(out.as_bytes());
-            let _ = s.write_all(&r.body);
         }
     }
 }
