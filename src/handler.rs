@@ -1172,6 +1172,15 @@ fn serve(
                         Some(pick.route.as_bytes()),
                         pick.activation.as_str().as_bytes(),
                     );
+                    // set_session_cookie: a pick not made by the session names its route.
+                    if !pick.sticky
+                        && (ext.set_session_cookie == Some(true) || lbp.set_session_cookie)
+                    {
+                        let path = ext.session_cookie_path.as_deref();
+                        let path = path.unwrap_or(&lbp.session_cookie_path);
+                        let cookie = lb::route_cookie(session_cookie, &pick.route, path, f.is_ssl);
+                        req.set_out_header(c"Set-Cookie", cookie.as_bytes());
+                    }
                     bal.on_start(m);
                     let outcome =
                         backend::service(pool, &fwd, &mut HttpdClient { req }, &opts, &mut replay);

@@ -107,3 +107,96 @@ fn worker_socket_buffer_is_at_least_max_packet_size() {
         assert_eq!((*rb, *tb), (65536, 65536), "{mem:?}");
     }
 }
+
+/// An lb `lb` over two fake members `tomcat1`/`tomcat2`, mounted at `/*`.
+fn two_members(lb_extra: &str, conf_extra: &str) -> (Httpd, Vec<FakeAjp>) {
+    let fakes: Vec<FakeAjp> = (1..=2)
+        .map(|i| FakeAjp::start(&format!("tomcat{i}"), &[]))
+        .collect();
+    let root = ServerRoot::new(Mpm::Event);
+    let mut w = String::from("worker.list=lb\n");
+    for (i, f) in fakes.iter().enumerate() {
+        w.push_str(&format!(
+            "worker.tomcat{n}.host=127.0.0.1\nworker.tomcat{n}.port={p}\n",
+            n = i + 1,
+            p = f.port
+        ));
+    }
+    w.push_str("worker.lb.type=lb\nworker.lb.balance_workers=tomcat1,tomcat2\n");
+    w.push_str(lb_extra);
+    let wf = root.write("conf/workers.properties", &w);
+    root.configure(&format!(
+        "JkWorkersFile {wf}\nJkShmFile logs/jk-runtime-status\nJkMount /* lb\n{conf_extra}"
+    ));
+    (root.start(), fakes)
+}
+
+fn set_cookies(r: &common::Response) -> Vec<&str> {
+    r.headers
+        .iter()
+        .filter(|(n, _)| n.eq_ignore_ascii_case("set-cookie"))
+        .map(|(_, v)| v.as_str())
+        .collect()
+}
+
+#[test]
+fn worker_set_session_cookie_names_the_chosen_route_on_non_sticky_picks() {
+    let (h, _fakes) = two_members("worker.lb.set_session_cookie=true\n", "");
+    for _ in 0..4 {
+        let r = h.get("/echo");
+        assert_eq!(r.status, 200);
+        let backend = r.header("X-Backend").unwrap();
+        assert_eq!(
+            set_cookies(&r),
+            [format!("JSESSIONID=.{backend};PATH=/;HttpOnly")],
+            "{:?}",
+            r.headers
+        );
+    }
+    // A request its session routed adds nothing.
+    let r = h.get_with("/echo", &[("Cookie", "JSESSIONID=abc.tomcat2")]);
+    assert_eq!(r.header("X-Backend"), Some("tomcat2"));
+    assert!(set_cookies(&r).is_empty(), "{:?}", r.headers);
+}
+
+#[test]
+fn worker_set_session_cookie_off_by_default() {
+    let (h, _fakes) = two_members("", "");
+    let r = h.get("/echo");
+    assert_eq!(r.status, 200);
+    assert!(set_cookies(&r).is_empty(), "{:?}", r.headers);
+}
+
+#[test]
+fn worker_session_cookie_path_and_session_cookie_shape_the_cookie() {
+    let (h, _fakes) = two_members(
+        "worker.lb.set_session_cookie=1\nworker.lb.session_cookie_path=/app\nworker.lb.session_cookie=SID\n",
+        "",
+    );
+    let r = h.get("/echo");
+    let backend = r.header("X-Backend").unwrap().to_string();
+    assert_eq!(
+        set_cookies(&r),
+        [format!("SID=.{backend};PATH=/app;HttpOnly")]
+    );
+    // The client sends it back: the next request sticks to that member, no new cookie.
+    let cookie = format!("SID=.{backend}");
+    let r = h.get_with("/echo", &[("Cookie", &cookie)]);
+    assert_eq!(r.header("X-Backend"), Some(backend.as_str()));
+    assert!(set_cookies(&r).is_empty(), "{:?}", r.headers);
+}
+
+#[test]
+fn worker_set_session_cookie_adds_secure_on_https_requests() {
+    // The HTTPS indicator variable marks the request as one that came over SSL.
+    let (h, _fakes) = two_members(
+        "worker.lb.set_session_cookie=true\n",
+        "SetEnvIf X-Test-Https on HTTPS=on\n",
+    );
+    let r = h.get_with("/echo", &[("X-Test-Https", "on")]);
+    let backend = r.header("X-Backend").unwrap().to_string();
+    assert_eq!(
+        set_cookies(&r),
+        [format!("JSESSIONID=.{backend};PATH=/;HttpOnly;Secure")]
+    );
+}
