@@ -14,7 +14,9 @@ use std::time::Duration;
 use crate::ajp::{self, ForwardRequest};
 use crate::backend::{self, BackendError, Client, ClientError, Outcome, RequestOptions};
 use crate::config::directives::{Indicator, LogLevel, ServerConf, opt};
-use crate::config::workers::{AjpParams, LbParams, StatusParams, WorkerKind, WorkersConfig};
+use crate::config::workers::{
+    AjpParams, LbLock, LbParams, StatusParams, WorkerKind, WorkersConfig,
+};
 use crate::httpd::{self, Level, Pool, Request, RequestInfo, Server};
 use crate::lb::{self, Balancer, FailureKind, LbRequest};
 use crate::log::Logger;
@@ -113,6 +115,8 @@ pub struct Runtime {
     pools: OnceLock<HashMap<String, (backend::Pool, AjpParams)>>,
     /// The balancer state shared by every child (JkShmFile), mapped before fork.
     shm: Option<httpd::SharedMemory>,
+    /// The lock `lock=Pessimistic` balancers take around member choice and counters.
+    lb_lock: Option<httpd::GlobalLock>,
     /// Random per-generation token the status manager's forms must carry (CSRF).
     csrf_token: String,
     /// Seconds between maintenance runs (worker.maintain); 0 disables them.
@@ -152,6 +156,13 @@ impl Runtime {
                 p.maintain(now);
             }
         }
+    }
+
+    /// The global lock for an lb with `lock=Pessimistic`; nothing for Optimistic.
+    fn lb_lock(&self, lbp: &LbParams) -> Option<httpd::GlobalLockGuard<'_>> {
+        (lbp.lock == LbLock::Pessimistic)
+            .then(|| self.lb_lock.as_ref()?.lock())
+            .flatten()
     }
 
     fn pool(&self, name: &str) -> Option<&(backend::Pool, AjpParams)> {
@@ -314,6 +325,7 @@ pub fn post_config(pool: &Pool, main: Server) -> i32 {
         .workers
         .values()
         .any(|w| matches!(w.kind, WorkerKind::Lb(_)));
+    let mut lb_lock = None;
     let shm = if has_lb {
         let base = main_conf
             .shm_file
@@ -336,6 +348,24 @@ pub fn post_config(pool: &Pool, main: Server) -> i32 {
             let adoption = crate::shm::adopt_or_init(m.segment(), &workers)?;
             Ok((m, adoption))
         });
+        let pessimistic = workers
+            .workers
+            .values()
+            .any(|w| matches!(&w.kind, WorkerKind::Lb(l) if l.lock == LbLock::Pessimistic));
+        if pessimistic {
+            let lock_path = format!("{path}.lock");
+            match httpd::GlobalLock::open(&lock_path) {
+                Ok(l) => {
+                    remove_at_exit(&main, &lock_path);
+                    lb_lock = Some(l);
+                }
+                Err(e) => {
+                    let msg = format!("mod_rjk: lock=Pessimistic needs the lock file: {e}");
+                    httpd::log_error(Some(&main), Level::Emerg, &msg);
+                    return httpd::HTTP_INTERNAL_SERVER_ERROR;
+                }
+            }
+        }
         match opened {
             Ok((m, adoption)) => {
                 remove_at_exit(&main, &path);
@@ -367,6 +397,7 @@ pub fn post_config(pool: &Pool, main: Server) -> i32 {
         workers,
         pools: OnceLock::new(),
         shm,
+        lb_lock,
         csrf_token: random_token(),
     });
 
@@ -1133,6 +1164,8 @@ fn serve(
                     tried.clear();
                 }
                 for _ in 0..per_pass {
+                    // lock=Pessimistic: choice and counters under the global lock.
+                    let locked = rt.lb_lock(lbp);
                     let pick = match bal.choose(&lbreq, &tried, now_ms()) {
                         Ok(p) => p,
                         Err(lb::NoMember::StickyForced) => {
@@ -1182,8 +1215,10 @@ fn serve(
                         req.set_out_header(c"Set-Cookie", cookie.as_bytes());
                     }
                     bal.on_start(m);
+                    drop(locked);
                     let outcome =
                         backend::service(pool, &fwd, &mut HttpdClient { req }, &opts, &mut replay);
+                    let locked = rt.lb_lock(lbp);
                     let now = now_ms();
                     let retry = match &outcome {
                         Outcome::Done {
@@ -1230,6 +1265,7 @@ fn serve(
                             false
                         }
                     };
+                    drop(locked);
                     req.set_note(NOTE_ROUTE, &pick.route);
                     if retry {
                         if let Outcome::Failed { status, error, .. } = &outcome {

@@ -200,3 +200,84 @@ fn worker_set_session_cookie_adds_secure_on_https_requests() {
         [format!("JSESSIONID=.{backend};PATH=/;HttpOnly;Secure")]
     );
 }
+
+/// Holds a POSIX write lock on a file (the kind `lock=Pessimistic` takes) until dropped.
+struct RecordLock {
+    _file: std::fs::File,
+}
+
+impl RecordLock {
+    fn take(path: &str) -> RecordLock {
+        use std::os::fd::AsRawFd;
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(path)
+            .unwrap_or_else(|e| panic!("{path}: {e}"));
+        // SAFETY: flock is plain data; zeroed means the whole file from offset 0.
+        let mut fl: libc::flock = unsafe { std::mem::zeroed() };
+        fl.l_type = libc::F_WRLCK as libc::c_short;
+        // SAFETY: fcntl on our own descriptor with a pointer to a live flock.
+        let rc = unsafe { libc::fcntl(file.as_raw_fd(), libc::F_SETLKW, &mut fl) };
+        assert_eq!(rc, 0, "locking {path}: {}", std::io::Error::last_os_error());
+        RecordLock { _file: file }
+    }
+}
+
+/// True once /proc/locks shows a process waiting for a lock on the inode `ino`.
+fn wait_for_lock_waiter(ino: u64) -> bool {
+    let tag = format!(":{ino} ");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while std::time::Instant::now() < deadline {
+        let locks = std::fs::read_to_string("/proc/locks").unwrap_or_default();
+        if locks.lines().any(|l| l.contains("->") && l.contains(&tag)) {
+            return true;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    false
+}
+
+/// Two lbs over the same members: `lb` (mounted at `/*`) with `lb_lock`, and `lbp`
+/// (at `/p/*`) with lock=Pessimistic, so the lock file exists in every setup.
+fn locking_setup(lb_lock: &str) -> (Httpd, Vec<FakeAjp>, String) {
+    let (h, fakes) = two_members(
+        &format!(
+            "worker.lb.lock={lb_lock}\nworker.list=lbp\nworker.lbp.type=lb\n\
+             worker.lbp.balance_workers=tomcat1,tomcat2\nworker.lbp.lock=P\n"
+        ),
+        "JkMount /p/* lbp\n",
+    );
+    let path = h
+        .root
+        .path(&format!("logs/jk-runtime-status.{}.lock", h.pid()));
+    (h, fakes, path)
+}
+
+#[test]
+fn worker_lock_pessimistic_waits_for_the_global_lock() {
+    use std::os::unix::fs::MetadataExt;
+    let (h, _fakes, path) = locking_setup("Pessimistic");
+    assert_eq!(h.get("/echo").status, 200);
+    let ino = std::fs::metadata(&path).unwrap().ino();
+    let held = RecordLock::take(&path);
+    std::thread::scope(|s| {
+        let req = s.spawn(|| h.get("/echo").status);
+        assert!(
+            wait_for_lock_waiter(ino),
+            "no httpd process waited for {path}"
+        );
+        assert!(!req.is_finished(), "the request did not wait for the lock");
+        drop(held);
+        assert_eq!(req.join().unwrap(), 200);
+    });
+}
+
+#[test]
+fn worker_lock_optimistic_does_not_take_the_global_lock() {
+    let (h, _fakes, path) = locking_setup("O");
+    let _held = RecordLock::take(&path);
+    // Served while another process holds the lock.
+    assert_eq!(h.get("/echo").status, 200);
+    assert_eq!(h.get("/echo").status, 200);
+}

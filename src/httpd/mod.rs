@@ -926,3 +926,71 @@ impl Drop for SharedMemory {
         unsafe { libc::munmap(self.ptr.as_ptr().cast(), self.len) };
     }
 }
+
+/// The global lock of `lock=Pessimistic` load balancers: a POSIX record lock on
+/// `<JkShmFile>.<pid>.lock` between processes, plus a mutex between the threads of one
+/// process (record locks belong to the process). The parent opens the file before fork;
+/// children inherit the descriptor, so the file stays root-owned with mode 0600.
+pub struct GlobalLock {
+    file: std::fs::File,
+    threads: parking_lot::Mutex<()>,
+}
+
+/// Held while alive; dropping it releases the lock.
+pub struct GlobalLockGuard<'a> {
+    lock: &'a GlobalLock,
+    _threads: parking_lot::MutexGuard<'a, ()>,
+}
+
+impl GlobalLock {
+    pub fn open(path: &str) -> Result<GlobalLock, String> {
+        Ok(GlobalLock {
+            file: crate::shm::open_file(path, 0)?,
+            threads: parking_lot::Mutex::new(()),
+        })
+    }
+
+    /// Waits for the lock; `None` when the system refuses it (the caller goes on
+    /// unlocked, as before a lock existed).
+    pub fn lock(&self) -> Option<GlobalLockGuard<'_>> {
+        let threads = self.threads.lock();
+        loop {
+            match self.fcntl(libc::F_WRLCK) {
+                Ok(()) => {
+                    return Some(GlobalLockGuard {
+                        lock: self,
+                        _threads: threads,
+                    });
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(_) => return None,
+            }
+        }
+    }
+
+    fn fcntl(&self, kind: c_int) -> std::io::Result<()> {
+        use std::os::fd::AsRawFd;
+        // SAFETY: flock is plain data; all-zero is a valid value (whole file from 0).
+        let mut fl: libc::flock = unsafe { std::mem::zeroed() };
+        fl.l_type = kind as libc::c_short;
+        fl.l_whence = libc::SEEK_SET as libc::c_short;
+        let cmd = if kind == libc::F_UNLCK {
+            libc::F_SETLK
+        } else {
+            libc::F_SETLKW
+        };
+        // SAFETY: fcntl on a descriptor we own, with a pointer to a live flock.
+        let rc = unsafe { libc::fcntl(self.file.as_raw_fd(), cmd, &mut fl as *mut libc::flock) };
+        if rc == 0 {
+            Ok(())
+        } else {
+            Err(std::io::Error::last_os_error())
+        }
+    }
+}
+
+impl Drop for GlobalLockGuard<'_> {
+    fn drop(&mut self) {
+        let _ = self.lock.fcntl(libc::F_UNLCK);
+    }
+}
