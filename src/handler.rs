@@ -34,6 +34,8 @@ const NOTE_ROUTE: &std::ffi::CStr = c"JK_WORKER_ROUTE";
 /// Rule extensions of the JkMount rule that matched in translate_name.
 const NOTE_EXTENSIONS: &std::ffi::CStr = c"JK_RULE_EXTENSIONS";
 const NOTE_ORIG_URI: &std::ffi::CStr = c"JK_ORIGINAL_URI";
+/// Time the worker took (`%T` of JkRequestLogFormat); set only on requests jk served.
+const NOTE_DURATION: &std::ffi::CStr = c"JK_REQUEST_DURATION";
 
 /// What httpd stores as our per-server configuration.
 pub struct ServerSlot {
@@ -696,7 +698,8 @@ pub fn handle(req: &mut Request) -> i32 {
     }
     .map(|(_, ext, _)| ext);
     let extensions = extensions.unwrap_or_default();
-    match &worker.kind {
+    let started = std::time::Instant::now();
+    let rc = match &worker.kind {
         WorkerKind::Ajp13(_) => serve(
             req,
             sl,
@@ -716,7 +719,47 @@ pub fn handle(req: &mut Request) -> i32 {
         WorkerKind::Status(params) => {
             serve_status(req, sl, &rt, &worker_name, params, rid.as_deref())
         }
-    }
+    };
+    let took = crate::reqlog::duration_text(started.elapsed());
+    req.set_note(NOTE_DURATION, &took);
+    rc
+}
+
+/// log_transaction: the `JkRequestLogFormat` line of a request a worker served.
+pub fn log_transaction(req: &Request) -> i32 {
+    let server = req.server();
+    let sl = server.config();
+    let (Some(format), Some(logger)) = (&sl.conf.request_log_format, &sl.log) else {
+        return httpd::DECLINED;
+    };
+    let Some(duration) = req.note(NOTE_DURATION) else {
+        return httpd::DECLINED;
+    };
+    let info = req.info();
+    let li = req.log_info();
+    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    let (method, protocol, uri) = (text(info.method), text(info.protocol), text(info.uri));
+    let args = info.args.map(text);
+    let server_name = text(info.server_name);
+    let (worker, route) = (req.note(NOTE_WORKER), req.note(NOTE_ROUTE));
+    let values = crate::reqlog::RequestValues {
+        method: &method,
+        protocol: &protocol,
+        request_line: &li.request_line,
+        uri: &uri,
+        args: args.as_deref(),
+        status: li.status,
+        sent_body: li.sent_body,
+        bytes_sent: li.bytes_sent,
+        virtual_host: li.virtual_host.as_deref(),
+        server_name: Some(&server_name),
+        port: li.port,
+        worker: worker.as_deref(),
+        route: route.as_deref(),
+        duration: Some(&duration),
+    };
+    logger.log_request(&format.render(&values));
+    httpd::OK
 }
 
 /// The status worker (JK status manager). Form bodies are small; anything larger is refused.

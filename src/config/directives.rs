@@ -11,6 +11,7 @@ use std::sync::Arc;
 use super::properties::{Origin, Source};
 use super::workers::WorkersConfig;
 use crate::mapping::{RuleSource, UriMap, parse_uriworkermap};
+use crate::reqlog::RequestLogFormat;
 
 /// How httpd passes arguments to the directive handler.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -174,7 +175,7 @@ pub const DIRECTIVES: [DirectiveInfo; 37] = [
       c"trace, debug, info, warn, error or emerg"),
     d(c"JkLogStampFormat", D::LogStampFormat, Take1, Server, "[%a %b %d %H:%M:%S.%Q %Y] ", Implemented,
       c"strftime format of the log time stamp (%Q milliseconds, %q microseconds)"),
-    d(c"JkRequestLogFormat", D::RequestLogFormat, Take1, Server, "", AcceptedIgnored,
+    d(c"JkRequestLogFormat", D::RequestLogFormat, Take1, Server, "", Implemented,
       c"Format of a per-request line in the JK log"),
     d(c"JkOptions", D::Options, RawArgs, Server, "+ForwardURIProxy +ForwardKeySize", Implemented,
       c"A list of +Option/-Option flags"),
@@ -393,6 +394,7 @@ pub struct ServerConf {
     pub log_file: Option<String>,
     pub log_level: Option<LogLevel>,
     pub log_stamp_format: Option<String>,
+    pub request_log_format: Option<RequestLogFormat>,
     // Forwarding.
     pub options: OptionSet,
     /// Effective options after inheritance; filled by `finish_main`/`merge`.
@@ -422,6 +424,7 @@ impl ServerConf {
             log_file: None,
             log_level: None,
             log_stamp_format: None,
+            request_log_format: None,
             options: OptionSet::default(),
             effective_options: opt::DEFAULT,
             env_vars: Vec::new(),
@@ -593,7 +596,7 @@ impl ServerConf {
                 }
                 self.log_stamp_format = Some(first.to_string());
             }
-            D::RequestLogFormat => {}
+            D::RequestLogFormat => self.request_log_format = Some(RequestLogFormat::parse(first)?),
             D::Options => {
                 self.apply_options(first, ctx)?;
                 self.effective_options = self.options.effective_over(opt::DEFAULT);
@@ -761,6 +764,10 @@ impl ServerConf {
             .log_stamp_format
             .clone()
             .or(base.log_stamp_format.clone());
+        m.request_log_format = add
+            .request_log_format
+            .clone()
+            .or(base.request_log_format.clone());
         m.effective_options = add.options.effective_over(base.effective_options);
         let mut env = base.env_vars.clone();
         for (n, v) in &add.env_vars {
@@ -850,10 +857,7 @@ mod tests {
             .filter(|d| d.support == Support::AcceptedIgnored)
             .map(|d| d.name())
             .collect();
-        assert_eq!(
-            unsupported,
-            ["JkShmSize", "JkAutoAlias", "JkRequestLogFormat"]
-        );
+        assert_eq!(unsupported, ["JkShmSize", "JkAutoAlias"]);
     }
 
     #[test]

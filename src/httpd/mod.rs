@@ -563,6 +563,16 @@ pub struct RequestInfo<'a> {
     pub header_only: bool,
 }
 
+/// See [`Request::log_info`].
+pub struct LogInfo {
+    pub status: c_int,
+    pub sent_body: bool,
+    pub bytes_sent: i64,
+    pub request_line: String,
+    pub virtual_host: Option<String>,
+    pub port: u16,
+}
+
 /// # Safety
 /// `p` must be NULL or a NUL-terminated string that stays valid and unchanged for `'a`.
 unsafe fn bytes_opt<'a>(p: *const c_char) -> Option<&'a [u8]> {
@@ -618,6 +628,41 @@ impl<'a> Request<'a> {
                 server_port: ffi::ap_get_server_port(self.raw),
                 headers,
                 header_only: r.header_only != 0,
+            }
+        }
+    }
+
+    /// The values of a finished request that `JkRequestLogFormat` items need, besides
+    /// [`Self::info`]: status, bytes, request line, canonical host and port.
+    pub fn log_info(&self) -> LogInfo {
+        // SAFETY: log_transaction runs with the live request; its strings are NULL or
+        // NUL-terminated pool strings, copied here.
+        unsafe {
+            let r = &*self.raw;
+            let s = &*r.server;
+            let text =
+                |p: *const c_char| bytes_opt(p).map(|b| String::from_utf8_lossy(b).into_owned());
+            // A request line with a password (absolute URI with user:pass@) is rebuilt
+            // with the password masked, as httpd's own %r does.
+            let request_line = if r.parsed_uri.password.is_null() {
+                text(r.the_request)
+            } else {
+                let uri = text(ffi::apr_uri_unparse(r.pool, &r.parsed_uri, 0)).unwrap_or_default();
+                let method = text(r.method).unwrap_or_default();
+                let protocol = text(r.protocol).unwrap_or_default();
+                Some(format!("{method} {uri} {protocol}"))
+            };
+            LogInfo {
+                status: r.status,
+                sent_body: r.sent_bodyct != 0,
+                bytes_sent: r.bytes_sent,
+                request_line: request_line.unwrap_or_default(),
+                virtual_host: text(s.server_hostname),
+                port: if s.port != 0 {
+                    s.port
+                } else {
+                    ffi::ap_run_default_port(self.raw)
+                },
             }
         }
     }

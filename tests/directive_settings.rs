@@ -1,0 +1,111 @@
+//! Directives with an effect beyond the URI map and the AJP exchange: JkRequestLogFormat,
+//! JkAutoAlias, JkShmSize and JkOptions +ForwardDirectories. Each test fails when the
+//! directive is accepted but ignored.
+
+mod common;
+
+use common::{FakeAjp, Httpd, Mpm, ServerRoot};
+
+/// An lb `lb` over two fake members plus a plain worker `w` (the first fake), with
+/// `conf` after the workers file.
+fn setup(conf: &str) -> (Httpd, Vec<FakeAjp>) {
+    let fakes: Vec<FakeAjp> = (1..=2)
+        .map(|i| FakeAjp::start(&format!("tomcat{i}"), &[]))
+        .collect();
+    let root = ServerRoot::new(Mpm::Event);
+    let mut w = String::from("worker.list=lb,w\n");
+    for (i, f) in fakes.iter().enumerate() {
+        w.push_str(&format!(
+            "worker.tomcat{n}.host=127.0.0.1\nworker.tomcat{n}.port={p}\n",
+            n = i + 1,
+            p = f.port
+        ));
+    }
+    w.push_str(&format!(
+        "worker.lb.type=lb\nworker.lb.balance_workers=tomcat1,tomcat2\n\
+         worker.w.host=127.0.0.1\nworker.w.port={}\n",
+        fakes[0].port
+    ));
+    let wf = root.write("conf/workers.properties", &w);
+    root.configure(&format!(
+        "JkWorkersFile {wf}\nJkShmFile logs/jk-runtime-status\n{conf}"
+    ));
+    (root.start(), fakes)
+}
+
+/// The JK log's lines that start with `marker` (after the time stamp).
+fn request_lines(h: &Httpd, marker: &str, n: usize) -> Vec<String> {
+    let log = h.wait_log("logs/mod_jk.log", &format!("{n} request lines"), |t| {
+        t.lines().filter(|l| l.contains(marker)).count() >= n
+    });
+    log.lines()
+        .filter_map(|l| l.split_once(marker).map(|(_, rest)| rest.to_string()))
+        .collect()
+}
+
+#[test]
+fn jk_request_log_format_writes_one_line_per_served_request() {
+    let (h, _fakes) = setup(
+        "JkLogStampFormat \"[%H:%M:%S] \"\n\
+         JkRequestLogFormat \"REQ %w %R %m %U %q %H %s %B %b %p %v %V %T\\t|%r|\"\n\
+         JkMount /app/* lb\n",
+    );
+    let r = h.get("/app/echo?a=1");
+    assert_eq!(r.status, 200);
+    let member = r.header("X-Backend").unwrap().to_string();
+    // A static file is httpd's: no line for it.
+    assert_eq!(h.get("/static.txt").status, 200);
+    let r2 = h.request("HEAD", "/app/other", &[], b"");
+    assert_eq!(r2.status, 200);
+    let lines = request_lines(&h, "REQ ", 2);
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    let (head, tail) = lines[0]
+        .split_once('\t')
+        .expect("the \\t escape became a tab");
+    let f: Vec<&str> = head.split(' ').collect();
+    let len = r.body.len().to_string();
+    assert_eq!(
+        f[..12],
+        [
+            "lb",
+            &member,
+            "GET",
+            "/app/echo",
+            "?a=1",
+            "HTTP/1.1",
+            "200",
+            &len,
+            &len,
+            "80",
+            "127.0.0.1",
+            "127.0.0.1"
+        ],
+        "{head}"
+    );
+    let (secs, micros) = f[12].split_once('.').expect("%T is seconds.micros");
+    assert!(
+        secs.parse::<u64>().is_ok() && micros.len() == 6,
+        "{}",
+        f[12]
+    );
+    assert_eq!(tail, "|GET /app/echo?a=1 HTTP/1.1|");
+    // HEAD: no body went out, so %B is 0, %b is '-' and %q is empty.
+    let f: Vec<&str> = lines[1].split(' ').collect();
+    assert_eq!(
+        f[2..9],
+        ["HEAD", "/app/other", "", "HTTP/1.1", "200", "0", "-"]
+    );
+}
+
+#[test]
+fn jk_request_log_format_unknown_item_fails_the_configuration() {
+    let root = ServerRoot::new(Mpm::Event);
+    root.configure("JkRequestLogFormat \"%w %Z\"\n");
+    let out = root.config_test();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("JkRequestLogFormat") && err.contains("'%Z'"),
+        "{err}"
+    );
+}
