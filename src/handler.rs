@@ -530,7 +530,7 @@ pub fn translate(req: &mut Request) -> i32 {
     let sl = server.config();
     sl.maybe_reload_mounts(None);
     let map = sl.uri_map();
-    if map.is_empty() {
+    if map.is_empty() && sl.conf.auto_alias.is_none() {
         return strip_session(req, sl);
     }
     let Some(uri) = req.uri() else {
@@ -576,7 +576,25 @@ pub fn translate(req: &mut Request) -> i32 {
             }
             httpd::DECLINED
         }
-        None => strip_session(req, sl),
+        None => match sl.conf.auto_alias.as_deref() {
+            Some(dir) => auto_alias(req, sl, dir, &normalized),
+            None => strip_session(req, sl),
+        },
+    }
+}
+
+/// JkAutoAlias: an unmapped URI whose first segment is a webapp directory is served by
+/// httpd from there.
+fn auto_alias(req: &mut Request, sl: &ServerSlot, dir: &str, uri: &str) -> i32 {
+    let is_dir = |p: &str| std::fs::metadata(p).is_ok_and(|m| m.is_dir());
+    match mapping::auto_alias(dir, uri, is_dir) {
+        mapping::AliasDecision::Serve(file) => {
+            req.set_filename(&file);
+            httpd::OK
+        }
+        mapping::AliasDecision::NotFound => httpd::HTTP_NOT_FOUND,
+        mapping::AliasDecision::Forbidden => httpd::HTTP_FORBIDDEN,
+        mapping::AliasDecision::Decline => strip_session(req, sl),
     }
 }
 

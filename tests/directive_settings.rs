@@ -109,3 +109,55 @@ fn jk_request_log_format_unknown_item_fails_the_configuration() {
         "{err}"
     );
 }
+
+/// A webapps directory with `shop/` (a page and WEB-INF) and a packed `old.war`.
+fn webapps(h: &ServerRoot) -> String {
+    h.write("webapps/shop/index.html", "shop page from webapps\n");
+    h.write("webapps/shop/WEB-INF/web.xml", "<web-app/>\n");
+    h.write("webapps/shop/META-INF/context.xml", "<Context/>\n");
+    h.write("webapps/old.war", "PK");
+    h.path("webapps")
+}
+
+#[test]
+fn jk_auto_alias_serves_webapp_files_and_guards_private_dirs() {
+    let fake = FakeAjp::start("tomcat1", &[]);
+    let root = ServerRoot::new(Mpm::Event);
+    let dir = webapps(&root);
+    let wf = root.write(
+        "conf/workers.properties",
+        &format!(
+            "worker.list=w\nworker.w.host=127.0.0.1\nworker.w.port={}\n",
+            fake.port
+        ),
+    );
+    root.configure(&format!(
+        "JkWorkersFile {wf}\nJkMount /shop/*.jsp w\nJkAutoAlias {dir}/\n\
+         <Directory \"{dir}\">\n    Require all granted\n</Directory>\n"
+    ));
+    let h = root.start();
+    let r = h.get("/shop/index.html");
+    assert_eq!(
+        (r.status, r.text().as_str()),
+        (200, "shop page from webapps\n")
+    );
+    // A mapped URI still goes to the worker.
+    assert_eq!(h.get("/shop/cart.jsp").header("X-Backend"), Some("tomcat1"));
+    assert_eq!(h.get("/shop/WEB-INF/web.xml").status, 404);
+    assert_eq!(h.get("/shop/meta-inf/context.xml").status, 404);
+    assert_eq!(h.get("/old.war").status, 403);
+    // Not a webapp: httpd's document root as usual.
+    assert_eq!(h.get("/static.txt").text(), "served by httpd\n");
+}
+
+#[test]
+fn jk_auto_alias_unset_leaves_webapps_unreachable() {
+    let root = ServerRoot::new(Mpm::Event);
+    let dir = webapps(&root);
+    root.configure(&format!(
+        "JkMount /shop/*.jsp ajp13\n<Directory \"{dir}\">\n    Require all granted\n</Directory>\n"
+    ));
+    let h = root.start();
+    assert_eq!(h.get("/shop/index.html").status, 404);
+    assert_eq!(h.get("/old.war").status, 404);
+}

@@ -163,7 +163,7 @@ pub const DIRECTIVES: [DirectiveInfo; 37] = [
       c"Seconds between checks of the JkMountFile for changes; 0 = never"),
     d(c"JkMountCopy", D::MountCopy, Take1, Server, "Off", Implemented,
       c"On/Off: copy the main server's JkMounts into this virtual host; All (main server): for every virtual host"),
-    d(c"JkAutoAlias", D::AutoAlias, Take1, Server, "", AcceptedIgnored,
+    d(c"JkAutoAlias", D::AutoAlias, Take1, Server, "", Implemented,
       c"Tomcat webapps directory served by httpd when no JkMount matched"),
     d(c"JkWorkerIndicator", D::WorkerIndicator, Take1, Server, "JK_WORKER_NAME", Implemented,
       c"Environment variable naming the worker for SetHandler jakarta-servlet"),
@@ -389,6 +389,8 @@ pub struct ServerConf {
     pub mount_file: Option<String>,
     pub mount_file_reload: Option<u32>,
     pub worker_indicator: Option<String>,
+    /// `JkAutoAlias`: the webapps directory, without a trailing slash.
+    pub auto_alias: Option<String>,
     pub strip_session: Option<(bool, String)>,
     // Logging.
     pub log_file: Option<String>,
@@ -420,6 +422,7 @@ impl ServerConf {
             mount_file: None,
             mount_file_reload: None,
             worker_indicator: None,
+            auto_alias: None,
             strip_session: None,
             log_file: None,
             log_level: None,
@@ -571,7 +574,10 @@ impl ServerConf {
                     _ => return Err(format!("JkMountCopy takes On, Off or All, not '{first}'")),
                 })
             }
-            D::AutoAlias => {}
+            D::AutoAlias => {
+                let dir = ctx.resolve_path(first);
+                self.auto_alias = Some(dir.trim_end_matches('/').to_string());
+            }
             D::WorkerIndicator => self.worker_indicator = Some(first.to_string()),
             D::StripSession => {
                 let on = parse_on_off(info.name(), first)?;
@@ -747,6 +753,7 @@ impl ServerConf {
             _ => base.mount_copy == Some(MountCopy::All),
         };
         if copy {
+            m.auto_alias = add.auto_alias.clone().or(base.auto_alias.clone());
             m.uri_map.inherit(&base.uri_map);
             if m.mount_file.is_none() {
                 m.mount_file = base.mount_file.clone();
@@ -857,7 +864,7 @@ mod tests {
             .filter(|d| d.support == Support::AcceptedIgnored)
             .map(|d| d.name())
             .collect();
-        assert_eq!(unsupported, ["JkShmSize", "JkAutoAlias"]);
+        assert_eq!(unsupported, ["JkShmSize"]);
     }
 
     #[test]
@@ -1132,15 +1139,9 @@ mod tests {
     #[test]
     fn unsupported_directive_warns_with_its_name() {
         let mut c = ServerConf::new(false);
-        apply(
-            &mut c,
-            "JkAutoAlias",
-            &["/opt/tomcat/webapps"],
-            &ctx(None, false),
-        )
-        .unwrap();
+        apply(&mut c, "JkShmSize", &["64"], &ctx(None, false)).unwrap();
         assert!(
-            c.warnings[0].starts_with("JkAutoAlias (at /etc/httpd.conf:7)"),
+            c.warnings[0].starts_with("JkShmSize (at /etc/httpd.conf:7)"),
             "{:?}",
             c.warnings
         );

@@ -903,6 +903,8 @@ pub fn add_version_component(pconf: &Pool, component: &str) {
 
 pub const OK: c_int = ffi::OK as c_int;
 pub const DECLINED: c_int = ffi::DECLINED as c_int;
+pub const HTTP_FORBIDDEN: c_int = ffi::HTTP_FORBIDDEN as c_int;
+pub const HTTP_NOT_FOUND: c_int = ffi::HTTP_NOT_FOUND as c_int;
 pub const HTTP_BAD_REQUEST: c_int = ffi::HTTP_BAD_REQUEST as c_int;
 pub const HTTP_INTERNAL_SERVER_ERROR: c_int = ffi::HTTP_INTERNAL_SERVER_ERROR as c_int;
 pub const HTTP_REQUEST_ENTITY_TOO_LARGE: c_int = ffi::HTTP_REQUEST_ENTITY_TOO_LARGE as c_int;
