@@ -26,6 +26,8 @@ use crate::status;
 
 /// The handler name mod_jk uses; `SetHandler jakarta-servlet` setups rely on it.
 pub const HANDLER: &std::ffi::CStr = c"jakarta-servlet";
+/// The handler httpd gives a directory request without an index file.
+const DIR_MAGIC_TYPE: &std::ffi::CStr = c"httpd/unix-directory";
 const NOTE_WORKER: &std::ffi::CStr = c"JK_WORKER_NAME";
 const NOTE_TYPE: &std::ffi::CStr = c"JK_WORKER_TYPE";
 /// The decoded URI as httpd had it before we normalised it: that is what is forwarded
@@ -631,11 +633,17 @@ pub fn map_to_storage(req: &Request) -> i32 {
 }
 
 pub fn handle(req: &mut Request) -> i32 {
-    if !req.handler_is(HANDLER) || req.env("no-jk").is_some() {
+    // JkOptions +ForwardDirectories: a directory request httpd found no index file for
+    // goes to the worker its URI maps to, if any.
+    let directory = req.handler_is(DIR_MAGIC_TYPE);
+    if !(directory || req.handler_is(HANDLER)) || req.env("no-jk").is_some() {
         return httpd::DECLINED;
     }
     let server = req.server();
     let sl = server.config();
+    if directory && !sl.conf.has_option(opt::FORWARD_DIRECTORIES) {
+        return httpd::DECLINED;
+    }
     let rid = request_id(req, &sl.conf);
     if req.is_proxy_request() {
         sl.log(
@@ -668,6 +676,9 @@ pub fn handle(req: &mut Request) -> i32 {
             sl.uri_map().map(&n).map(|m| m.worker)
         });
     let Some(spec) = spec else {
+        if directory {
+            return httpd::DECLINED;
+        }
         sl.log(
             LogLevel::Error,
             rid.as_deref(),

@@ -161,3 +161,43 @@ fn jk_auto_alias_unset_leaves_webapps_unreachable() {
     assert_eq!(h.get("/shop/index.html").status, 404);
     assert_eq!(h.get("/old.war").status, 404);
 }
+
+/// htdocs/docs/ without an index file, htdocs/site/ with one; the worker for /docs/ is
+/// named by JK_WORKER_NAME (the directory request itself is not mounted).
+fn directories(options: &str) -> (Httpd, FakeAjp) {
+    let fake = FakeAjp::start("tomcat1", &[]);
+    let root = ServerRoot::new(Mpm::Event);
+    root.write("htdocs/docs/readme.txt", "a file\n");
+    root.write("htdocs/site/index.html", "local index\n");
+    let wf = root.write(
+        "conf/workers.properties",
+        &format!(
+            "worker.list=w\nworker.w.host=127.0.0.1\nworker.w.port={}\n",
+            fake.port
+        ),
+    );
+    root.configure(&format!(
+        "JkWorkersFile {wf}\nJkMount /app/* w\n{options}\n\
+         SetEnvIf Request_URI \"^/(docs|site)/\" JK_WORKER_NAME=w\n"
+    ));
+    (root.start(), fake)
+}
+
+#[test]
+fn jk_options_forward_directories_sends_index_less_directories_to_the_worker() {
+    let (h, _fake) = directories("JkOptions +ForwardDirectories");
+    let r = h.get("/docs/");
+    assert_eq!((r.status, r.header("X-Backend")), (200, Some("tomcat1")));
+    // A directory with an index file is still httpd's.
+    let r = h.get("/site/");
+    assert_eq!((r.status, r.text().as_str()), (200, "local index\n"));
+    assert_eq!(h.get("/docs/readme.txt").text(), "a file\n");
+}
+
+#[test]
+fn jk_options_forward_directories_off_leaves_directories_to_httpd() {
+    let (h, _fake) = directories("");
+    let r = h.get("/docs/");
+    assert_eq!(r.header("X-Backend"), None);
+    assert_eq!(r.status, 404, "httpd has no index or listing for it");
+}

@@ -717,12 +717,6 @@ impl ServerConf {
                     "JkOptions: '-{canon}' is not allowed: a ForwardURI option can only be chosen, not disabled"
                 ));
             }
-            if bit == opt::FORWARD_DIRECTORIES && sign == '+' {
-                self.warnings.push(format!(
-                    "JkOptions +ForwardDirectories at {}:{} is not supported by mod_rjk yet; directory requests are served by httpd",
-                    ctx.file, ctx.line
-                ));
-            }
             if sign == '+' {
                 if group != 0 {
                     self.options.plus &= !group;
