@@ -336,7 +336,8 @@ pub fn post_config(pool: &Pool, main: Server) -> i32 {
             .clone()
             .unwrap_or_else(|| pool.server_root_relative("logs/jk-runtime-status"));
         let path = format!("{base}.{}", std::process::id());
-        let opened = httpd::SharedMemory::open(&path).and_then(|m| {
+        let file_len = crate::shm::file_size(main_conf.shm_size_kb);
+        let opened = httpd::SharedMemory::open(&path, file_len).and_then(|m| {
             // A segment from another worker set may still be in use by children of the
             // previous generation: give it up (they keep their mapping of the unlinked
             // file) instead of re-initialising it under them.
@@ -345,7 +346,7 @@ pub fn post_config(pool: &Pool, main: Server) -> i32 {
             {
                 drop(m);
                 std::fs::remove_file(&path).map_err(|e| format!("cannot replace {path}: {e}"))?;
-                let fresh = httpd::SharedMemory::open(&path)?;
+                let fresh = httpd::SharedMemory::open(&path, file_len)?;
                 crate::shm::init_from_config(fresh.segment(), &workers)?;
                 return Ok((fresh, crate::shm::Adoption::Initialised));
             }

@@ -201,3 +201,22 @@ fn jk_options_forward_directories_off_leaves_directories_to_httpd() {
     assert_eq!(r.header("X-Backend"), None);
     assert_eq!(r.status, 404, "httpd has no index or listing for it");
 }
+
+fn shm_file_len(h: &Httpd) -> u64 {
+    let path = h.root.path(&format!("logs/jk-runtime-status.{}", h.pid()));
+    std::fs::metadata(&path)
+        .unwrap_or_else(|e| panic!("{path}: {e}"))
+        .len()
+}
+
+#[test]
+fn jk_shm_size_makes_the_shared_memory_file_at_least_that_large() {
+    let (h, _fakes) = setup("JkShmSize 200\nJkMount /app/* lb\n");
+    let len = shm_file_len(&h);
+    assert!(len >= 200 * 1024, "{len}");
+    assert_eq!(len % 384, 0, "rounded like mod_jk: {len}");
+    // The balancer works out of it as before.
+    assert_eq!(h.get("/app/echo").status, 200);
+    let (auto, _fakes) = setup("JkMount /app/* lb\n");
+    assert!(shm_file_len(&auto) < 200 * 1024, "{}", shm_file_len(&auto));
+}

@@ -149,8 +149,8 @@ pub const DIRECTIVES: [DirectiveInfo; 37] = [
       c"A worker property line, read before the workers file"),
     d(c"JkShmFile", D::ShmFile, Take1, Global, "logs/jk-runtime-status", Implemented,
       c"The name of the shared memory file"),
-    d(c"JkShmSize", D::ShmSize, Take1, Global, "(computed)", AcceptedIgnored,
-      c"Size of the shared memory in KB (computed automatically)"),
+    d(c"JkShmSize", D::ShmSize, Take1, Global, "(computed)", Implemented,
+      c"Size of the shared memory file in KB, at least 74112 bytes (computed automatically when unset)"),
     d(c"JkWatchdogInterval", D::WatchdogInterval, Take1, Global, "0", Implemented,
       c"Seconds between maintenance runs of a background thread; 0 = maintain on requests"),
     d(c"JkMount", D::Mount, Take12, ServerOrLocation, "", Implemented,
@@ -382,6 +382,8 @@ pub struct ServerConf {
     /// Parsed and validated as soon as the directives allow, so `apache2 -t` fails on it.
     pub workers: Option<Arc<WorkersConfig>>,
     pub shm_file: Option<String>,
+    /// `JkShmSize` in KB.
+    pub shm_size_kb: Option<u32>,
     pub watchdog_interval: Option<u32>,
     // Mapping.
     pub uri_map: UriMap,
@@ -416,6 +418,7 @@ impl ServerConf {
             worker_properties: Vec::new(),
             workers: None,
             shm_file: None,
+            shm_size_kb: None,
             watchdog_interval: None,
             uri_map: UriMap::default(),
             mount_copy: None,
@@ -513,9 +516,7 @@ impl ServerConf {
                 }
             }
             D::ShmFile => self.shm_file = Some(ctx.resolve_path(first)),
-            D::ShmSize => {
-                parse_u32(info.name(), first)?;
-            }
+            D::ShmSize => self.shm_size_kb = Some(parse_u32(info.name(), first)?),
             D::WatchdogInterval => self.watchdog_interval = Some(parse_u32(info.name(), first)?),
             D::Mount | D::UnMount => {
                 let (pattern, spec) = match (args.len(), ctx.location) {
@@ -739,6 +740,7 @@ impl ServerConf {
         m.is_vhost = true;
         m.workers = base.workers.clone();
         m.shm_file = base.shm_file.clone();
+        m.shm_size_kb = base.shm_size_kb;
         m.watchdog_interval = base.watchdog_interval;
         m.workers_file = base.workers_file.clone();
         let copy = match add.mount_copy {
@@ -858,7 +860,7 @@ mod tests {
             .filter(|d| d.support == Support::AcceptedIgnored)
             .map(|d| d.name())
             .collect();
-        assert_eq!(unsupported, ["JkShmSize"]);
+        assert!(unsupported.is_empty(), "{unsupported:?}");
     }
 
     #[test]
@@ -1131,14 +1133,15 @@ mod tests {
     }
 
     #[test]
-    fn unsupported_directive_warns_with_its_name() {
+    fn jk_shm_size_is_read_in_kilobytes_and_global() {
         let mut c = ServerConf::new(false);
         apply(&mut c, "JkShmSize", &["64"], &ctx(None, false)).unwrap();
-        assert!(
-            c.warnings[0].starts_with("JkShmSize (at /etc/httpd.conf:7)"),
-            "{:?}",
-            c.warnings
-        );
+        assert_eq!(c.shm_size_kb, Some(64));
+        assert!(c.warnings.is_empty(), "{:?}", c.warnings);
+        assert!(apply(&mut c, "JkShmSize", &["-1"], &ctx(None, false)).is_err());
+        let mut v = ServerConf::new(true);
+        assert!(apply(&mut v, "JkShmSize", &["64"], &ctx(None, true)).is_err());
+        assert_eq!(ServerConf::merge(&c, &v).shm_size_kb, Some(64));
     }
 
     #[test]

@@ -928,11 +928,11 @@ impl SharedMemory {
     /// Opens or creates `path` (mode 0600, never through a symlink, refusing a file that
     /// is not ours or is readable by others) and maps it shared. An existing file of the
     /// right size keeps its contents, which the caller validates before trusting them.
-    pub fn open(path: &str) -> Result<SharedMemory, String> {
+    pub fn open(path: &str, file_len: usize) -> Result<SharedMemory, String> {
         let len = crate::shm::SEGMENT_SIZE;
-        let file = crate::shm::open_file(path, len as u64)?;
+        let file = crate::shm::open_file(path, file_len.max(len) as u64)?;
         use std::os::fd::AsRawFd;
-        // SAFETY: mapping `len` bytes of a file we just sized to `len`, shared and
+        // SAFETY: mapping `len` bytes of a file we just sized to at least `len`, shared and
         // read-write; the result is checked before use and unmapped in Drop.
         let p = unsafe {
             libc::mmap(
