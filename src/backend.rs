@@ -11,14 +11,14 @@
 //!   the truncation is visible.
 
 use std::io::{self, ErrorKind, Read, Write};
-use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+use std::net::{IpAddr, SocketAddr, TcpStream, ToSocketAddrs};
 use std::ops::Range;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use parking_lot::{Condvar, Mutex, RwLock};
-use socket2::{SockRef, TcpKeepalive};
+use socket2::{Domain, Protocol, SockRef, Socket, TcpKeepalive, Type};
 
 use crate::ajp::{self, Action, EncodeError, Exchange, ForwardRequest, ProtocolError, Reply};
 use crate::config::workers::AjpParams;
@@ -99,6 +99,11 @@ pub struct Target {
     pub secret: Option<String>,
     /// Requests in flight (all children) above which the worker is treated as busy.
     pub busy_limit: u32,
+    /// `source`: the local addresses to bind before connecting (the one of the target's
+    /// family is used); the text as configured, for error messages.
+    pub source: Option<(String, Vec<IpAddr>)>,
+    /// `socket_buffer`: SO_SNDBUF and SO_RCVBUF in bytes; 0 leaves the OS default.
+    pub socket_buffer: usize,
 }
 
 fn ms(v: u32) -> Option<Duration> {
@@ -137,7 +142,51 @@ impl Target {
                 .then(|| Duration::from_secs(u64::from(p.connection_pool_timeout_secs))),
             secret: p.secret.clone(),
             busy_limit: p.busy_limit,
+            source: p.source.as_deref().filter(|s| !s.is_empty()).map(|s| {
+                let ips = (s, 0u16)
+                    .to_socket_addrs()
+                    .map(|a| a.map(|a| a.ip()).collect())
+                    .unwrap_or_default();
+                (s.to_string(), ips)
+            }),
+            socket_buffer: p.socket_buffer as usize,
         }
+    }
+
+    /// A TCP connection to `addr` with `source` bound and `socket_buffer` applied
+    /// (both before connecting, so the window scale reflects the buffer).
+    fn open(&self, addr: &SocketAddr) -> io::Result<TcpStream> {
+        if self.source.is_none() && self.socket_buffer == 0 {
+            return match self.connect_timeout {
+                Some(d) => TcpStream::connect_timeout(addr, d),
+                None => TcpStream::connect(addr),
+            };
+        }
+        let sock = Socket::new(
+            Domain::for_address(*addr),
+            Type::STREAM,
+            Some(Protocol::TCP),
+        )?;
+        if self.socket_buffer > 0 {
+            sock.set_send_buffer_size(self.socket_buffer)?;
+            sock.set_recv_buffer_size(self.socket_buffer)?;
+        }
+        if let Some((text, ips)) = &self.source {
+            let Some(ip) = ips.iter().find(|ip| ip.is_ipv4() == addr.is_ipv4()) else {
+                return Err(io::Error::new(
+                    ErrorKind::AddrNotAvailable,
+                    format!("the source address '{text}' has no address of the backend's family"),
+                ));
+            };
+            sock.bind(&SocketAddr::new(*ip, 0).into()).map_err(|e| {
+                io::Error::new(e.kind(), format!("binding the source address {ip}: {e}"))
+            })?;
+        }
+        match self.connect_timeout {
+            Some(d) => sock.connect_timeout(&(*addr).into(), d)?,
+            None => sock.connect(&(*addr).into())?,
+        }
+        Ok(sock.into())
     }
 }
 
@@ -314,11 +363,7 @@ impl Conn {
     fn connect(t: &Target, addrs: &[SocketAddr]) -> Result<Conn, BackendError> {
         let mut last = io::Error::new(ErrorKind::NotFound, "no address");
         for addr in addrs {
-            let res = match t.connect_timeout {
-                Some(d) => TcpStream::connect_timeout(addr, d),
-                None => TcpStream::connect(addr),
-            };
-            match res {
+            match t.open(addr) {
                 Ok(stream) => {
                     let _ = stream.set_nodelay(true);
                     let _ = stream.set_read_timeout(t.socket_timeout);

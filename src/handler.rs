@@ -14,7 +14,9 @@ use std::time::Duration;
 use crate::ajp::{self, ForwardRequest};
 use crate::backend::{self, BackendError, Client, ClientError, Outcome, RequestOptions};
 use crate::config::directives::{Indicator, LogLevel, ServerConf, opt};
-use crate::config::workers::{AjpParams, LbParams, StatusParams, WorkerKind, WorkersConfig};
+use crate::config::workers::{
+    AjpParams, LbLock, LbParams, StatusParams, WorkerKind, WorkersConfig,
+};
 use crate::httpd::{self, Level, Pool, Request, RequestInfo, Server};
 use crate::lb::{self, Balancer, FailureKind, LbRequest};
 use crate::log::Logger;
@@ -25,6 +27,8 @@ use crate::status;
 
 /// The handler name mod_jk uses; `SetHandler jakarta-servlet` setups rely on it.
 pub const HANDLER: &std::ffi::CStr = c"jakarta-servlet";
+/// The handler httpd gives a directory request without an index file.
+const DIR_MAGIC_TYPE: &std::ffi::CStr = c"httpd/unix-directory";
 const NOTE_WORKER: &std::ffi::CStr = c"JK_WORKER_NAME";
 const NOTE_TYPE: &std::ffi::CStr = c"JK_WORKER_TYPE";
 /// The decoded URI as httpd had it before we normalised it: that is what is forwarded
@@ -33,6 +37,8 @@ const NOTE_ROUTE: &std::ffi::CStr = c"JK_WORKER_ROUTE";
 /// Rule extensions of the JkMount rule that matched in translate_name.
 const NOTE_EXTENSIONS: &std::ffi::CStr = c"JK_RULE_EXTENSIONS";
 const NOTE_ORIG_URI: &std::ffi::CStr = c"JK_ORIGINAL_URI";
+/// Time the worker took (`%T` of JkRequestLogFormat); set only on requests jk served.
+const NOTE_DURATION: &std::ffi::CStr = c"JK_REQUEST_DURATION";
 
 /// What httpd stores as our per-server configuration.
 pub struct ServerSlot {
@@ -114,6 +120,8 @@ pub struct Runtime {
     pools: OnceLock<HashMap<String, (backend::Pool, AjpParams)>>,
     /// The balancer state shared by every child (JkShmFile), mapped before fork.
     shm: Option<httpd::SharedMemory>,
+    /// The lock `lock=Pessimistic` balancers take around member choice and counters.
+    lb_lock: Option<httpd::GlobalLock>,
     /// Random per-generation token the status manager's forms must carry (CSRF).
     csrf_token: String,
     /// Seconds between maintenance runs (worker.maintain); 0 disables them.
@@ -172,6 +180,13 @@ impl Runtime {
     }
 
     /// The pool of `name`, with the settings the status worker last gave it applied.
+    /// The global lock for an lb with `lock=Pessimistic`; nothing for Optimistic.
+    fn lb_lock(&self, lbp: &LbParams) -> Option<httpd::GlobalLockGuard<'_>> {
+        (lbp.lock == LbLock::Pessimistic)
+            .then(|| self.lb_lock.as_ref()?.lock())
+            .flatten()
+    }
+
     fn pool(&self, name: &str) -> Option<&(backend::Pool, AjpParams)> {
         let entry = self.pool_entry(name)?;
         if let Some(slot) = self.ajp_slot(name) {
@@ -342,13 +357,15 @@ pub fn post_config(pool: &Pool, main: Server) -> i32 {
         .workers
         .values()
         .any(|w| matches!(w.kind, WorkerKind::Lb(_)));
+    let mut lb_lock = None;
     let shm = if has_lb {
         let base = main_conf
             .shm_file
             .clone()
             .unwrap_or_else(|| pool.server_root_relative("logs/jk-runtime-status"));
         let path = format!("{base}.{}", std::process::id());
-        let opened = httpd::SharedMemory::open(&path).and_then(|m| {
+        let file_len = crate::shm::file_size(main_conf.shm_size_kb);
+        let opened = httpd::SharedMemory::open(&path, file_len).and_then(|m| {
             // A segment from another worker set may still be in use by children of the
             // previous generation: give it up (they keep their mapping of the unlinked
             // file) instead of re-initialising it under them.
@@ -357,13 +374,31 @@ pub fn post_config(pool: &Pool, main: Server) -> i32 {
             {
                 drop(m);
                 std::fs::remove_file(&path).map_err(|e| format!("cannot replace {path}: {e}"))?;
-                let fresh = httpd::SharedMemory::open(&path)?;
+                let fresh = httpd::SharedMemory::open(&path, file_len)?;
                 crate::shm::init_from_config(fresh.segment(), &workers)?;
                 return Ok((fresh, crate::shm::Adoption::Initialised));
             }
             let adoption = crate::shm::adopt_or_init(m.segment(), &workers)?;
             Ok((m, adoption))
         });
+        let pessimistic = workers
+            .workers
+            .values()
+            .any(|w| matches!(&w.kind, WorkerKind::Lb(l) if l.lock == LbLock::Pessimistic));
+        if pessimistic {
+            let lock_path = format!("{path}.lock");
+            match httpd::GlobalLock::open(&lock_path) {
+                Ok(l) => {
+                    remove_at_exit(&main, &lock_path);
+                    lb_lock = Some(l);
+                }
+                Err(e) => {
+                    let msg = format!("mod_rjk: lock=Pessimistic needs the lock file: {e}");
+                    httpd::log_error(Some(&main), Level::Emerg, &msg);
+                    return httpd::HTTP_INTERNAL_SERVER_ERROR;
+                }
+            }
+        }
         match opened {
             Ok((m, adoption)) => {
                 remove_at_exit(&main, &path);
@@ -395,6 +430,7 @@ pub fn post_config(pool: &Pool, main: Server) -> i32 {
         workers,
         pools: OnceLock::new(),
         shm,
+        lb_lock,
         csrf_token: random_token(),
     });
 
@@ -525,7 +561,7 @@ pub fn translate(req: &mut Request) -> i32 {
     let sl = server.config();
     sl.maybe_reload_mounts(None);
     let map = sl.uri_map();
-    if map.is_empty() {
+    if map.is_empty() && sl.conf.auto_alias.is_none() {
         return strip_session(req, sl);
     }
     let Some(uri) = req.uri() else {
@@ -571,7 +607,25 @@ pub fn translate(req: &mut Request) -> i32 {
             }
             httpd::DECLINED
         }
-        None => strip_session(req, sl),
+        None => match sl.conf.auto_alias.as_deref() {
+            Some(dir) => auto_alias(req, sl, dir, &normalized),
+            None => strip_session(req, sl),
+        },
+    }
+}
+
+/// JkAutoAlias: an unmapped URI whose first segment is a webapp directory is served by
+/// httpd from there.
+fn auto_alias(req: &mut Request, sl: &ServerSlot, dir: &str, uri: &str) -> i32 {
+    let is_dir = |p: &str| std::fs::metadata(p).is_ok_and(|m| m.is_dir());
+    match mapping::auto_alias(dir, uri, is_dir) {
+        mapping::AliasDecision::Serve(file) => {
+            req.set_filename(&file);
+            httpd::OK
+        }
+        mapping::AliasDecision::NotFound => httpd::HTTP_NOT_FOUND,
+        mapping::AliasDecision::Forbidden => httpd::HTTP_FORBIDDEN,
+        mapping::AliasDecision::Decline => strip_session(req, sl),
     }
 }
 
@@ -608,11 +662,17 @@ pub fn map_to_storage(req: &Request) -> i32 {
 }
 
 pub fn handle(req: &mut Request) -> i32 {
-    if !req.handler_is(HANDLER) || req.env("no-jk").is_some() {
+    // JkOptions +ForwardDirectories: a directory request httpd found no index file for
+    // goes to the worker its URI maps to, if any.
+    let directory = req.handler_is(DIR_MAGIC_TYPE);
+    if !(directory || req.handler_is(HANDLER)) || req.env("no-jk").is_some() {
         return httpd::DECLINED;
     }
     let server = req.server();
     let sl = server.config();
+    if directory && !sl.conf.has_option(opt::FORWARD_DIRECTORIES) {
+        return httpd::DECLINED;
+    }
     let rid = request_id(req, &sl.conf);
     if req.is_proxy_request() {
         sl.log(
@@ -646,6 +706,9 @@ pub fn handle(req: &mut Request) -> i32 {
         });
     let Some(spec) = spec else {
         // As mod_jk: not ours after all, httpd serves it (usually a 404).
+        if directory {
+            return httpd::DECLINED;
+        }
         sl.log(
             LogLevel::Debug,
             rid.as_deref(),
@@ -696,7 +759,8 @@ pub fn handle(req: &mut Request) -> i32 {
     }
     .map(|(_, ext, _)| ext);
     let extensions = extensions.unwrap_or_default();
-    match &worker.kind {
+    let started = std::time::Instant::now();
+    let rc = match &worker.kind {
         WorkerKind::Ajp13(_) => serve(
             req,
             sl,
@@ -716,7 +780,47 @@ pub fn handle(req: &mut Request) -> i32 {
         WorkerKind::Status(params) => {
             serve_status(req, sl, &rt, &worker_name, params, rid.as_deref())
         }
-    }
+    };
+    let took = crate::reqlog::duration_text(started.elapsed());
+    req.set_note(NOTE_DURATION, &took);
+    rc
+}
+
+/// log_transaction: the `JkRequestLogFormat` line of a request a worker served.
+pub fn log_transaction(req: &Request) -> i32 {
+    let server = req.server();
+    let sl = server.config();
+    let (Some(format), Some(logger)) = (&sl.conf.request_log_format, &sl.log) else {
+        return httpd::DECLINED;
+    };
+    let Some(duration) = req.note(NOTE_DURATION) else {
+        return httpd::DECLINED;
+    };
+    let info = req.info();
+    let li = req.log_info();
+    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    let (method, protocol, uri) = (text(info.method), text(info.protocol), text(info.uri));
+    let args = info.args.map(text);
+    let server_name = text(info.server_name);
+    let (worker, route) = (req.note(NOTE_WORKER), req.note(NOTE_ROUTE));
+    let values = crate::reqlog::RequestValues {
+        method: &method,
+        protocol: &protocol,
+        request_line: &li.request_line,
+        uri: &uri,
+        args: args.as_deref(),
+        status: li.status,
+        sent_body: li.sent_body,
+        bytes_sent: li.bytes_sent,
+        virtual_host: li.virtual_host.as_deref(),
+        server_name: Some(&server_name),
+        port: li.port,
+        worker: worker.as_deref(),
+        route: route.as_deref(),
+        duration: Some(&duration),
+    };
+    logger.log_request(&format.render(&values));
+    httpd::OK
 }
 
 /// The status worker (JK status manager). Form bodies are small; anything larger is refused.
@@ -1205,6 +1309,8 @@ fn serve(
                     tried.clear();
                 }
                 for _ in 0..per_pass {
+                    // lock=Pessimistic: choice and counters under the global lock.
+                    let locked = rt.lb_lock(lbp);
                     let pick = match bal.choose(&lbreq, &tried, now_ms()) {
                         Ok(p) => p,
                         Err(lb::NoMember::StickyForced) => {
@@ -1245,10 +1351,21 @@ fn serve(
                         Some(pick.route.as_bytes()),
                         pick.activation.as_str().as_bytes(),
                     );
+                    // set_session_cookie: a pick not made by the session names its route.
+                    if !pick.sticky
+                        && (ext.set_session_cookie == Some(true) || lbp.set_session_cookie)
+                    {
+                        let path = ext.session_cookie_path.as_deref();
+                        let path = path.unwrap_or(&lbp.session_cookie_path);
+                        let cookie = lb::route_cookie(session_cookie, &pick.route, path, f.is_ssl);
+                        req.set_out_header(c"Set-Cookie", cookie.as_bytes());
+                    }
                     bal.on_start(m);
                     let started = std::time::Instant::now();
+                    drop(locked);
                     let outcome =
                         backend::service(pool, &fwd, &mut HttpdClient { req }, &opts, &mut replay);
+                    let locked = rt.lb_lock(lbp);
                     let now = now_ms();
                     let (read, written) = backend::wire::take();
                     bal.on_traffic(m, read, written);
@@ -1296,6 +1413,7 @@ fn serve(
                             false
                         }
                     };
+                    drop(locked);
                     req.set_note(NOTE_ROUTE, &pick.route);
                     if retry {
                         if let Outcome::Failed { status, error, .. } = &outcome {

@@ -216,6 +216,22 @@ pub struct MaintainReport {
     pub forced: u32,
 }
 
+/// The `Set-Cookie` value an lb with `set_session_cookie` sends when it chose a member
+/// without the session's help: an empty session id carrying the route, so the client's
+/// next request sticks to that member (`;PATH=` only for a non-empty path).
+pub fn route_cookie(cookie: &str, route: &str, path: &str, secure: bool) -> String {
+    let mut v = format!("{cookie}=.{route}");
+    if !path.is_empty() {
+        v.push_str(";PATH=");
+        v.push_str(path);
+    }
+    v.push_str(";HttpOnly");
+    if secure {
+        v.push_str(";Secure");
+    }
+    v
+}
+
 /// Text after the first `.` of a session id; `None` without a route.
 pub fn session_route(id: &str) -> Option<&str> {
     id.split_once('.')

@@ -877,6 +877,26 @@ pub enum Adoption {
     Initialised,
 }
 
+/// Smallest `JkShmSize` result in bytes, and the granule it is rounded up to (mod_jk's).
+pub const MIN_REQUESTED_SIZE: usize = 74_112;
+pub const SIZE_ALIGN: usize = 384;
+
+/// Length of the shared memory file: the segment, or more when `JkShmSize` (KB) asks
+/// for it, raised to [`MIN_REQUESTED_SIZE`] and rounded up to [`SIZE_ALIGN`] as mod_jk
+/// does. The mapping covers the segment; the rest of the file is reserve.
+pub fn file_size(shm_size_kb: Option<u32>) -> usize {
+    match shm_size_kb {
+        None => SEGMENT_SIZE,
+        Some(kb) => {
+            let asked = (kb as usize).saturating_mul(1024).max(MIN_REQUESTED_SIZE);
+            asked
+                .div_ceil(SIZE_ALIGN)
+                .saturating_mul(SIZE_ALIGN)
+                .max(SEGMENT_SIZE)
+        }
+    }
+}
+
 /// The segment has a fixed size; the configuration only has to fit [`check_capacity`].
 pub fn required_size(_config: &WorkersConfig) -> usize {
     SEGMENT_SIZE
@@ -1401,6 +1421,19 @@ pub fn open_file(path: &str, size: u64) -> Result<std::fs::File, String> {
 mod tests {
     use super::*;
     use crate::config::properties::Source;
+
+    #[test]
+    fn jk_shm_size_sets_the_file_length() {
+        assert_eq!(file_size(None), SEGMENT_SIZE);
+        assert_eq!(
+            file_size(Some(1)),
+            MIN_REQUESTED_SIZE,
+            "raised to the minimum"
+        );
+        let big = file_size(Some(200));
+        assert!(big >= 200 * 1024 && big % SIZE_ALIGN == 0 && big - 200 * 1024 < SIZE_ALIGN);
+        assert_eq!(file_size(Some(u32::MAX)) % SIZE_ALIGN, 0);
+    }
 
     pub(crate) fn config(contents: &str) -> WorkersConfig {
         WorkersConfig::from_sources(
