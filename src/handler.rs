@@ -1054,8 +1054,9 @@ fn forwarded<'r>(req: &Request<'r>, conf: &ServerConf) -> Forwarded<'r> {
         u[..u.iter().position(|&b| b == b'?').unwrap_or(u.len())].to_vec()
     } else if conf.has_option(opt::FORWARD_URI_COMPAT) {
         decoded
+    } else if conf.has_option(opt::FORWARD_URI_ESCAPED) {
+        mapping::escape_uri_lower(&decoded)
     } else {
-        // ForwardURIProxy (the default) and ForwardURIEscaped encode alike.
         mapping::escape_forward_uri(&decoded)
     };
     let (addr, port) = if conf.has_option(opt::FORWARD_LOCAL_ADDRESS) {

@@ -1380,8 +1380,13 @@ impl<'s> Balancer<'s> {
             for b in slot.latency.iter().chain([&slot.latency_sum_ms]) {
                 b.store(0, Ordering::Release);
             }
-            slot.max_busy
-                .store(slot.busy.load(Ordering::Acquire), Ordering::Release);
+            // As mod_jk's reset: the peak restarts at zero and the member starts over
+            // as idle, its error times forgotten.
+            slot.max_busy.store(0, Ordering::Release);
+            slot.first_error_ms.store(0, Ordering::Release);
+            slot.last_error_ms.store(0, Ordering::Release);
+            slot.state
+                .store(MemberState::Idle.code(), Ordering::Release);
             slot.last_reset_ms.store(now_ms, Ordering::Release);
         };
         match m {
@@ -1393,8 +1398,7 @@ impl<'s> Balancer<'s> {
             None => {
                 self.slots().iter().for_each(reset);
                 if let Some(lb) = self.slot() {
-                    lb.max_busy
-                        .store(lb.busy.load(Ordering::Acquire), Ordering::Release);
+                    lb.max_busy.store(0, Ordering::Release);
                     lb.last_reset_ms.store(now_ms, Ordering::Release);
                 }
             }

@@ -427,8 +427,8 @@ impl AjpSlot {
         }
     }
 
-    /// Status worker `reset`: statistics back to zero (in-flight and open counts stay,
-    /// and become the new peaks).
+    /// Status worker `reset`: statistics and peaks back to zero (in-flight and open counts
+    /// stay).
     pub fn reset(&self, now_ms: u64) {
         for a in [
             &self.used,
@@ -444,10 +444,9 @@ impl AjpSlot {
         {
             a.store(0, Ordering::Release);
         }
-        self.max_busy
-            .store(self.busy.load(Ordering::Acquire), Ordering::Release);
-        self.max_connected
-            .store(self.connected.load(Ordering::Acquire), Ordering::Release);
+        // As mod_jk: the peaks restart at zero, whatever is open or in flight.
+        self.max_busy.store(0, Ordering::Release);
+        self.max_connected.store(0, Ordering::Release);
         self.last_reset_ms.store(now_ms, Ordering::Release);
     }
 
