@@ -142,7 +142,8 @@ impl ServerRoot {
                 .status();
         }
         ServerRoot {
-            module: dir.join("modules/mod_rjk.so"),
+            // Relative to the ServerRoot, as an admin writes it.
+            module: PathBuf::from("modules/mod_rjk.so"),
             dir,
             port: free_port(),
             mpm,
