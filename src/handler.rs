@@ -41,10 +41,14 @@ pub struct ServerSlot {
     runtime: Option<Arc<Runtime>>,
     log: Option<Arc<Logger>>,
     /// The URI map requests use: the configured one, replaced when a JkMountFile
-    /// changes on disk (each child checks on its own, as mod_jk does).
-    map: RwLock<Arc<UriMap>>,
+    /// changes on disk (each child checks on its own, as mod_jk does). Shared with
+    /// [`Runtime::servers`] so the status worker lists every server's current map.
+    map: SharedMap,
     mount_reload: Option<MountReload>,
 }
+
+/// A server's URI map as requests use it.
+type SharedMap = Arc<RwLock<Arc<UriMap>>>;
 
 struct MountReload {
     path: String,
@@ -119,6 +123,9 @@ pub struct Runtime {
     /// Seconds between maintenance runs (worker.maintain); 0 disables them.
     maintain_secs: u64,
     last_maintain: AtomicU64,
+    /// Every server (main first, then the virtual hosts in httpd's order) with its name as
+    /// mod_jk's status worker shows it and its URI map.
+    servers: Vec<(String, SharedMap)>,
 }
 
 impl Runtime {
@@ -213,7 +220,7 @@ impl ServerSlot {
             conf: ServerConf::new(is_vhost),
             runtime: None,
             log: None,
-            map: RwLock::new(Arc::new(UriMap::default())),
+            map: Arc::new(RwLock::new(Arc::new(UriMap::default()))),
             mount_reload: None,
         }
     }
@@ -389,7 +396,16 @@ pub fn post_config(pool: &Pool, main: Server) -> i32 {
     } else {
         None
     };
+    let servers = main
+        .iter()
+        .map(|s| {
+            let sl = s.config_mut();
+            *sl.map.write() = Arc::new(sl.conf.uri_map.clone());
+            (s.label(), sl.map.clone())
+        })
+        .collect();
     let runtime = Arc::new(Runtime {
+        servers,
         maintain_secs: workers.maintain_secs.max(0) as u64,
         last_maintain: AtomicU64::new(now_secs()),
         workers,
@@ -440,7 +456,6 @@ pub fn post_config(pool: &Pool, main: Server) -> i32 {
         };
         sl.log = logger;
         sl.runtime = Some(runtime.clone());
-        *sl.map.write() = Arc::new(sl.conf.uri_map.clone());
         sl.mount_reload = match (&sl.conf.mount_file, sl.conf.mount_file_reload.unwrap_or(60)) {
             (Some(path), secs) if secs > 0 => Some(MountReload {
                 path: path.clone(),
@@ -777,13 +792,14 @@ fn serve_status(
         path: &path,
     };
     let server = format!("{}:{}", lossy(info.server_name), info.server_port);
-    let maps = vec![(
-        server.clone(),
-        sl.uri_map()
-            .rules()
-            .map(status::MapRow::from_rule)
-            .collect(),
-    )];
+    let maps: Vec<(String, Vec<status::MapRow>)> = rt
+        .servers
+        .iter()
+        .map(|(label, map)| {
+            let rows = map.read().rules().map(status::MapRow::from_rule).collect();
+            (label.clone(), rows)
+        })
+        .collect();
     let segment = rt.shm.as_ref().map(|m| m.segment());
     let latency = |m: usize| {
         let seg = segment?;

@@ -130,8 +130,7 @@ fn counters_match_mod_jk_after_the_same_traffic() {
     assert_eq!(field(&solo, "used").as_deref(), Some("3"));
 }
 
-/// Element names of an XML answer, maps left out (mod_rjk lists the maps of the serving
-/// virtual host only).
+/// Element names of an XML answer.
 fn xml_tags(h: &Httpd, query: &str) -> Vec<String> {
     let r = h.get(&format!("/jkmanager/?{query}&mime=xml"));
     assert_eq!(r.status, 200, "{}", r.text());
@@ -140,7 +139,6 @@ fn xml_tags(h: &Httpd, query: &str) -> Vec<String> {
         .skip(1)
         .filter_map(|t| t.split([' ', '\n', '>']).next())
         .filter(|t| t.starts_with("jk:") || t.starts_with("/jk:"))
-        .filter(|t| !t.ends_with("jk:map"))
         .map(str::to_owned)
         .collect()
 }
@@ -161,11 +159,11 @@ fn show_has_the_shape_of_mod_jk() {
     let jk = shapes(Some(MOD_JK));
     let ours = shapes(None);
     for ((q, a), b) in queries.iter().zip(&jk).zip(&ours) {
-        // mod_jk closes an ajp element at once and lists its maps after it.
-        let b: Vec<&String> = b.iter().filter(|t| *t != "/jk:ajp").collect();
-        let a: Vec<&String> = a.iter().collect();
         assert_eq!(a, b, "{q}");
     }
+    // mod_jk closes an ajp element at once and lists its maps after it.
+    assert!(ours[0].contains(&"jk:map".to_owned()), "{:?}", ours[0]);
+    assert!(!ours[0].contains(&"/jk:ajp".to_owned()), "{:?}", ours[0]);
     assert_eq!(
         ours[1].iter().filter(|t| *t == "jk:member").count(),
         1,
@@ -270,4 +268,106 @@ fn latency_histogram_puts_a_known_delay_in_its_bucket() {
     assert_eq!(bucket("0.25"), 0, "{prom}");
     assert_eq!(bucket("0.5"), 1, "{prom}");
     assert_eq!(bucket("+Inf"), 1);
+}
+
+/// httpd with mounts in the main server and two virtual hosts on the listening port: one
+/// with mounts of its own only, one copying the main server's (JkMountCopy).
+fn start_with_vhosts(module: Option<&str>, f: &FakeAjp) -> Httpd {
+    let root = ServerRoot::new(Mpm::Event);
+    if let Some(m) = module {
+        std::fs::copy(m, root.dir.join("modules/mod_rjk.so")).unwrap();
+    }
+    let wf = root.write(
+        "conf/workers.properties",
+        &format!(
+            "worker.list=lb,solo,jkstatus\n\
+             worker.solo.host=127.0.0.1\nworker.solo.port={p}\n\
+             worker.m1.host=127.0.0.1\nworker.m1.port={p}\n\
+             worker.lb.type=lb\nworker.lb.balance_workers=m1\n\
+             worker.jkstatus.type=status\n",
+            p = f.port
+        ),
+    );
+    let port = root.port;
+    root.configure(&format!(
+        "JkWorkersFile {wf}\nJkShmFile logs/jk-runtime-status\nJkLogFile logs/mod_jk.log\n\
+         JkMount /solo/* solo\nJkMount /jkmanager/* jkstatus\n\
+         <VirtualHost *:{port}>\nServerName other.test\n\
+         JkMount /vsolo/* solo\nJkMount /vlb/* lb\nJkMount /exact.jsp solo\n</VirtualHost>\n\
+         <VirtualHost 127.0.0.1:{port}>\nServerName copy.test\nJkMountCopy On\n\
+         JkMount /copy/* solo\n</VirtualHost>\n"
+    ));
+    root.start()
+}
+
+/// The map listing of every format (txt `Map:` lines, prop map keys, xml map elements),
+/// plus each `map_count`, with the httpd port replaced by `PORT`.
+fn map_listings(module: Option<&str>) -> Vec<(String, Vec<String>)> {
+    let f = FakeAjp::start("f1", &[]);
+    let h = start_with_vhosts(module, &f);
+    let port = format!(":{}]", h.port());
+    let mut all = Vec::new();
+    for q in ["", "cmd=show&w=solo&", "cmd=show&w=lb&"] {
+        for mime in ["txt", "prop", "xml"] {
+            let query = format!("{q}mime={mime}");
+            let r = h.get(&format!("/jkmanager/?{query}"));
+            assert_eq!(r.status, 200, "{query}: {}", r.text());
+            let text = r.text().replace(&port, ":PORT]");
+            let lines: Vec<String> = match mime {
+                // An xml element spans lines: keep the map elements and the counts.
+                "xml" => text
+                    .split('<')
+                    .filter(|e| e.starts_with("jk:map") || e.contains("map_count"))
+                    .map(|e| {
+                        if e.starts_with("jk:map") {
+                            e.to_owned()
+                        } else {
+                            let (_, rest) = e.split_once("map_count=").unwrap();
+                            rest.lines().next().unwrap().to_owned()
+                        }
+                    })
+                    .collect(),
+                _ => text
+                    .lines()
+                    .filter(|l| {
+                        l.starts_with("Map:") || l.contains(".map.") || l.contains("map_count")
+                    })
+                    .map(|l| {
+                        // txt worker lines: the count only.
+                        l.split(' ')
+                            .find(|kv| kv.starts_with("map_count="))
+                            .filter(|_| !l.starts_with("Map:"))
+                            .unwrap_or(l)
+                            .to_owned()
+                    })
+                    .collect(),
+            };
+            all.push((query, lines));
+        }
+    }
+    all
+}
+
+#[test]
+fn maps_of_every_virtual_host_as_mod_jk_lists_them() {
+    let jk = map_listings(Some(MOD_JK));
+    let ours = map_listings(None);
+    for ((q, a), (_, b)) in jk.iter().zip(&ours) {
+        assert_eq!(a, b, "{q}");
+    }
+    // The listing really holds the virtual hosts' mounts, named as mod_jk names servers.
+    let txt = &ours[0].1;
+    for needle in [
+        "server=\"other.test [*:PORT]\" uri=\"/vsolo/*\"",
+        "server=\"other.test [*:PORT]\" uri=\"/vlb/*\"",
+        "server=\"copy.test [127.0.0.1:PORT]\" uri=\"/copy/*\"",
+        "server=\"copy.test [127.0.0.1:PORT]\" uri=\"/solo/*\"",
+        "server=\"127.0.0.1\" uri=\"/solo/*\"",
+    ] {
+        assert!(
+            txt.iter().any(|l| l.contains(needle)),
+            "{needle} in {txt:#?}"
+        );
+    }
+    assert!(txt.contains(&"map_count=5".to_owned()), "{txt:#?}");
 }

@@ -320,6 +320,37 @@ impl<'a> Server<'a> {
         })
     }
 
+    /// The server as mod_jk's status worker names it: `host:port` for the main server
+    /// (`host` when no port was configured), `host [address:port]` for a virtual host
+    /// (its first `<VirtualHost>` address; `:port` left out for a wildcard port).
+    pub fn label(&self) -> String {
+        // SAFETY: live server_rec; server_hostname is NULL or a pool string.
+        let host = unsafe { cstr_lossy((*self.raw).server_hostname) }
+            .map(|c| c.into_owned())
+            .unwrap_or_default();
+        if !self.is_virtual() {
+            // SAFETY: plain field read of a live server_rec.
+            let port = unsafe { (*self.raw).port };
+            return if port != 0 {
+                format!("{host}:{port}")
+            } else {
+                host
+            };
+        }
+        // SAFETY: addrs is NULL or the config-pool list of this vhost's addresses.
+        let addr = unsafe { (*self.raw).addrs.as_ref() };
+        let Some(addr) = addr else { return host };
+        // SAFETY: virthost is NULL or a pool string of the live address record.
+        let virthost = unsafe { cstr_lossy(addr.virthost) }
+            .map(|c| c.into_owned())
+            .unwrap_or_default();
+        if addr.host_port != 0 {
+            format!("{host} [{virthost}:{}]", addr.host_port)
+        } else {
+            format!("{host} [{virthost}]")
+        }
+    }
+
     pub fn iter(self) -> impl Iterator<Item = Server<'a>> {
         std::iter::successors(Some(self), |s| s.next())
     }

@@ -139,6 +139,17 @@ fn lb_fields(p: &Page, lb: &LbView) -> Vec<Field> {
     ]
 }
 
+/// The time zone of the txt/xml/prop times (always UTC), written as mod_jk writes zones.
+const TZ: &str = "+0000";
+
+/// Keys only the JSON format shows: mod_jk's formats keep mod_jk's key set.
+const JSON_ONLY: [&str; 3] = ["lb_retries", "retry_interval", "rating"];
+
+fn jk_keys(mut fields: Vec<Field>) -> Vec<Field> {
+    fields.retain(|f| !JSON_ONLY.contains(&f.key));
+    fields
+}
+
 fn ago(p: &Page, at_secs: u64) -> u64 {
     if at_secs == 0 {
         0
@@ -184,7 +195,7 @@ fn member_fields(p: &Page, m: &MemberView) -> Vec<Field> {
     if let Some(at) = m.error_secs() {
         f.extend([
             field("error_time_datetime", time_text(at)),
-            field("error_time_tz", "UTC"),
+            field("error_time_tz", TZ),
             field("error_time_unix_seconds", at),
             field("error_time_ago", ago(p, at)),
         ]);
@@ -226,7 +237,6 @@ fn map_fields(m: &MapRef) -> Vec<Field> {
         field("id", m.id),
         qfield("server", m.server),
         qfield("uri", r.uri()),
-        qfield("worker", &r.worker),
         qfield("type", r.type_text()),
         qfield("source", &r.source),
         qfield("reply_timeout", e.reply_timeout_ms.map_or(-1, i64::from)),
@@ -297,7 +307,7 @@ fn xml_head(o: &mut String, p: &Page, ns: &str) {
         "time",
         &[
             field("datetime", time_text(p.now_secs)),
-            field("tz", "UTC"),
+            field("tz", TZ),
             field("unix", p.now_secs),
         ],
         true,
@@ -348,10 +358,10 @@ pub(super) fn xml(p: &Page, outcome: Outcome) -> String {
                 );
             }
             for lb in &p.lbs {
-                xml_element(&mut o, ns, 2, "balancer", &lb_fields(p, lb), false);
+                xml_element(&mut o, ns, 2, "balancer", &jk_keys(lb_fields(p, lb)), false);
                 if !p.hidden(OPT_NO_MEMBERS) {
                     for m in &lb.members {
-                        xml_element(&mut o, ns, 4, "member", &member_fields(p, m), true);
+                        xml_element(&mut o, ns, 4, "member", &jk_keys(member_fields(p, m)), true);
                     }
                 }
                 if !p.hidden(OPT_NO_MAPS) {
@@ -376,25 +386,20 @@ pub(super) fn xml(p: &Page, outcome: Outcome) -> String {
                     false,
                 );
             }
+            // mod_jk closes an ajp element at once and lists its maps after it.
             for a in &p.ajps {
-                let maps = if p.hidden(OPT_NO_MAPS) {
-                    Vec::new()
-                } else {
-                    p.maps(Some(a.name))
-                };
                 xml_element(
                     &mut o,
                     ns,
                     2,
                     "ajp",
-                    &ajp_worker_fields(p, a),
-                    maps.is_empty(),
+                    &jk_keys(ajp_worker_fields(p, a)),
+                    true,
                 );
-                if !maps.is_empty() {
-                    for m in maps {
+                if !p.hidden(OPT_NO_MAPS) {
+                    for m in p.maps(Some(a.name)) {
                         xml_element(&mut o, ns, 6, "map", &map_fields(&m), true);
                     }
-                    out!(o, "  </{ns}ajp>\n");
                 }
             }
             if wrap {
@@ -454,7 +459,7 @@ fn txt_head(o: &mut String, p: &Page) {
         "Time",
         &[
             field("datetime", time_text(p.now_secs)),
-            field("tz", "UTC"),
+            field("tz", TZ),
             field("unix", p.now_secs),
         ],
     );
@@ -487,10 +492,10 @@ pub(super) fn txt(p: &Page, outcome: Outcome) -> String {
                 out!(o, "Balancer Workers: count={}\n", p.lbs.len());
             }
             for lb in &p.lbs {
-                txt_line(&mut o, "Balancer Worker", &lb_fields(p, lb));
+                txt_line(&mut o, "Balancer Worker", &jk_keys(lb_fields(p, lb)));
                 if !p.hidden(OPT_NO_MEMBERS) {
                     for m in &lb.members {
-                        txt_line(&mut o, "Member", &member_fields(p, m));
+                        txt_line(&mut o, "Member", &jk_keys(member_fields(p, m)));
                     }
                 }
                 if !p.hidden(OPT_NO_MAPS) {
@@ -587,7 +592,7 @@ fn prop_head(po: &mut PropOut, p: &Page) {
     po.global("server_name", &p.server_name);
     po.global("server_port", &p.server_port.to_string());
     po.global("time_datetime", &time_text(p.now_secs));
-    po.global("time_tz", "UTC");
+    po.global("time_tz", TZ);
     po.global("time_unix", &p.now_secs.to_string());
     po.global("web_server", p.ctx.software);
     po.global("jk_version", &p.version());
@@ -618,11 +623,11 @@ pub(super) fn prop(p: &Page, outcome: Outcome) -> String {
             }
             for lb in &p.lbs {
                 po.global("list", lb.name);
-                po.fields(lb.name, &lb_fields(p, lb));
+                po.fields(lb.name, &jk_keys(lb_fields(p, lb)));
                 if !p.hidden(OPT_NO_MEMBERS) {
                     for m in &lb.members {
                         po.of(lb.name, "balance_workers", &m.snap.name);
-                        po.fields(&m.snap.name, &member_fields(p, m));
+                        po.fields(&m.snap.name, &jk_keys(member_fields(p, m)));
                     }
                 }
                 if !p.hidden(OPT_NO_MAPS) {
@@ -635,7 +640,7 @@ pub(super) fn prop(p: &Page, outcome: Outcome) -> String {
                 po.global("ajp_count", &p.ajps.len().to_string());
             }
             for a in &p.ajps {
-                po.global("list", a.name);
+                po.of(a.name, "list", a.name);
                 po.fields(a.name, &ajp_worker_fields(p, a));
                 if !p.hidden(OPT_NO_MAPS) {
                     po.maps(a.name, &p.maps(Some(a.name)));

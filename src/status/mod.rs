@@ -93,9 +93,13 @@
 //! whatever its outcome; `connected`/`max_connected` the backend connections open in all
 //! children and their peak since the last reset. `show` answers the worker's elements
 //! without the list wrappers and counts, and with `sw` only that member. The URI maps are
-//! those of the virtual host serving the status request. `time_to_recover_*` and `time_to_maintenance_*` are
+//! those of every server, the main one first, named as mod_jk names them (`host:port`, or
+//! `host` without a configured port, and `host [address:port]` for a virtual host), in
+//! every format. `time_to_recover_*` and `time_to_maintenance_*` are
 //! estimates from the last maintenance and error times. `address` is `host:port` as
-//! configured. Times in txt/prop/xml use mod_jk's `%Y%m%d%H%M%S`, in UTC.
+//! configured. Times in txt/prop/xml use mod_jk's `%Y%m%d%H%M%S`, in UTC (`tz=+0000`).
+//! `lb_retries`, `retry_interval` and `rating` are shown in JSON only (mod_jk 1.2.48's
+//! formats have no such keys).
 //!
 //! # JSON (`mime=json`)
 //!
@@ -3066,12 +3070,22 @@ worker.jkstatus.type=status
             "worker.tomcat1.busy=0\n",
             "worker.load_balancer.map.1.uri=/app/*\n",
             "worker.ajp_count=1\n",
-            "worker.list=solo\n",
+            "worker.solo.list=solo\n",
+            "worker.time_tz=+0000\n",
             "worker.solo.port=48009\n",
             "worker.result.type=OK\n",
             "worker.result.message=Action finished\n",
         ] {
             assert!(p.contains(needle), "missing {needle:?} in\n{p}");
+        }
+        // mod_jk's key set: no keys of our own, a standalone worker is no `worker.list` entry.
+        for absent in [
+            "lb_retries=",
+            "retry_interval=",
+            "rating=",
+            "worker.list=solo",
+        ] {
+            assert!(!p.contains(absent), "{absent:?} in\n{p}");
         }
         let f = fixture_with("worker.jkstatus.prefix=jk\n");
         assert!(
