@@ -597,6 +597,15 @@ impl Pool {
         self.applied.store(u64::from(version), Ordering::Release);
     }
 
+    /// Closes the idle connections at child exit and returns how much this child had added
+    /// to the shared count, negated: the process is going away, so connections still
+    /// leased (there are none after a clean exit) close with it.
+    pub fn close_at_exit(&self) -> i64 {
+        let idle = std::mem::take(&mut self.state.lock().idle);
+        drop(idle);
+        -self.published.swap(0, Ordering::AcqRel)
+    }
+
     /// Connections opened minus closed since the last call (for the shared count).
     pub fn open_delta(&self) -> i64 {
         let now = self.open.load(Ordering::Acquire);

@@ -163,6 +163,20 @@ impl Runtime {
         }
     }
 
+    /// Child exit: closes this child's pooled backend connections, as mod_jk does, and
+    /// takes them out of the shared `connected` counts.
+    fn close_pools(&self) {
+        let Some(pools) = self.pools.get() else {
+            return;
+        };
+        for (name, (p, _)) in pools {
+            let delta = p.close_at_exit();
+            if let Some(slot) = self.ajp_slot(name).filter(|_| delta != 0) {
+                slot.connections_changed(delta);
+            }
+        }
+    }
+
     /// The shared slot of ajp13 worker `name`.
     fn ajp_slot(&self, name: &str) -> Option<&crate::shm::AjpSlot> {
         self.shm.as_ref().and_then(|m| m.segment().ajp(name))
@@ -493,10 +507,22 @@ pub fn post_config(pool: &Pool, main: Server) -> i32 {
     httpd::OK
 }
 
-pub fn child_init(_pool: &Pool, main: Server) {
-    // Connection pools are created lazily after fork. With JkWatchdogInterval a thread
-    // of this child runs maintenance; otherwise requests trigger it.
+pub fn child_init(pool: &Pool, main: Server) {
+    // Connection pools are created lazily after fork and closed when the child's pool is
+    // destroyed at its exit. With JkWatchdogInterval a thread of this child runs
+    // maintenance; otherwise requests trigger it.
     let sl = main.config();
+    if let Some(rt) = &sl.runtime {
+        struct CloseAtExit(Arc<Runtime>);
+        impl Drop for CloseAtExit {
+            fn drop(&mut self) {
+                let rt = &self.0;
+                // Runs from a pool cleanup: nothing may unwind into httpd.
+                let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| rt.close_pools()));
+            }
+        }
+        pool.adopt(CloseAtExit(rt.clone()));
+    }
     let (Some(rt), Some(secs)) = (
         sl.runtime.clone(),
         sl.conf.watchdog_interval.filter(|&s| s > 0),

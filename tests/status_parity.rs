@@ -12,6 +12,17 @@ const MOD_JK: &str = "/usr/lib/apache2/modules/mod_jk.so";
 /// httpd with an lb over `m1`,`m2` (fakes 0 and 1) and a standalone `solo` (fake 2);
 /// `module` replaces mod_rjk (mod_jk, never both in one httpd).
 fn start(mpm: Mpm, module: Option<&str>, fakes: &[FakeAjp], solo_extra: &str) -> Httpd {
+    start_with(mpm, module, fakes, solo_extra, "")
+}
+
+/// As [`start`], with `httpd_extra` added to httpd.conf.
+fn start_with(
+    mpm: Mpm,
+    module: Option<&str>,
+    fakes: &[FakeAjp],
+    solo_extra: &str,
+    httpd_extra: &str,
+) -> Httpd {
     let root = ServerRoot::new(mpm);
     if let Some(m) = module {
         std::fs::copy(m, root.dir.join("modules/mod_rjk.so")).unwrap();
@@ -28,7 +39,8 @@ fn start(mpm: Mpm, module: Option<&str>, fakes: &[FakeAjp], solo_extra: &str) ->
     let wf = root.write("conf/workers.properties", &w);
     root.configure(&format!(
         "JkWorkersFile {wf}\nJkShmFile logs/jk-runtime-status\nJkLogFile logs/mod_jk.log\n\
-         JkLogLevel info\nJkMount /lb/* lb\nJkMount /solo/* solo\nJkMount /jkmanager/* jkstatus\n"
+         JkLogLevel info\nJkMount /lb/* lb\nJkMount /solo/* solo\nJkMount /jkmanager/* jkstatus\n\
+         {httpd_extra}"
     ));
     root.start()
 }
@@ -370,4 +382,51 @@ fn maps_of_every_virtual_host_as_mod_jk_lists_them() {
         );
     }
     assert!(txt.contains(&"map_count=5".to_owned()), "{txt:#?}");
+}
+
+/// `connected` of `solo` once it equals the connections the fake backend holds open
+/// (opened minus closed); fails with both after 10 s.
+fn connected_settles(h: &Httpd, fake: &FakeAjp) -> u64 {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let s = txt_fields(h, "cmd=show&w=solo", "AJP Worker: name=solo ");
+        let shown: u64 = field(&s, "connected").unwrap().parse().unwrap();
+        let open = fake.events("open").len() - fake.events("close").len();
+        if shown == open as u64 {
+            return shown;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "connected={shown}, open at the backend={open}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn connected_drops_when_prefork_children_exit() {
+    let f = fakes();
+    // Every child exits after one client connection.
+    let h = start_with(Mpm::Prefork, None, &f, "", "MaxConnectionsPerChild 1\n");
+    for i in 0..4 {
+        assert_eq!(h.get(&format!("/solo/x{i}")).status, 200);
+    }
+    // Four children opened a connection each and exited: the backend saw them closed.
+    let solo = &f[2];
+    assert_eq!(solo.wait_events("close", 4).len(), 4, "{}", solo.log());
+    assert_eq!(connected_settles(&h, solo), 0);
+    let s = txt_fields(&h, "cmd=show&w=solo", "AJP Worker: name=solo ");
+    assert!(field(&s, "max_connected").unwrap().parse::<u64>().unwrap() >= 1);
+
+    // Children that hold a connection count it; a graceful restart ends them.
+    let mut a = KeepAlive::connect(h.port());
+    let mut b = KeepAlive::connect(h.port());
+    for ka in [&mut a, &mut b] {
+        assert_eq!(ka.get("/solo/y").status, 200);
+    }
+    assert_eq!(connected_settles(&h, solo), 2);
+    h.restart(true);
+    drop((a, b));
+    assert_eq!(solo.wait_events("close", 6).len(), 6, "{}", solo.log());
+    assert_eq!(connected_settles(&h, solo), 0);
 }

@@ -218,7 +218,9 @@ impl<'a> Pool<'a> {
         /// `p` must come from `Box::into_raw::<T>` and be dropped only once.
         unsafe extern "C" fn drop_box<T>(p: *mut c_void) -> ffi::apr_status_t {
             // SAFETY: registered below with a pointer from Box::into_raw::<T>, run once.
-            drop(unsafe { Box::from_raw(p as *mut T) });
+            let value = unsafe { Box::from_raw(p as *mut T) };
+            // A panicking destructor must not unwind into APR.
+            let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drop(value)));
             ffi::APR_SUCCESS as ffi::apr_status_t
         }
         let ptr = Box::into_raw(Box::new(value));

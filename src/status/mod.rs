@@ -91,7 +91,8 @@
 //! Counters mean mod_jk's: `transferred` counts the AJP bytes sent to the backend (request
 //! and body packets), `read` the AJP bytes read from it (response packets), per request and
 //! whatever its outcome; `connected`/`max_connected` the backend connections open in all
-//! children and their peak since the last reset. `show` answers the worker's elements
+//! children and their peak since the last reset (a child closes its pooled connections
+//! when it exits, as mod_jk's do). `show` answers the worker's elements
 //! without the list wrappers and counts, and with `sw` only that member. The URI maps are
 //! those of every server, the main one first, named as mod_jk names them (`host:port`, or
 //! `host` without a configured port, and `host [address:port]` for a virtual host), in
