@@ -768,6 +768,9 @@ pub trait Client {
             .try_for_each(|&(off, len)| self.write_body(&buf[off..off + len]))
     }
     fn flush(&mut self) -> Result<(), ClientError>;
+    /// A new backend connection was opened for this request (counted in shared memory
+    /// from then on, as mod_jk counts it when connecting).
+    fn connection_opened(&mut self) {}
 }
 
 /// Per-request settings that do not come from the worker definition.
@@ -1034,6 +1037,9 @@ fn attempt_once(
         Ok(l) => l,
         Err(e) => return fail(e, false, false),
     };
+    if !reused {
+        client.connection_opened();
+    }
     let mut ex = Exchange::new(req.body, t.max_packet);
     // `packet` carries the first body packet too, when there is one.
     if let Some(len) = first_chunk {

@@ -854,6 +854,8 @@ fn serve_status(
 /// The httpd request as the backend exchange sees it.
 struct HttpdClient<'r, 'a> {
     req: &'r mut Request<'a>,
+    /// Publishes the pool's open connections to the shared count.
+    opened: &'r dyn Fn(),
 }
 
 impl Client for HttpdClient<'_, '_> {
@@ -885,6 +887,9 @@ impl Client for HttpdClient<'_, '_> {
     }
     fn flush(&mut self) -> Result<(), ClientError> {
         self.req.flush().map_err(|_| ClientError::Write)
+    }
+    fn connection_opened(&mut self) {
+        (self.opened)();
     }
 }
 
@@ -1150,8 +1155,12 @@ fn serve(
                 return httpd::HTTP_SERVICE_UNAVAILABLE;
             }
             let started = std::time::Instant::now();
-            let outcome =
-                backend::service(pool, &fwd, &mut HttpdClient { req }, &opts, &mut replay);
+            let opened = || rt.publish_connections(name, pool);
+            let mut client = HttpdClient {
+                req,
+                opened: &opened,
+            };
+            let outcome = backend::service(pool, &fwd, &mut client, &opts, &mut replay);
             let (read, written) = backend::wire::take();
             if let Some(s) = slot {
                 s.on_end(
@@ -1280,8 +1289,12 @@ fn serve(
                     );
                     bal.on_start(m);
                     let started = std::time::Instant::now();
-                    let outcome =
-                        backend::service(pool, &fwd, &mut HttpdClient { req }, &opts, &mut replay);
+                    let opened = || rt.publish_connections(&member, pool);
+                    let mut client = HttpdClient {
+                        req,
+                        opened: &opened,
+                    };
+                    let outcome = backend::service(pool, &fwd, &mut client, &opts, &mut replay);
                     let now = now_ms();
                     let (read, written) = backend::wire::take();
                     bal.on_traffic(m, read, written);

@@ -430,3 +430,101 @@ fn connected_drops_when_prefork_children_exit() {
     assert_eq!(solo.wait_events("close", 6).len(), 6, "{}", solo.log());
     assert_eq!(connected_settles(&h, solo), 0);
 }
+
+/// A POST whose body stops short of its Content-Length: a client error.
+fn truncated_post(h: &Httpd, path: &str) {
+    use std::io::{Read, Write};
+    let mut c = std::net::TcpStream::connect(("127.0.0.1", h.port())).unwrap();
+    let head = format!("POST {path} HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n0123456789");
+    c.write_all(head.as_bytes()).unwrap();
+    c.shutdown(std::net::Shutdown::Write).unwrap();
+    let mut out = Vec::new();
+    let _ = c.read_to_end(&mut out);
+}
+
+/// Series name → largest sample value, from a Prometheus text answer.
+fn prom_families(prom: &str) -> Vec<(String, f64)> {
+    let mut fams: Vec<(String, f64)> = prom
+        .lines()
+        .filter_map(|l| l.strip_prefix("# TYPE "))
+        .map(|l| (l.split(' ').next().unwrap().to_owned(), f64::MIN))
+        .collect();
+    for line in prom.lines().filter(|l| !l.starts_with('#')) {
+        let (series, value) = line.rsplit_once(' ').unwrap();
+        let name = series.split('{').next().unwrap();
+        let value: f64 = value.parse().unwrap();
+        let fam = fams
+            .iter_mut()
+            .filter(|(f, _)| name.starts_with(f.as_str()))
+            .max_by_key(|(f, _)| f.len())
+            .unwrap_or_else(|| panic!("{name} has no family"));
+        fam.1 = fam.1.max(value);
+    }
+    fams
+}
+
+#[test]
+fn every_prometheus_series_is_fed() {
+    let f = fakes();
+    let h = start(Mpm::Event, None, &f, "worker.m2.distance=1\n");
+    let ok = |path: &str| assert_eq!(h.get(path).status, 200, "{path}");
+    ok("/lb/a");
+    ok("/solo/b");
+    truncated_post(&h, "/lb/echo");
+    truncated_post(&h, "/solo/echo");
+    // Reply timeouts on m1 (m2 stopped) and on solo.
+    ok("/jkmanager/?cmd=update&w=lb&sw=m2&vwa=S&mime=txt");
+    ok("/jkmanager/?cmd=update&w=lb&sw=m1&vart=300&mime=txt");
+    ok("/jkmanager/?cmd=update&w=solo&vart=300&mime=txt");
+    assert_ne!(h.get("/lb/sleep/2000").status, 200);
+    assert_ne!(h.get("/solo/sleep/2000").status, 200);
+    // Requests in flight on m2 and solo while the metrics are read.
+    ok("/jkmanager/?cmd=update&w=lb&sw=m2&vwa=A&mime=txt");
+    ok("/jkmanager/?cmd=update&w=solo&vart=0&mime=txt");
+    let before = (f[1].events("request").len(), f[2].events("request").len());
+    let port = h.port();
+    let slow: Vec<_> = ["/lb/sleep/2500", "/solo/sleep/2500"]
+        .into_iter()
+        .map(|p| {
+            std::thread::spawn(move || {
+                let mut ka = KeepAlive::connect(port);
+                ka.get(p).status
+            })
+        })
+        .collect();
+    f[1].wait_events("request", before.0 + 1);
+    f[2].wait_events("request", before.1 + 1);
+    let prom = h.get("/jkmanager/?mime=prometheus").text();
+    for t in slow {
+        assert_eq!(t.join().unwrap(), 200);
+    }
+    let fams = prom_families(&prom);
+    for name in [
+        "rjk_member_connected",
+        "rjk_member_max_connected",
+        "rjk_member_latency_seconds",
+        "rjk_ajp_requests_total",
+        "rjk_ajp_errors_total",
+        "rjk_ajp_client_errors_total",
+        "rjk_ajp_reply_timeouts_total",
+        "rjk_ajp_busy",
+        "rjk_ajp_max_busy",
+        "rjk_ajp_read_bytes_total",
+        "rjk_ajp_written_bytes_total",
+        "rjk_ajp_connected",
+        "rjk_ajp_max_connected",
+        "rjk_ajp_latency_seconds",
+    ] {
+        assert!(
+            fams.iter().any(|(f, _)| f == name),
+            "{name} missing:\n{prom}"
+        );
+    }
+    // After this traffic every series has a sample above zero.
+    let unfed: Vec<&String> = fams
+        .iter()
+        .filter(|(_, v)| *v <= 0.0)
+        .map(|(f, _)| f)
+        .collect();
+    assert!(unfed.is_empty(), "never fed: {unfed:?}\n{prom}");
+}

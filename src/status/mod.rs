@@ -157,7 +157,8 @@
 //!
 //! # Prometheus (`mime=prometheus`, text exposition format 0.0.4)
 //!
-//! Labels `lb` and `member` on every member series.
+//! Labels `lb` and `member` on every member series, `worker` on every series of a listed
+//! standalone ajp13 worker (`rjk_ajp_*`).
 //!
 //! | metric | type | meaning |
 //! |---|---|---|
@@ -173,11 +174,18 @@
 //! | `rjk_member_read_bytes_total` | counter | AJP bytes read from the member (mod_jk's `read`) |
 //! | `rjk_member_written_bytes_total` | counter | AJP bytes sent to the member (mod_jk's `transferred`) |
 //! | `rjk_member_sessions_total` | counter | session-less requests (mod_jk's "sessions") |
+//! | `rjk_member_connected` / `rjk_member_max_connected` | gauge | backend connections open in all children now / peak since reset |
 //! | `rjk_member_lbfactor`, `rjk_member_lb_value`, `rjk_member_distance` | gauge | balancing values |
 //! | `rjk_member_last_error_timestamp_seconds` | gauge | unix time of the last error, 0 for none |
 //! | `rjk_member_latency_seconds` | histogram | `_bucket{le}`, `_sum`, `_count` per member: time from sending the request to END_RESPONSE of each completed request |
 //! | `rjk_lb_members{lb,rating}` | gauge | members rated `good`, `degraded`, `bad` by the `good`/`bad` rules |
 //! | `rjk_lb_busy` / `rjk_lb_max_busy` | gauge | requests in flight on the lb |
+//! | `rjk_ajp_requests_total{worker}` | counter | requests of a standalone ajp13 worker (mod_jk's `used`) |
+//! | `rjk_ajp_errors_total`, `rjk_ajp_client_errors_total`, `rjk_ajp_reply_timeouts_total` | counter | its backend errors, client errors, reply timeouts |
+//! | `rjk_ajp_busy` / `rjk_ajp_max_busy` | gauge | its requests in flight now / peak since reset |
+//! | `rjk_ajp_read_bytes_total` / `rjk_ajp_written_bytes_total` | counter | AJP bytes read from / sent to its backend |
+//! | `rjk_ajp_connected` / `rjk_ajp_max_connected` | gauge | its backend connections open in all children now / peak since reset |
+//! | `rjk_ajp_latency_seconds{worker}` | histogram | as the member histogram, for the standalone worker |
 //!
 //! The `opt` bits do not apply to this format.
 
