@@ -258,18 +258,18 @@ fn ajp_edits_and_resets_reach_every_prefork_child() {
     );
 }
 
-#[test]
-fn latency_histogram_puts_a_known_delay_in_its_bucket() {
+/// A 300 ms backend delay lands in the 0.5 s bucket of `metric{labels}` (and not in the
+/// 0.25 s one) under `mpm`.
+fn known_delay_in_its_bucket(mpm: Mpm, path: &str, metric: &str, labels: &str) {
     let f = fakes();
-    let h = start(Mpm::Event, None, &f, "");
-    // Stop m2 so the request goes to m1.
+    let h = start(mpm, None, &f, "");
+    // Stop m2 so an lb request goes to m1.
     let r = h.get("/jkmanager/?cmd=update&w=lb&sw=m2&vwa=S&mime=txt");
     assert_eq!(r.status, 200, "{}", r.text());
-    assert_eq!(h.get("/lb/sleep/300").status, 200);
+    assert_eq!(h.get(path).status, 200);
     let prom = h.get("/jkmanager/?mime=prometheus").text();
     let bucket = |le: &str| -> u64 {
-        let key =
-            format!("rjk_member_latency_seconds_bucket{{lb=\"lb\",member=\"m1\",le=\"{le}\"}} ");
+        let key = format!("{metric}_bucket{{{labels},le=\"{le}\"}} ");
         prom.lines()
             .find_map(|l| l.strip_prefix(&key))
             .unwrap_or_else(|| panic!("no {key} in\n{prom}"))
@@ -277,9 +277,27 @@ fn latency_histogram_puts_a_known_delay_in_its_bucket() {
             .parse()
             .unwrap()
     };
-    assert_eq!(bucket("0.25"), 0, "{prom}");
-    assert_eq!(bucket("0.5"), 1, "{prom}");
+    assert_eq!(bucket("0.25"), 0, "{mpm:?} {path}\n{prom}");
+    assert_eq!(bucket("0.5"), 1, "{mpm:?} {path}\n{prom}");
     assert_eq!(bucket("+Inf"), 1);
+}
+
+#[test]
+fn latency_histogram_puts_a_known_delay_in_its_bucket() {
+    for mpm in [Mpm::Event, Mpm::Prefork] {
+        known_delay_in_its_bucket(
+            mpm,
+            "/lb/sleep/300",
+            "rjk_member_latency_seconds",
+            "lb=\"lb\",member=\"m1\"",
+        );
+        known_delay_in_its_bucket(
+            mpm,
+            "/solo/sleep/300",
+            "rjk_ajp_latency_seconds",
+            "worker=\"solo\"",
+        );
+    }
 }
 
 /// httpd with mounts in the main server and two virtual hosts on the listening port: one
