@@ -546,3 +546,31 @@ fn every_prometheus_series_is_fed() {
         .collect();
     assert!(unfed.is_empty(), "never fed: {unfed:?}\n{prom}");
 }
+
+/// `client_errors` of `solo` and of the member that served, after one POST to each whose
+/// body stops short.
+fn client_errors_after_truncated_posts(module: Option<&str>) -> (String, String) {
+    let f = fakes();
+    let h = start(Mpm::Event, module, &f, "");
+    // Only m1 takes lb requests.
+    let r = h.get("/jkmanager/?cmd=update&w=lb&sw=m2&vwa=S&mime=txt");
+    assert_eq!(r.status, 200, "{}", r.text());
+    truncated_post(&h, "/solo/echo");
+    truncated_post(&h, "/lb/echo");
+    let solo = txt_fields(&h, "cmd=show&w=solo", "AJP Worker: name=solo ");
+    let member = txt_fields(&h, "cmd=show&w=lb&sw=m1", "Member: name=m1 ");
+    (
+        field(&solo, "client_errors").unwrap(),
+        field(&member, "client_errors").unwrap(),
+    )
+}
+
+/// README, "Where mod_rjk deliberately differs": mod_jk counts each client error twice
+/// (once where it is detected, once when the request's statistics are updated).
+#[test]
+fn a_client_error_counts_once_where_mod_jk_counts_two() {
+    let (jk_solo, jk_member) = client_errors_after_truncated_posts(Some(MOD_JK));
+    let (solo, member) = client_errors_after_truncated_posts(None);
+    assert_eq!((jk_solo.as_str(), jk_member.as_str()), ("2", "2"));
+    assert_eq!((solo.as_str(), member.as_str()), ("1", "1"));
+}
