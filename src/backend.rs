@@ -642,6 +642,15 @@ impl Pool {
         self.applied.store(u64::from(version), Ordering::Release);
     }
 
+    /// Closes the idle connections at child exit and returns how much this child had added
+    /// to the shared count, negated: the process is going away, so connections still
+    /// leased (there are none after a clean exit) close with it.
+    pub fn close_at_exit(&self) -> i64 {
+        let idle = std::mem::take(&mut self.state.lock().idle);
+        drop(idle);
+        -self.published.swap(0, Ordering::AcqRel)
+    }
+
     /// Connections opened minus closed since the last call (for the shared count).
     pub fn open_delta(&self) -> i64 {
         let now = self.open.load(Ordering::Acquire);
@@ -804,6 +813,9 @@ pub trait Client {
             .try_for_each(|&(off, len)| self.write_body(&buf[off..off + len]))
     }
     fn flush(&mut self) -> Result<(), ClientError>;
+    /// A new backend connection was opened for this request (counted in shared memory
+    /// from then on, as mod_jk counts it when connecting).
+    fn connection_opened(&mut self) {}
 }
 
 /// Per-request settings that do not come from the worker definition.
@@ -1070,6 +1082,9 @@ fn attempt_once(
         Ok(l) => l,
         Err(e) => return fail(e, false, false),
     };
+    if !reused {
+        client.connection_opened();
+    }
     let mut ex = Exchange::new(req.body, t.max_packet);
     // `packet` carries the first body packet too, when there is one.
     if let Some(len) = first_chunk {

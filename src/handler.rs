@@ -47,10 +47,14 @@ pub struct ServerSlot {
     runtime: Option<Arc<Runtime>>,
     log: Option<Arc<Logger>>,
     /// The URI map requests use: the configured one, replaced when a JkMountFile
-    /// changes on disk (each child checks on its own, as mod_jk does).
-    map: RwLock<Arc<UriMap>>,
+    /// changes on disk (each child checks on its own, as mod_jk does). Shared with
+    /// [`Runtime::servers`] so the status worker lists every server's current map.
+    map: SharedMap,
     mount_reload: Option<MountReload>,
 }
+
+/// A server's URI map as requests use it.
+type SharedMap = Arc<RwLock<Arc<UriMap>>>;
 
 struct MountReload {
     path: String,
@@ -127,6 +131,9 @@ pub struct Runtime {
     /// Seconds between maintenance runs (worker.maintain); 0 disables them.
     maintain_secs: u64,
     last_maintain: AtomicU64,
+    /// Every server (main first, then the virtual hosts in httpd's order) with its name as
+    /// mod_jk's status worker shows it and its URI map.
+    servers: Vec<(String, SharedMap)>,
 }
 
 impl Runtime {
@@ -160,6 +167,20 @@ impl Runtime {
             for (name, (p, _)) in pools {
                 p.maintain(now);
                 self.publish_connections(name, p);
+            }
+        }
+    }
+
+    /// Child exit: closes this child's pooled backend connections, as mod_jk does, and
+    /// takes them out of the shared `connected` counts.
+    fn close_pools(&self) {
+        let Some(pools) = self.pools.get() else {
+            return;
+        };
+        for (name, (p, _)) in pools {
+            let delta = p.close_at_exit();
+            if let Some(slot) = self.ajp_slot(name).filter(|_| delta != 0) {
+                slot.connections_changed(delta);
             }
         }
     }
@@ -228,7 +249,7 @@ impl ServerSlot {
             conf: ServerConf::new(is_vhost),
             runtime: None,
             log: None,
-            map: RwLock::new(Arc::new(UriMap::default())),
+            map: Arc::new(RwLock::new(Arc::new(UriMap::default()))),
             mount_reload: None,
         }
     }
@@ -424,7 +445,16 @@ pub fn post_config(pool: &Pool, main: Server) -> i32 {
     } else {
         None
     };
+    let servers = main
+        .iter()
+        .map(|s| {
+            let sl = s.config_mut();
+            *sl.map.write() = Arc::new(sl.conf.uri_map.clone());
+            (s.label(), sl.map.clone())
+        })
+        .collect();
     let runtime = Arc::new(Runtime {
+        servers,
         maintain_secs: workers.maintain_secs.max(0) as u64,
         last_maintain: AtomicU64::new(now_secs()),
         workers,
@@ -476,7 +506,6 @@ pub fn post_config(pool: &Pool, main: Server) -> i32 {
         };
         sl.log = logger;
         sl.runtime = Some(runtime.clone());
-        *sl.map.write() = Arc::new(sl.conf.uri_map.clone());
         sl.mount_reload = match (&sl.conf.mount_file, sl.conf.mount_file_reload.unwrap_or(60)) {
             (Some(path), secs) if secs > 0 => Some(MountReload {
                 path: path.clone(),
@@ -514,10 +543,22 @@ pub fn post_config(pool: &Pool, main: Server) -> i32 {
     httpd::OK
 }
 
-pub fn child_init(_pool: &Pool, main: Server) {
-    // Connection pools are created lazily after fork. With JkWatchdogInterval a thread
-    // of this child runs maintenance; otherwise requests trigger it.
+pub fn child_init(pool: &Pool, main: Server) {
+    // Connection pools are created lazily after fork and closed when the child's pool is
+    // destroyed at its exit. With JkWatchdogInterval a thread of this child runs
+    // maintenance; otherwise requests trigger it.
     let sl = main.config();
+    if let Some(rt) = &sl.runtime {
+        struct CloseAtExit(Arc<Runtime>);
+        impl Drop for CloseAtExit {
+            fn drop(&mut self) {
+                let rt = &self.0;
+                // Runs from a pool cleanup: nothing may unwind into httpd.
+                let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| rt.close_pools()));
+            }
+        }
+        pool.adopt(CloseAtExit(rt.clone()));
+    }
     let (Some(rt), Some(secs)) = (
         sl.runtime.clone(),
         sl.conf.watchdog_interval.filter(|&s| s > 0),
@@ -889,13 +930,14 @@ fn serve_status(
     };
     let server_names = req.server().names();
     let server = format!("{}:{}", lossy(info.server_name), info.server_port);
-    let maps = vec![(
-        server.clone(),
-        sl.uri_map()
-            .rules()
-            .map(status::MapRow::from_rule)
-            .collect(),
-    )];
+    let maps: Vec<(String, Vec<status::MapRow>)> = rt
+        .servers
+        .iter()
+        .map(|(label, map)| {
+            let rows = map.read().rules().map(status::MapRow::from_rule).collect();
+            (label.clone(), rows)
+        })
+        .collect();
     let segment = rt.shm.as_ref().map(|m| m.segment());
     let latency = |m: usize| {
         let seg = segment?;
@@ -925,6 +967,8 @@ fn serve_status(
 /// The httpd request as the backend exchange sees it.
 struct HttpdClient<'r, 'a> {
     req: &'r mut Request<'a>,
+    /// Publishes the pool's open connections to the shared count.
+    opened: &'r dyn Fn(),
 }
 
 impl Client for HttpdClient<'_, '_> {
@@ -956,6 +1000,9 @@ impl Client for HttpdClient<'_, '_> {
     }
     fn flush(&mut self) -> Result<(), ClientError> {
         self.req.flush().map_err(|_| ClientError::Write)
+    }
+    fn connection_opened(&mut self) {
+        (self.opened)();
     }
 }
 
@@ -1222,8 +1269,12 @@ fn serve(
                 return httpd::HTTP_SERVICE_UNAVAILABLE;
             }
             let started = std::time::Instant::now();
-            let outcome =
-                backend::service(pool, &fwd, &mut HttpdClient { req }, &opts, &mut replay);
+            let opened = || rt.publish_connections(name, pool);
+            let mut client = HttpdClient {
+                req,
+                opened: &opened,
+            };
+            let outcome = backend::service(pool, &fwd, &mut client, &opts, &mut replay);
             let (read, written) = backend::wire::take();
             if let Some(s) = slot {
                 s.on_end(
@@ -1364,8 +1415,12 @@ fn serve(
                     bal.on_start(m);
                     let started = std::time::Instant::now();
                     drop(locked);
-                    let outcome =
-                        backend::service(pool, &fwd, &mut HttpdClient { req }, &opts, &mut replay);
+                    let opened = || rt.publish_connections(&member, pool);
+                    let mut client = HttpdClient {
+                        req,
+                        opened: &opened,
+                    };
+                    let outcome = backend::service(pool, &fwd, &mut client, &opts, &mut replay);
                     let locked = rt.lb_lock(lbp);
                     let now = now_ms();
                     let (read, written) = backend::wire::take();

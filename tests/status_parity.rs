@@ -12,6 +12,17 @@ const MOD_JK: &str = "/usr/lib/apache2/modules/mod_jk.so";
 /// httpd with an lb over `m1`,`m2` (fakes 0 and 1) and a standalone `solo` (fake 2);
 /// `module` replaces mod_rjk (mod_jk, never both in one httpd).
 fn start(mpm: Mpm, module: Option<&str>, fakes: &[FakeAjp], solo_extra: &str) -> Httpd {
+    start_with(mpm, module, fakes, solo_extra, "")
+}
+
+/// As [`start`], with `httpd_extra` added to httpd.conf.
+fn start_with(
+    mpm: Mpm,
+    module: Option<&str>,
+    fakes: &[FakeAjp],
+    solo_extra: &str,
+    httpd_extra: &str,
+) -> Httpd {
     let root = ServerRoot::new(mpm);
     if let Some(m) = module {
         std::fs::copy(m, root.dir.join("modules/mod_rjk.so")).unwrap();
@@ -28,7 +39,8 @@ fn start(mpm: Mpm, module: Option<&str>, fakes: &[FakeAjp], solo_extra: &str) ->
     let wf = root.write("conf/workers.properties", &w);
     root.configure(&format!(
         "JkWorkersFile {wf}\nJkShmFile logs/jk-runtime-status\nJkLogFile logs/mod_jk.log\n\
-         JkLogLevel info\nJkMount /lb/* lb\nJkMount /solo/* solo\nJkMount /jkmanager/* jkstatus\n"
+         JkLogLevel info\nJkMount /lb/* lb\nJkMount /solo/* solo\nJkMount /jkmanager/* jkstatus\n\
+         {httpd_extra}"
     ));
     root.start()
 }
@@ -130,8 +142,7 @@ fn counters_match_mod_jk_after_the_same_traffic() {
     assert_eq!(field(&solo, "used").as_deref(), Some("3"));
 }
 
-/// Element names of an XML answer, maps left out (mod_rjk lists the maps of the serving
-/// virtual host only).
+/// Element names of an XML answer.
 fn xml_tags(h: &Httpd, query: &str) -> Vec<String> {
     let r = h.get(&format!("/jkmanager/?{query}&mime=xml"));
     assert_eq!(r.status, 200, "{}", r.text());
@@ -140,7 +151,6 @@ fn xml_tags(h: &Httpd, query: &str) -> Vec<String> {
         .skip(1)
         .filter_map(|t| t.split([' ', '\n', '>']).next())
         .filter(|t| t.starts_with("jk:") || t.starts_with("/jk:"))
-        .filter(|t| !t.ends_with("jk:map"))
         .map(str::to_owned)
         .collect()
 }
@@ -161,11 +171,11 @@ fn show_has_the_shape_of_mod_jk() {
     let jk = shapes(Some(MOD_JK));
     let ours = shapes(None);
     for ((q, a), b) in queries.iter().zip(&jk).zip(&ours) {
-        // mod_jk closes an ajp element at once and lists its maps after it.
-        let b: Vec<&String> = b.iter().filter(|t| *t != "/jk:ajp").collect();
-        let a: Vec<&String> = a.iter().collect();
         assert_eq!(a, b, "{q}");
     }
+    // mod_jk closes an ajp element at once and lists its maps after it.
+    assert!(ours[0].contains(&"jk:map".to_owned()), "{:?}", ours[0]);
+    assert!(!ours[0].contains(&"/jk:ajp".to_owned()), "{:?}", ours[0]);
     assert_eq!(
         ours[1].iter().filter(|t| *t == "jk:member").count(),
         1,
@@ -248,18 +258,18 @@ fn ajp_edits_and_resets_reach_every_prefork_child() {
     );
 }
 
-#[test]
-fn latency_histogram_puts_a_known_delay_in_its_bucket() {
+/// A 300 ms backend delay lands in the 0.5 s bucket of `metric{labels}` (and not in the
+/// 0.25 s one) under `mpm`.
+fn known_delay_in_its_bucket(mpm: Mpm, path: &str, metric: &str, labels: &str) {
     let f = fakes();
-    let h = start(Mpm::Event, None, &f, "");
-    // Stop m2 so the request goes to m1.
+    let h = start(mpm, None, &f, "");
+    // Stop m2 so an lb request goes to m1.
     let r = h.get("/jkmanager/?cmd=update&w=lb&sw=m2&vwa=S&mime=txt");
     assert_eq!(r.status, 200, "{}", r.text());
-    assert_eq!(h.get("/lb/sleep/300").status, 200);
+    assert_eq!(h.get(path).status, 200);
     let prom = h.get("/jkmanager/?mime=prometheus").text();
     let bucket = |le: &str| -> u64 {
-        let key =
-            format!("rjk_member_latency_seconds_bucket{{lb=\"lb\",member=\"m1\",le=\"{le}\"}} ");
+        let key = format!("{metric}_bucket{{{labels},le=\"{le}\"}} ");
         prom.lines()
             .find_map(|l| l.strip_prefix(&key))
             .unwrap_or_else(|| panic!("no {key} in\n{prom}"))
@@ -267,7 +277,300 @@ fn latency_histogram_puts_a_known_delay_in_its_bucket() {
             .parse()
             .unwrap()
     };
-    assert_eq!(bucket("0.25"), 0, "{prom}");
-    assert_eq!(bucket("0.5"), 1, "{prom}");
+    assert_eq!(bucket("0.25"), 0, "{mpm:?} {path}\n{prom}");
+    assert_eq!(bucket("0.5"), 1, "{mpm:?} {path}\n{prom}");
     assert_eq!(bucket("+Inf"), 1);
+}
+
+#[test]
+fn latency_histogram_puts_a_known_delay_in_its_bucket() {
+    for mpm in [Mpm::Event, Mpm::Prefork] {
+        known_delay_in_its_bucket(
+            mpm,
+            "/lb/sleep/300",
+            "rjk_member_latency_seconds",
+            "lb=\"lb\",member=\"m1\"",
+        );
+        known_delay_in_its_bucket(
+            mpm,
+            "/solo/sleep/300",
+            "rjk_ajp_latency_seconds",
+            "worker=\"solo\"",
+        );
+    }
+}
+
+/// httpd with mounts in the main server and two virtual hosts on the listening port: one
+/// with mounts of its own only, one copying the main server's (JkMountCopy).
+fn start_with_vhosts(module: Option<&str>, f: &FakeAjp) -> Httpd {
+    let root = ServerRoot::new(Mpm::Event);
+    if let Some(m) = module {
+        std::fs::copy(m, root.dir.join("modules/mod_rjk.so")).unwrap();
+    }
+    let wf = root.write(
+        "conf/workers.properties",
+        &format!(
+            "worker.list=lb,solo,jkstatus\n\
+             worker.solo.host=127.0.0.1\nworker.solo.port={p}\n\
+             worker.m1.host=127.0.0.1\nworker.m1.port={p}\n\
+             worker.lb.type=lb\nworker.lb.balance_workers=m1\n\
+             worker.jkstatus.type=status\n",
+            p = f.port
+        ),
+    );
+    let port = root.port;
+    root.configure(&format!(
+        "JkWorkersFile {wf}\nJkShmFile logs/jk-runtime-status\nJkLogFile logs/mod_jk.log\n\
+         JkMount /solo/* solo\nJkMount /jkmanager/* jkstatus\n\
+         <VirtualHost *:{port}>\nServerName other.test\n\
+         JkMount /vsolo/* solo\nJkMount /vlb/* lb\nJkMount /exact.jsp solo\n</VirtualHost>\n\
+         <VirtualHost 127.0.0.1:{port}>\nServerName copy.test\nJkMountCopy On\n\
+         JkMount /copy/* solo\n</VirtualHost>\n"
+    ));
+    root.start()
+}
+
+/// The map listing of every format (txt `Map:` lines, prop map keys, xml map elements),
+/// plus each `map_count`, with the httpd port replaced by `PORT`.
+fn map_listings(module: Option<&str>) -> Vec<(String, Vec<String>)> {
+    let f = FakeAjp::start("f1", &[]);
+    let h = start_with_vhosts(module, &f);
+    let port = format!(":{}]", h.port());
+    let mut all = Vec::new();
+    for q in ["", "cmd=show&w=solo&", "cmd=show&w=lb&"] {
+        for mime in ["txt", "prop", "xml"] {
+            let query = format!("{q}mime={mime}");
+            let r = h.get(&format!("/jkmanager/?{query}"));
+            assert_eq!(r.status, 200, "{query}: {}", r.text());
+            let text = r.text().replace(&port, ":PORT]");
+            let lines: Vec<String> = match mime {
+                // An xml element spans lines: keep the map elements and the counts.
+                "xml" => text
+                    .split('<')
+                    .filter(|e| e.starts_with("jk:map") || e.contains("map_count"))
+                    .map(|e| {
+                        if e.starts_with("jk:map") {
+                            e.to_owned()
+                        } else {
+                            let (_, rest) = e.split_once("map_count=").unwrap();
+                            rest.lines().next().unwrap().to_owned()
+                        }
+                    })
+                    .collect(),
+                _ => text
+                    .lines()
+                    .filter(|l| {
+                        l.starts_with("Map:") || l.contains(".map.") || l.contains("map_count")
+                    })
+                    .map(|l| {
+                        // txt worker lines: the count only.
+                        l.split(' ')
+                            .find(|kv| kv.starts_with("map_count="))
+                            .filter(|_| !l.starts_with("Map:"))
+                            .unwrap_or(l)
+                            .to_owned()
+                    })
+                    .collect(),
+            };
+            all.push((query, lines));
+        }
+    }
+    all
+}
+
+#[test]
+fn maps_of_every_virtual_host_as_mod_jk_lists_them() {
+    let jk = map_listings(Some(MOD_JK));
+    let ours = map_listings(None);
+    for ((q, a), (_, b)) in jk.iter().zip(&ours) {
+        assert_eq!(a, b, "{q}");
+    }
+    // The listing really holds the virtual hosts' mounts, named as mod_jk names servers.
+    let txt = &ours[0].1;
+    for needle in [
+        "server=\"other.test [*:PORT]\" uri=\"/vsolo/*\"",
+        "server=\"other.test [*:PORT]\" uri=\"/vlb/*\"",
+        "server=\"copy.test [127.0.0.1:PORT]\" uri=\"/copy/*\"",
+        "server=\"copy.test [127.0.0.1:PORT]\" uri=\"/solo/*\"",
+        "server=\"127.0.0.1\" uri=\"/solo/*\"",
+    ] {
+        assert!(
+            txt.iter().any(|l| l.contains(needle)),
+            "{needle} in {txt:#?}"
+        );
+    }
+    assert!(txt.contains(&"map_count=5".to_owned()), "{txt:#?}");
+}
+
+/// `connected` of `solo` once it equals the connections the fake backend holds open
+/// (opened minus closed); fails with both after 10 s.
+fn connected_settles(h: &Httpd, fake: &FakeAjp) -> u64 {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let s = txt_fields(h, "cmd=show&w=solo", "AJP Worker: name=solo ");
+        let shown: u64 = field(&s, "connected").unwrap().parse().unwrap();
+        let open = fake.events("open").len() - fake.events("close").len();
+        if shown == open as u64 {
+            return shown;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "connected={shown}, open at the backend={open}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn connected_drops_when_prefork_children_exit() {
+    let f = fakes();
+    // Every child exits after one client connection.
+    let h = start_with(Mpm::Prefork, None, &f, "", "MaxConnectionsPerChild 1\n");
+    for i in 0..4 {
+        assert_eq!(h.get(&format!("/solo/x{i}")).status, 200);
+    }
+    // Four children opened a connection each and exited: the backend saw them closed.
+    let solo = &f[2];
+    assert_eq!(solo.wait_events("close", 4).len(), 4, "{}", solo.log());
+    assert_eq!(connected_settles(&h, solo), 0);
+    let s = txt_fields(&h, "cmd=show&w=solo", "AJP Worker: name=solo ");
+    assert!(field(&s, "max_connected").unwrap().parse::<u64>().unwrap() >= 1);
+
+    // Children that hold a connection count it; a graceful restart ends them.
+    let mut a = KeepAlive::connect(h.port());
+    let mut b = KeepAlive::connect(h.port());
+    for ka in [&mut a, &mut b] {
+        assert_eq!(ka.get("/solo/y").status, 200);
+    }
+    assert_eq!(connected_settles(&h, solo), 2);
+    h.restart(true);
+    drop((a, b));
+    assert_eq!(solo.wait_events("close", 6).len(), 6, "{}", solo.log());
+    assert_eq!(connected_settles(&h, solo), 0);
+}
+
+/// A POST whose body stops short of its Content-Length: a client error.
+fn truncated_post(h: &Httpd, path: &str) {
+    use std::io::{Read, Write};
+    let mut c = std::net::TcpStream::connect(("127.0.0.1", h.port())).unwrap();
+    let head = format!("POST {path} HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n0123456789");
+    c.write_all(head.as_bytes()).unwrap();
+    c.shutdown(std::net::Shutdown::Write).unwrap();
+    let mut out = Vec::new();
+    let _ = c.read_to_end(&mut out);
+}
+
+/// Series name → largest sample value, from a Prometheus text answer.
+fn prom_families(prom: &str) -> Vec<(String, f64)> {
+    let mut fams: Vec<(String, f64)> = prom
+        .lines()
+        .filter_map(|l| l.strip_prefix("# TYPE "))
+        .map(|l| (l.split(' ').next().unwrap().to_owned(), f64::MIN))
+        .collect();
+    for line in prom.lines().filter(|l| !l.starts_with('#')) {
+        let (series, value) = line.rsplit_once(' ').unwrap();
+        let name = series.split('{').next().unwrap();
+        let value: f64 = value.parse().unwrap();
+        let fam = fams
+            .iter_mut()
+            .filter(|(f, _)| name.starts_with(f.as_str()))
+            .max_by_key(|(f, _)| f.len())
+            .unwrap_or_else(|| panic!("{name} has no family"));
+        fam.1 = fam.1.max(value);
+    }
+    fams
+}
+
+#[test]
+fn every_prometheus_series_is_fed() {
+    let f = fakes();
+    let h = start(Mpm::Event, None, &f, "worker.m2.distance=1\n");
+    let ok = |path: &str| assert_eq!(h.get(path).status, 200, "{path}");
+    ok("/lb/a");
+    ok("/solo/b");
+    truncated_post(&h, "/lb/echo");
+    truncated_post(&h, "/solo/echo");
+    // Reply timeouts on m1 (m2 stopped) and on solo.
+    ok("/jkmanager/?cmd=update&w=lb&sw=m2&vwa=S&mime=txt");
+    ok("/jkmanager/?cmd=update&w=lb&sw=m1&vart=300&mime=txt");
+    ok("/jkmanager/?cmd=update&w=solo&vart=300&mime=txt");
+    assert_ne!(h.get("/lb/sleep/2000").status, 200);
+    assert_ne!(h.get("/solo/sleep/2000").status, 200);
+    // Requests in flight on m2 and solo while the metrics are read.
+    ok("/jkmanager/?cmd=update&w=lb&sw=m2&vwa=A&mime=txt");
+    ok("/jkmanager/?cmd=update&w=solo&vart=0&mime=txt");
+    let before = (f[1].events("request").len(), f[2].events("request").len());
+    let port = h.port();
+    let slow: Vec<_> = ["/lb/sleep/2500", "/solo/sleep/2500"]
+        .into_iter()
+        .map(|p| {
+            std::thread::spawn(move || {
+                let mut ka = KeepAlive::connect(port);
+                ka.get(p).status
+            })
+        })
+        .collect();
+    f[1].wait_events("request", before.0 + 1);
+    f[2].wait_events("request", before.1 + 1);
+    let prom = h.get("/jkmanager/?mime=prometheus").text();
+    for t in slow {
+        assert_eq!(t.join().unwrap(), 200);
+    }
+    let fams = prom_families(&prom);
+    for name in [
+        "rjk_member_connected",
+        "rjk_member_max_connected",
+        "rjk_member_latency_seconds",
+        "rjk_ajp_requests_total",
+        "rjk_ajp_errors_total",
+        "rjk_ajp_client_errors_total",
+        "rjk_ajp_reply_timeouts_total",
+        "rjk_ajp_busy",
+        "rjk_ajp_max_busy",
+        "rjk_ajp_read_bytes_total",
+        "rjk_ajp_written_bytes_total",
+        "rjk_ajp_connected",
+        "rjk_ajp_max_connected",
+        "rjk_ajp_latency_seconds",
+    ] {
+        assert!(
+            fams.iter().any(|(f, _)| f == name),
+            "{name} missing:\n{prom}"
+        );
+    }
+    // After this traffic every series has a sample above zero.
+    let unfed: Vec<&String> = fams
+        .iter()
+        .filter(|(_, v)| *v <= 0.0)
+        .map(|(f, _)| f)
+        .collect();
+    assert!(unfed.is_empty(), "never fed: {unfed:?}\n{prom}");
+}
+
+/// `client_errors` of `solo` and of the member that served, after one POST to each whose
+/// body stops short.
+fn client_errors_after_truncated_posts(module: Option<&str>) -> (String, String) {
+    let f = fakes();
+    let h = start(Mpm::Event, module, &f, "");
+    // Only m1 takes lb requests.
+    let r = h.get("/jkmanager/?cmd=update&w=lb&sw=m2&vwa=S&mime=txt");
+    assert_eq!(r.status, 200, "{}", r.text());
+    truncated_post(&h, "/solo/echo");
+    truncated_post(&h, "/lb/echo");
+    let solo = txt_fields(&h, "cmd=show&w=solo", "AJP Worker: name=solo ");
+    let member = txt_fields(&h, "cmd=show&w=lb&sw=m1", "Member: name=m1 ");
+    (
+        field(&solo, "client_errors").unwrap(),
+        field(&member, "client_errors").unwrap(),
+    )
+}
+
+/// README, "Where mod_rjk deliberately differs": mod_jk counts each client error twice
+/// (once where it is detected, once when the request's statistics are updated).
+#[test]
+fn a_client_error_counts_once_where_mod_jk_counts_two() {
+    let (jk_solo, jk_member) = client_errors_after_truncated_posts(Some(MOD_JK));
+    let (solo, member) = client_errors_after_truncated_posts(None);
+    assert_eq!((jk_solo.as_str(), jk_member.as_str()), ("2", "2"));
+    assert_eq!((solo.as_str(), member.as_str()), ("1", "1"));
 }

@@ -218,7 +218,9 @@ impl<'a> Pool<'a> {
         /// `p` must come from `Box::into_raw::<T>` and be dropped only once.
         unsafe extern "C" fn drop_box<T>(p: *mut c_void) -> ffi::apr_status_t {
             // SAFETY: registered below with a pointer from Box::into_raw::<T>, run once.
-            drop(unsafe { Box::from_raw(p as *mut T) });
+            let value = unsafe { Box::from_raw(p as *mut T) };
+            // A panicking destructor must not unwind into APR.
+            let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drop(value)));
             ffi::APR_SUCCESS as ffi::apr_status_t
         }
         let ptr = Box::into_raw(Box::new(value));
@@ -318,6 +320,37 @@ impl<'a> Server<'a> {
             raw: n,
             _p: PhantomData,
         })
+    }
+
+    /// The server as mod_jk's status worker names it: `host:port` for the main server
+    /// (`host` when no port was configured), `host [address:port]` for a virtual host
+    /// (its first `<VirtualHost>` address; `:port` left out for a wildcard port).
+    pub fn label(&self) -> String {
+        // SAFETY: live server_rec; server_hostname is NULL or a pool string.
+        let host = unsafe { cstr_lossy((*self.raw).server_hostname) }
+            .map(|c| c.into_owned())
+            .unwrap_or_default();
+        if !self.is_virtual() {
+            // SAFETY: plain field read of a live server_rec.
+            let port = unsafe { (*self.raw).port };
+            return if port != 0 {
+                format!("{host}:{port}")
+            } else {
+                host
+            };
+        }
+        // SAFETY: addrs is NULL or the config-pool list of this vhost's addresses.
+        let addr = unsafe { (*self.raw).addrs.as_ref() };
+        let Some(addr) = addr else { return host };
+        // SAFETY: virthost is NULL or a pool string of the live address record.
+        let virthost = unsafe { cstr_lossy(addr.virthost) }
+            .map(|c| c.into_owned())
+            .unwrap_or_default();
+        if addr.host_port != 0 {
+            format!("{host} [{virthost}:{}]", addr.host_port)
+        } else {
+            format!("{host} [{virthost}]")
+        }
     }
 
     pub fn iter(self) -> impl Iterator<Item = Server<'a>> {

@@ -91,11 +91,16 @@
 //! Counters mean mod_jk's: `transferred` counts the AJP bytes sent to the backend (request
 //! and body packets), `read` the AJP bytes read from it (response packets), per request and
 //! whatever its outcome; `connected`/`max_connected` the backend connections open in all
-//! children and their peak since the last reset. `show` answers the worker's elements
+//! children and their peak since the last reset (a child closes its pooled connections
+//! when it exits, as mod_jk's do). `show` answers the worker's elements
 //! without the list wrappers and counts, and with `sw` only that member. The URI maps are
-//! those of the virtual host serving the status request. `time_to_recover_*` and `time_to_maintenance_*` are
+//! those of every server, the main one first, named as mod_jk names them (`host:port`, or
+//! `host` without a configured port, and `host [address:port]` for a virtual host), in
+//! every format. `time_to_recover_*` and `time_to_maintenance_*` are
 //! estimates from the last maintenance and error times. `address` is `host:port` as
-//! configured. Times in txt/prop/xml use mod_jk's `%Y%m%d%H%M%S`, in UTC.
+//! configured. Times in txt/prop/xml use mod_jk's `%Y%m%d%H%M%S`, in UTC (`tz=+0000`).
+//! `lb_retries`, `retry_interval` and `rating` are shown in JSON only (mod_jk 1.2.48's
+//! formats have no such keys).
 //!
 //! # JSON (`mime=json`)
 //!
@@ -152,7 +157,8 @@
 //!
 //! # Prometheus (`mime=prometheus`, text exposition format 0.0.4)
 //!
-//! Labels `lb` and `member` on every member series.
+//! Labels `lb` and `member` on every member series, `worker` on every series of a listed
+//! standalone ajp13 worker (`rjk_ajp_*`).
 //!
 //! | metric | type | meaning |
 //! |---|---|---|
@@ -168,11 +174,18 @@
 //! | `rjk_member_read_bytes_total` | counter | AJP bytes read from the member (mod_jk's `read`) |
 //! | `rjk_member_written_bytes_total` | counter | AJP bytes sent to the member (mod_jk's `transferred`) |
 //! | `rjk_member_sessions_total` | counter | session-less requests (mod_jk's "sessions") |
+//! | `rjk_member_connected` / `rjk_member_max_connected` | gauge | backend connections open in all children now / peak since reset |
 //! | `rjk_member_lbfactor`, `rjk_member_lb_value`, `rjk_member_distance` | gauge | balancing values |
 //! | `rjk_member_last_error_timestamp_seconds` | gauge | unix time of the last error, 0 for none |
 //! | `rjk_member_latency_seconds` | histogram | `_bucket{le}`, `_sum`, `_count` per member: time from sending the request to END_RESPONSE of each completed request |
 //! | `rjk_lb_members{lb,rating}` | gauge | members rated `good`, `degraded`, `bad` by the `good`/`bad` rules |
 //! | `rjk_lb_busy` / `rjk_lb_max_busy` | gauge | requests in flight on the lb |
+//! | `rjk_ajp_requests_total{worker}` | counter | requests of a standalone ajp13 worker (mod_jk's `used`) |
+//! | `rjk_ajp_errors_total`, `rjk_ajp_client_errors_total`, `rjk_ajp_reply_timeouts_total` | counter | its backend errors, client errors, reply timeouts |
+//! | `rjk_ajp_busy` / `rjk_ajp_max_busy` | gauge | its requests in flight now / peak since reset |
+//! | `rjk_ajp_read_bytes_total` / `rjk_ajp_written_bytes_total` | counter | AJP bytes read from / sent to its backend |
+//! | `rjk_ajp_connected` / `rjk_ajp_max_connected` | gauge | its backend connections open in all children now / peak since reset |
+//! | `rjk_ajp_latency_seconds{worker}` | histogram | as the member histogram, for the standalone worker |
 //!
 //! The `opt` bits do not apply to this format.
 
@@ -3160,12 +3173,22 @@ worker.jkstatus.type=status
             "worker.tomcat1.busy=0\n",
             "worker.load_balancer.map.1.uri=/app/*\n",
             "worker.ajp_count=1\n",
-            "worker.list=solo\n",
+            "worker.solo.list=solo\n",
+            "worker.time_tz=+0000\n",
             "worker.solo.port=48009\n",
             "worker.result.type=OK\n",
             "worker.result.message=Action finished\n",
         ] {
             assert!(p.contains(needle), "missing {needle:?} in\n{p}");
+        }
+        // mod_jk's key set: no keys of our own, a standalone worker is no `worker.list` entry.
+        for absent in [
+            "lb_retries=",
+            "retry_interval=",
+            "rating=",
+            "worker.list=solo",
+        ] {
+            assert!(!p.contains(absent), "{absent:?} in\n{p}");
         }
         let f = fixture_with("worker.jkstatus.prefix=jk\n");
         assert!(
