@@ -1916,9 +1916,10 @@ fn act(ctx: &StatusContext, r: &Request) -> Result<StatusResponse, Failure> {
                 let location = page.url(&back);
                 html::message_page(&page, true, done.message(), Some(&location), &log)
             }
-            Mime::Xml => formats::xml(&page, Some((true, message))),
-            Mime::Txt => formats::txt(&page, Some((true, message))),
-            Mime::Prop => formats::prop(&page, Some((true, message))),
+            // mod_jk's words, whatever changed.
+            Mime::Xml | Mime::Txt | Mime::Prop => {
+                formats::action_result(&page, r.mime, Some((true, "Action finished")))
+            }
             Mime::Json => formats::json(&page, Some((true, message)), &log),
             Mime::Prometheus => format!("# {message}\n"),
         };
