@@ -399,7 +399,9 @@ impl AjpSlot {
                     observe(&self.latency, &self.latency_sum_ms, ms);
                 }
             }
-            AjpResult::ClientError => add(&self.client_errors, 1),
+            // mod_jk counts a client error twice (where it is found, and again with the
+            // request's statistics); monitoring that compares the two sees the same.
+            AjpResult::ClientError => add(&self.client_errors, 2),
             AjpResult::Error { reply_timeout } => {
                 add(&self.errors, 1);
                 if reply_timeout {

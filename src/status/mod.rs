@@ -4075,7 +4075,7 @@ worker.jkstatus.type=status
         solo.connections_changed(2);
         solo.connections_changed(-1);
         let t = text(&get(&f, "cmd=show&w=solo&mime=txt")).to_owned();
-        let kv = "used=3 errors=1 client_errors=1 reply_timeouts=1 transferred=210 read=304 \
+        let kv = "used=3 errors=1 client_errors=2 reply_timeouts=1 transferred=210 read=304 \
                   busy=0 max_busy=1 connected=1 max_connected=2 map_count=";
         assert!(t.contains(kv), "{t}");
         assert!(
@@ -4147,9 +4147,11 @@ worker.jkstatus.type=status
             &"Status worker 'jkstatus' changing 'method' for lb worker 'load_balancer' from 'Request' to 'Busyness'"
                 .to_owned()
         ));
-        // Nothing to change: OK, no log.
+        // Nothing to change: OK, no log, mod_jk's answer (JSON says nothing changed).
         let r = get(&f, "cmd=update&w=load_balancer&vlr=3&mime=txt");
         assert!(r.log.is_empty());
+        assert_eq!(text(&r), "Result: type=OK message=\"Action finished\"\n");
+        let r = get(&f, "cmd=update&w=load_balancer&vlr=3&mime=json");
         assert!(text(&r).contains("nothing changed"));
     }
 
