@@ -807,6 +807,11 @@ fn json_head(j: &mut JsonOut, p: &Page) {
     j.raw("read_only", p.read_only);
 }
 
+/// Seconds (rounded up) the worker's no-reuse mode still lasts; 0 when it is off.
+fn no_reuse_seconds(p: &Page, until_ms: u64) -> u64 {
+    until_ms.saturating_sub(p.ctx.now_ms).div_ceil(1000)
+}
+
 pub(super) fn json(p: &Page, outcome: Outcome, log: &[String]) -> String {
     let mut j = JsonOut::new();
     j.open(None, '{');
@@ -826,6 +831,7 @@ pub(super) fn json(p: &Page, outcome: Outcome, log: &[String]) -> String {
                     for m in &lb.members {
                         j.open(None, '{');
                         j.fields(&member_fields(p, m), &[]);
+                        j.raw("no_reuse_seconds", no_reuse_seconds(p, m.no_reuse_until_ms));
                         if m.error_secs().is_none() {
                             j.raw("error_time_unix_seconds", "null");
                             j.raw("error_time_ago", "null");
@@ -846,6 +852,9 @@ pub(super) fn json(p: &Page, outcome: Outcome, log: &[String]) -> String {
             for a in &p.ajps {
                 j.open(None, '{');
                 j.fields(&ajp_worker_fields(p, a), &[]);
+                if let Some(s) = &a.stats {
+                    j.raw("no_reuse_seconds", no_reuse_seconds(p, s.no_reuse_until_ms));
+                }
                 if !p.hidden(OPT_NO_MAPS) {
                     j.maps(&p.maps(Some(a.name)));
                 }

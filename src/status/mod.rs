@@ -965,6 +965,8 @@ pub(crate) struct MemberView {
     /// Backend connections open now (all children) and their peak.
     pub connected: u64,
     pub max_connected: u64,
+    /// The member's no-reuse mode (stray reply) ends then (ms since the epoch).
+    pub no_reuse_until_ms: u64,
     pub rating: Rating,
     pub recover_min: u64,
     pub recover_max: u64,
@@ -1270,6 +1272,7 @@ fn lb_view<'a>(
             ajp,
             connected: conns.as_ref().map_or(0, |c| c.connected),
             max_connected: conns.as_ref().map_or(0, |c| c.max_connected),
+            no_reuse_until_ms: conns.as_ref().map_or(0, |c| c.no_reuse_until_ms),
             rating,
             recover_min,
             recover_max,
