@@ -46,10 +46,6 @@ const EXISTING: &[(&str, &str)] = &[
         "methods_bodies_and_request_data_reach_tomcat_exactly",
     ),
     (
-        "JkRemoteAddrIndicator",
-        "scalar_settings_inherit_and_override",
-    ),
-    (
         "maintain",
         "killing_a_tomcat_under_load_loses_only_responses_in_flight_and_runs_no_post_twice",
     ),
@@ -179,23 +175,6 @@ const EXISTING: &[(&str, &str)] = &[
 /// Supported entries without a test yet. The check fails when one gains a test (take it
 /// off this list) and when an entry not listed here has none.
 const WITHOUT_TEST: &[&str] = &[
-    "JkWorkerIndicator",
-    "JkExtractSSL",
-    "JkHTTPSIndicator",
-    "JkSSLPROTOCOLIndicator",
-    "JkCERTSIndicator",
-    "JkCIPHERIndicator",
-    "JkSESSIONIndicator",
-    "JkKEYSIZEIndicator",
-    "JkCERTCHAINPrefix",
-    "JkRemotePortIndicator",
-    "JkRemoteHostIndicator",
-    "JkRemoteUserIndicator",
-    "JkAuthTypeIndicator",
-    "JkLocalNameIndicator",
-    "JkLocalAddrIndicator",
-    "JkLocalPortIndicator",
-    "JkIgnoreCLIndicator",
     "prepost_timeout",
     "connection_ping_interval",
     "retry_interval",
