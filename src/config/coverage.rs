@@ -95,7 +95,6 @@ const EXISTING: &[(&str, &str)] = &[
         "reply_timeout",
         "cve_2012_4557_slow_backend_does_not_error_the_member",
     ),
-    ("retries", "clamps"),
     ("lb_retries", "clamps"),
     (
         "fail_on_status",
@@ -174,13 +173,7 @@ const EXISTING: &[(&str, &str)] = &[
 
 /// Supported entries without a test yet. The check fails when one gains a test (take it
 /// off this list) and when an entry not listed here has none.
-const WITHOUT_TEST: &[&str] = &[
-    "prepost_timeout",
-    "connection_ping_interval",
-    "retry_interval",
-    "recovery_options",
-    "session_path",
-];
+const WITHOUT_TEST: &[&str] = &[];
 
 /// `JkRequestLogFormat` -> `jk_request_log_format`; runs of capitals stay one word
 /// (`JkHTTPSIndicator` -> `jk_https_indicator`).
