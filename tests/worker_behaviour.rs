@@ -230,8 +230,8 @@ fn worker_recovery_options_decide_which_methods_are_sent_again() {
     }
 }
 
-#[test]
-fn worker_session_path_names_the_path_parameter_that_carries_the_route() {
+/// An lb `lb` (mounted at /app/*) over fakes `tomcat1` and `tomcat2`, plus `extra`.
+fn lb(extra: &str) -> (Httpd, Vec<FakeAjp>) {
     let fakes: Vec<FakeAjp> = (1..=2)
         .map(|i| FakeAjp::start(&format!("tomcat{i}"), &[]))
         .collect();
@@ -244,22 +244,103 @@ fn worker_session_path_names_the_path_parameter_that_carries_the_route() {
             p = f.port
         ));
     }
-    w.push_str(
-        "worker.lb.type=lb\nworker.lb.balance_workers=tomcat1,tomcat2\n\
-         worker.lb.session_path=;mysession\n",
-    );
+    w.push_str("worker.lb.type=lb\nworker.lb.balance_workers=tomcat1,tomcat2\n");
+    w.push_str(extra);
     let wf = root.write("conf/workers.properties", &w);
     root.configure(&format!(
         "JkWorkersFile {wf}\nJkShmFile logs/jk-shm\nJkMount /app/* lb\n"
     ));
-    let h = root.start();
-    let backends =
-        |path: &str| -> Vec<String> { (0..6).map(|_| common::backend_of(&h, path, &[])).collect() };
+    (root.start(), fakes)
+}
+
+/// The members that answered six requests for `path`.
+fn backends(h: &Httpd, path: &str) -> Vec<String> {
+    (0..6).map(|_| common::backend_of(h, path, &[])).collect()
+}
+
+#[test]
+fn worker_session_path_names_the_path_parameter_that_carries_the_route() {
+    let (h, _fakes) = lb("worker.lb.session_path=;mysession\n");
     for member in ["tomcat1", "tomcat2"] {
-        let got = backends(&format!("/app/x;mysession=abc.{member}"));
+        let got = backends(&h, &format!("/app/x;mysession=abc.{member}"));
         assert!(got.iter().all(|b| b == member), "{member}: {got:?}");
     }
     // The default parameter name carries no route any more: requests are balanced.
-    let got = backends("/app/x;jsessionid=abc.tomcat2");
+    let got = backends(&h, "/app/x;jsessionid=abc.tomcat2");
     assert!(got.iter().any(|b| b == "tomcat1"), "{got:?}");
+}
+
+#[test]
+fn worker_route_is_the_session_suffix_that_sticks_to_the_member() {
+    let (h, _fakes) = lb("worker.tomcat2.route=r2\n");
+    let got = backends(&h, "/app/x;jsessionid=abc.r2");
+    assert!(got.iter().all(|b| b == "tomcat2"), "{got:?}");
+    let got = backends(&h, "/app/x;jsessionid=abc.tomcat1");
+    assert!(got.iter().all(|b| b == "tomcat1"), "{got:?}");
+}
+
+#[test]
+fn worker_sticky_session_false_balances_requests_with_a_session() {
+    let (h, _fakes) = lb("worker.lb.sticky_session=false\n");
+    let got = backends(&h, "/app/x;jsessionid=abc.tomcat2");
+    assert!(got.iter().any(|b| b == "tomcat1"), "{got:?}");
+    assert!(got.iter().any(|b| b == "tomcat2"), "{got:?}");
+}
+
+#[test]
+fn worker_connect_timeout_cpings_each_new_connection_before_using_it() {
+    let (h, fake) = single("worker.w.connect_timeout=1000\n", "");
+    assert_eq!(h.get("/app/echo").status, 200);
+    fake.wait_events("response", 1);
+    let order: Vec<String> = all_events(&fake)
+        .iter()
+        .filter(|e| e.field("ev") == "open" || e.field("ev") == "packet")
+        .map(|e| format!("{} {}", e.field("ev"), e.field("type")))
+        .collect();
+    assert_eq!(
+        order[..3],
+        ["open (missing)", "packet CPING", "packet FORWARD_REQUEST"],
+        "{}",
+        fake.log()
+    );
+}
+
+#[test]
+fn worker_socket_timeout_ends_the_wait_for_a_silent_backend() {
+    let (h, fake) = single("worker.w.socket_timeout=1\nworker.w.retry_interval=0\n", "");
+    let uri = "/app/fault/hang_before_headers/8000";
+    let t = Instant::now();
+    let r = h.get(uri);
+    let took = t.elapsed();
+    assert!(r.status >= 500, "{}", r.status);
+    // Two attempts (retries 2) of one second each, not of eight.
+    assert_eq!(request_times(&fake, uri).len(), 2, "{}", fake.log());
+    assert!(
+        took >= Duration::from_secs(2) && took < Duration::from_secs(7),
+        "{took:?}"
+    );
+}
+
+/// Whether each established connection to `port` has SO_KEEPALIVE (`ss` shows its timer).
+fn keepalive_timers(port: u16) -> Vec<bool> {
+    let out = std::process::Command::new("ss")
+        .args(["-tnoH", "state", "established", "dst"])
+        .arg(format!("127.0.0.1:{port}"))
+        .output()
+        .expect("ss (iproute2)");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| l.contains("timer:(keepalive"))
+        .collect()
+}
+
+#[test]
+fn worker_socket_keepalive_sets_so_keepalive_on_backend_connections() {
+    for (extra, want) in [("worker.w.socket_keepalive=true\n", true), ("", false)] {
+        let (h, fake) = single(extra, "");
+        assert_eq!(h.get("/app/echo").status, 200);
+        let timers = keepalive_timers(fake.port);
+        assert!(!timers.is_empty(), "no pooled connection to {}", fake.port);
+        assert!(timers.iter().all(|&k| k == want), "{extra:?}: {timers:?}");
+    }
 }
