@@ -232,7 +232,12 @@ fn worker_recovery_options_decide_which_methods_are_sent_again() {
 
 /// An lb `lb` (mounted at /app/*) over fakes `tomcat1` and `tomcat2`, plus `extra`.
 fn lb(extra: &str) -> (Httpd, Vec<FakeAjp>) {
-    let fakes: Vec<FakeAjp> = (1..=2)
+    lb_of(2, extra)
+}
+
+/// As [`lb`] with `n` members `tomcat1`..`tomcatN`.
+fn lb_of(n: usize, extra: &str) -> (Httpd, Vec<FakeAjp>) {
+    let fakes: Vec<FakeAjp> = (1..=n)
         .map(|i| FakeAjp::start(&format!("tomcat{i}"), &[]))
         .collect();
     let root = ServerRoot::new(Mpm::Event);
@@ -244,7 +249,11 @@ fn lb(extra: &str) -> (Httpd, Vec<FakeAjp>) {
             p = f.port
         ));
     }
-    w.push_str("worker.lb.type=lb\nworker.lb.balance_workers=tomcat1,tomcat2\n");
+    let members: Vec<String> = (1..=n).map(|i| format!("tomcat{i}")).collect();
+    w.push_str(&format!(
+        "worker.lb.type=lb\nworker.lb.balance_workers={}\n",
+        members.join(",")
+    ));
     w.push_str(extra);
     let wf = root.write("conf/workers.properties", &w);
     root.configure(&format!(
@@ -343,4 +352,26 @@ fn worker_socket_keepalive_sets_so_keepalive_on_backend_connections() {
         assert!(!timers.is_empty(), "no pooled connection to {}", fake.port);
         assert!(timers.iter().all(|&k| k == want), "{extra:?}: {timers:?}");
     }
+}
+
+#[test]
+fn worker_domain_sends_a_session_named_by_domain_to_its_members_only() {
+    let (h, _fakes) = lb_of(3, "worker.tomcat1.domain=dom\nworker.tomcat3.domain=dom\n");
+    let got = backends(&h, "/app/x;jsessionid=abc.dom");
+    assert!(got.iter().all(|b| b != "tomcat2"), "{got:?}");
+    assert!(got.iter().any(|b| b == "tomcat1"), "{got:?}");
+    assert!(got.iter().any(|b| b == "tomcat3"), "{got:?}");
+}
+
+#[test]
+fn worker_redirect_sends_the_sessions_of_a_stopped_member_to_its_target() {
+    let (h, _fakes) = lb_of(
+        3,
+        "worker.tomcat2.activation=S\nworker.tomcat2.redirect=tomcat3\n",
+    );
+    let got = backends(&h, "/app/x;jsessionid=abc.tomcat2");
+    assert!(got.iter().all(|b| b == "tomcat3"), "{got:?}");
+    // Requests without a session still use every running member.
+    let got = backends(&h, "/app/x");
+    assert!(got.iter().any(|b| b == "tomcat1"), "{got:?}");
 }

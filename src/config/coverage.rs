@@ -104,8 +104,6 @@ const EXISTING: &[(&str, &str)] = &[
     ),
     ("secret", "one_tomcat_example_serves_a_page_from_tomcat"),
     ("lbfactor", "weights_split_600_requests_within_five_percent"),
-    ("domain", "routes_domains_and_lengths"),
-    ("redirect", "routes_domains_and_lengths"),
     ("distance", "duplicate_other_keys_are_joined_with_star"),
     (
         "activation",
