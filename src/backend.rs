@@ -95,7 +95,8 @@ pub struct Target {
     /// Idle connections kept even when older than `idle_timeout`.
     pub pool_min: usize,
     pub acquire_timeout: Duration,
-    /// CPing idle pooled connections older than this during maintenance (`ping_mode` I).
+    /// CPing idle pooled connections older than this during maintenance
+    /// (`connection_ping_interval`, by default ping_timeout/100 s with `ping_mode` I).
     pub idle_ping: Option<(Duration, Duration)>,
     pub idle_timeout: Option<Duration>,
     pub secret: Option<String>,
@@ -134,7 +135,9 @@ impl Target {
             recovery_options: p.recovery_options,
             pool_size: pool_size.max(1) as usize,
             pool_min: pool_min as usize,
-            idle_ping: (p.ping_mode.interval && p.connection_ping_interval_secs > 0).then(|| {
+            // As mod_jk: a connection_ping_interval above zero enables interval probing
+            // by itself (ping_mode I only supplies a default interval).
+            idle_ping: (p.connection_ping_interval_secs > 0 && p.ping_timeout_ms > 0).then(|| {
                 (
                     Duration::from_secs(u64::from(p.connection_ping_interval_secs)),
                     Duration::from_millis(u64::from(p.ping_timeout_ms.max(1))),

@@ -175,7 +175,7 @@ pub static ATTRIBUTES: &[AttrSpec] = &[
     attr("connect_timeout", AJP, "0", "ms", Unique, "CPing after connect; >0 enables it"),
     attr("prepost_timeout", AJP, "0", "ms", Unique, "CPing before each request; >0 enables it"),
     attr("stray_no_reuse_time", AJP, "60", "s", Unique, "after the backend wrote outside an exchange, a fresh CPinged connection per request for this long; 0 = off (mod_rjk)"),
-    attr("connection_ping_interval", AJP, "0 (ping_timeout/100 with ping_mode I)", "s", Unique, "idle time before a pooled connection is CPinged"),
+    attr("connection_ping_interval", AJP, "0 (ping_timeout/100 with ping_mode I)", "s", Unique, "idle time before a pooled connection is CPinged; >0 enables it"),
     attr("connection_pool_size", AJP, "ThreadsPerChild", "connections", Unique, "connections per worker per child process"),
     attr("connection_pool_minsize", AJP, "(connection_pool_size+1)/2", "connections", Unique, "idle pool shrinking stops here"),
     attr("connection_pool_timeout", AJP, "0", "s", Unique, "close pooled connections idle this long; 0 = never"),

@@ -790,6 +790,7 @@ pub fn open_download(
     (reader, head)
 }
 
+pub mod pki;
 pub mod tomcat;
 
 /// `data` as a chunked request body: chunks of the given sizes in turn (the last one
