@@ -220,3 +220,82 @@ fn jk_shm_size_makes_the_shared_memory_file_at_least_that_large() {
     let (auto, _fakes) = setup("JkMount /app/* lb\n");
     assert!(shm_file_len(&auto) < 200 * 1024, "{}", shm_file_len(&auto));
 }
+
+/// The fake that answered `path` on virtual host `host`, or httpd's own status.
+fn answered_by(h: &Httpd, host: &str, path: &str) -> String {
+    let r = h.get_with(path, &[("Host", host)]);
+    match r.header("X-Backend") {
+        Some(b) => b.to_string(),
+        None => format!("httpd {}", r.status),
+    }
+}
+
+/// How many FORWARD_REQUESTs for exactly `uri` the fake logged.
+fn forwarded(fake: &FakeAjp, uri: &str) -> usize {
+    let tag = format!("\"uri\":\"{uri}\"");
+    fake.events("request")
+        .iter()
+        .filter(|e| e.contains(&tag))
+        .count()
+}
+
+#[test]
+fn jk_mount_sends_matching_requests_to_the_named_worker() {
+    let (h, fakes) = setup(
+        "JkMount /app/* w\nJkMount /exact w\nJkMount /lbapp/* lb\nJkMount /pipe|/* w\n\
+         <Location /loc/>\n JkMount w\n</Location>\n",
+    );
+    let main = "127.0.0.1";
+    for path in ["/app/x", "/exact", "/loc/", "/pipe", "/pipe/x"] {
+        assert_eq!(answered_by(&h, main, path), "tomcat1", "{path}");
+        assert_eq!(forwarded(&fakes[0], path), 1, "{path}");
+    }
+    // An exact pattern (a <Location>'s path is one) matches nothing below it; unmapped
+    // paths stay httpd's.
+    assert_eq!(answered_by(&h, main, "/exact/more"), "httpd 404");
+    assert_eq!(answered_by(&h, main, "/loc/y"), "httpd 404");
+    assert_eq!(h.get("/static.txt").text(), "served by httpd\n");
+    // The lb behind /lbapp/* spreads over both members.
+    let s = common::spread_over(&h, "/lbapp/x", 4);
+    assert_eq!(s.len(), 2, "{s:?}");
+}
+
+#[test]
+fn jk_un_mount_keeps_matching_requests_from_the_worker() {
+    let (h, fakes) = setup(
+        "JkMount /app/* w\nJkUnMount /app/static/* w\nJkUnMount /app/any/* *\n\
+         JkUnMount /app/other/* lb\n",
+    );
+    let main = "127.0.0.1";
+    assert_eq!(answered_by(&h, main, "/app/static/a.png"), "httpd 404");
+    assert_eq!(answered_by(&h, main, "/app/any/a.png"), "httpd 404");
+    // An unmount names the worker it removes: one for lb leaves w's rule alone.
+    assert_eq!(answered_by(&h, main, "/app/other/a.png"), "tomcat1");
+    assert_eq!(answered_by(&h, main, "/app/x"), "tomcat1");
+    fakes[0].wait_events("request", 2);
+    for uri in ["/app/static/a.png", "/app/any/a.png"] {
+        assert_eq!(forwarded(&fakes[0], uri), 0, "{uri}: {}", fakes[0].log());
+    }
+}
+
+#[test]
+fn jk_mount_copy_gives_a_virtual_host_the_main_server_mounts() {
+    let vhosts = "JkMount /app/* w\n\
+        <VirtualHost 127.0.0.1:*>\n ServerName copy.test\n JkMountCopy On\n JkMount /app/lb/* lb\n</VirtualHost>\n\
+        <VirtualHost 127.0.0.1:*>\n ServerName plain.test\n JkMount /own/* w\n</VirtualHost>\n\
+        <VirtualHost 127.0.0.1:*>\n ServerName off.test\n JkMountCopy Off\n JkMount /own/* w\n</VirtualHost>\n";
+    let (h, _fakes) = setup(vhosts);
+    assert_eq!(answered_by(&h, "copy.test", "/app/x"), "tomcat1");
+    assert_eq!(answered_by(&h, "plain.test", "/app/x"), "httpd 404");
+    assert_eq!(answered_by(&h, "plain.test", "/own/x"), "tomcat1");
+    // The vhost's own rules still apply next to the copied ones.
+    let s: Vec<String> = (0..4)
+        .map(|_| answered_by(&h, "copy.test", "/app/lb/x"))
+        .collect();
+    assert!(s.iter().any(|b| b == "tomcat2"), "{s:?}");
+    // JkMountCopy All in the main server: every vhost without Off copies.
+    let (h, _fakes) = setup(&format!("JkMountCopy All\n{vhosts}"));
+    assert_eq!(answered_by(&h, "plain.test", "/app/x"), "tomcat1");
+    assert_eq!(answered_by(&h, "off.test", "/app/x"), "httpd 404");
+    assert_eq!(answered_by(&h, "off.test", "/own/x"), "tomcat1");
+}

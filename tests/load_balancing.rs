@@ -166,3 +166,23 @@ fn sticky_session_force_answers_503_instead_of_moving_the_session() {
     );
     assert_eq!(lb.h.get("/echo").status, 200);
 }
+
+#[test]
+fn worker_distance_prefers_the_nearest_members_and_uses_farther_ones_only_when_they_are_down() {
+    let mut lb = lb_setup(
+        Mpm::Event,
+        [1, 1, 1],
+        "worker.tomcat1.distance=2\nworker.tomcat2.distance=1\n",
+        "",
+    );
+    // tomcat3 (distance 0) takes everything while it is up.
+    let s = spread_over(&lb.h, "/echo", 9);
+    assert_eq!(s.get("tomcat3"), Some(&9), "{s:?}");
+    drop(lb.fakes.remove(2));
+    // Down: the next nearest, tomcat2, takes everything; tomcat1 still nothing.
+    let s = spread_over(&lb.h, "/echo", 9);
+    assert_eq!(s.get("tomcat2"), Some(&9), "{s:?}");
+    drop(lb.fakes.remove(1));
+    let s = spread_over(&lb.h, "/echo", 6);
+    assert_eq!(s.get("tomcat1"), Some(&6), "{s:?}");
+}

@@ -14,6 +14,12 @@ struct Setup {
 }
 
 fn setup(mpm: Mpm, extra_conf: &str) -> Setup {
+    setup_with(mpm, "", extra_conf)
+}
+
+/// [`setup`] with `extra_workers` appended to workers.properties (a further
+/// `worker.list=` line adds to the list).
+fn setup_with(mpm: Mpm, extra_workers: &str, extra_conf: &str) -> Setup {
     let fakes: Vec<FakeAjp> = (1..=3)
         .map(|i| FakeAjp::start(&format!("tomcat{i}"), &[]))
         .collect();
@@ -30,6 +36,7 @@ fn setup(mpm: Mpm, extra_conf: &str) -> Setup {
         "worker.load_balancer.type=lb\nworker.load_balancer.balance_workers=tomcat1,tomcat2,tomcat3\n\
          worker.jkstatus.type=status\nworker.jkstatus_ro.type=status\nworker.jkstatus_ro.read_only=true\n",
     );
+    w.push_str(extra_workers);
     let wf = root.write("conf/workers.properties", &w);
     root.configure(&format!(
         "JkWorkersFile {wf}\nJkShmFile logs/jk-runtime-status\nJkMount /* load_balancer\n\
@@ -236,4 +243,184 @@ fn the_segment_file_outlives_children_and_goes_with_httpd() {
     let Setup { mut h, _fakes } = s;
     h.shutdown();
     assert!(shm_files().is_empty(), "{:?}", shm_files());
+}
+
+/// `key` from the prop format of the status worker mounted at `base`.
+fn prop_at(h: &Httpd, base: &str, key: &str) -> Option<String> {
+    let r = h.get(&format!("{base}?mime=prop"));
+    assert_eq!(r.status, 200, "{base}: {}", r.text());
+    r.text()
+        .lines()
+        .find_map(|l| l.strip_prefix(&format!("{key}=")).map(str::to_string))
+}
+
+/// Status workers `/s/<name>/` each with one display or access key set; tomcat2 is
+/// Disabled and tomcat3 Stopped. `/s/jkauth/` and `/s/jkauth_ci/` need Basic auth from
+/// conf/htpasswd (written by [`htpasswd`]); `/n/jkauth/` is the same worker without it.
+fn display_setup() -> Setup {
+    let workers = [
+        ("jkgood", "good=a,d"),
+        ("jkbad", "bad=a"),
+        ("jkcss", "css=/rjk-style.css"),
+        ("jkprefix", "prefix=rjkprop"),
+        ("jkxml", "ns=x:"),
+        ("jkxml", "xmlns=xmlns:x=\"urn:rjk-test\""),
+        (
+            "jkxml",
+            "doctype=<!DOCTYPE x:status SYSTEM \"urn:rjk-status\">",
+        ),
+        ("jkbare", "ns=-"),
+        ("jkbare", "xmlns=-"),
+        ("jkauth", "user=alice,bob"),
+        ("jkauth_ci", "user=alice"),
+        ("jkauth_ci", "user_case_insensitive=true"),
+    ];
+    let mut w = String::from("worker.tomcat2.activation=D\nworker.tomcat3.activation=S\n");
+    let mut conf = String::new();
+    let mut names: Vec<&str> = workers.iter().map(|(n, _)| *n).collect();
+    names.dedup();
+    for n in &names {
+        w.push_str(&format!("worker.list={n}\nworker.{n}.type=status\n"));
+        conf.push_str(&format!("JkMount /s/{n}/* {n}\n"));
+    }
+    for (n, kv) in workers {
+        w.push_str(&format!("worker.{n}.{kv}\n"));
+    }
+    let mods = common::apache_modules_dir();
+    for m in ["auth_basic", "authn_core", "authn_file", "authz_user"] {
+        conf.push_str(&format!("LoadModule {m}_module {mods}/mod_{m}.so\n"));
+    }
+    for n in ["jkauth", "jkauth_ci"] {
+        conf.push_str(&format!(
+            "<Location /s/{n}/>\n AuthType Basic\n AuthName rjk\n AuthUserFile conf/htpasswd\n \
+             Require valid-user\n</Location>\n"
+        ));
+    }
+    conf.push_str("JkMount /n/jkauth/* jkauth\n");
+    setup_with(Mpm::Event, &w, &conf)
+}
+
+/// conf/htpasswd with the users `alice`, `ALICE`, `bob` and `mallory`, password `pw`
+/// (httpd reads it per request).
+fn htpasswd(h: &Httpd) {
+    let path = h.root.path("conf/htpasswd");
+    for (i, user) in ["alice", "ALICE", "bob", "mallory"].iter().enumerate() {
+        let flags = if i == 0 { "-cbB" } else { "-bB" };
+        let out = std::process::Command::new("htpasswd")
+            .args([flags, &path, user, "pw"])
+            .output()
+            .expect("htpasswd (apache2-utils)");
+        assert!(out.status.success(), "htpasswd: {out:?}");
+    }
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+}
+
+fn status_as(h: &Httpd, base: &str, user: &str) -> u16 {
+    let auth = format!("Basic {}", common::base64(format!("{user}:pw").as_bytes()));
+    h.get_with(&format!("{base}?mime=txt"), &[("Authorization", &auth)])
+        .status
+}
+
+#[test]
+fn worker_user_admits_the_listed_remote_users_only() {
+    let s = display_setup();
+    htpasswd(&s.h);
+    assert_eq!(status_as(&s.h, "/s/jkauth/", "alice"), 200);
+    assert_eq!(status_as(&s.h, "/s/jkauth/", "bob"), 200);
+    // Authenticated by httpd, but not in the list.
+    assert_eq!(status_as(&s.h, "/s/jkauth/", "mallory"), 403);
+    // A list and no REMOTE_USER at all.
+    assert_eq!(s.h.get("/n/jkauth/?mime=txt").status, 403);
+    // Without a list anyone httpd lets through is served.
+    assert_eq!(status_as(&s.h, "/s/jkcss/", "mallory"), 200);
+}
+
+#[test]
+fn worker_user_case_insensitive_compares_remote_user_ignoring_case() {
+    let s = display_setup();
+    htpasswd(&s.h);
+    // jkauth compares exactly, jkauth_ci ignoring case.
+    assert_eq!(status_as(&s.h, "/s/jkauth/", "ALICE"), 403);
+    assert_eq!(status_as(&s.h, "/s/jkauth_ci/", "ALICE"), 200);
+    assert_eq!(status_as(&s.h, "/s/jkauth_ci/", "alice"), 200);
+    assert_eq!(status_as(&s.h, "/s/jkauth_ci/", "bob"), 403);
+}
+
+/// (good, degraded, bad) of the lb as the status worker at `base` rates its members.
+fn ratings(h: &Httpd, base: &str) -> [String; 3] {
+    ["good", "degraded", "bad"].map(|k| {
+        prop_at(h, base, &format!("worker.load_balancer.{k}"))
+            .unwrap_or_else(|| panic!("{base}: no {k}"))
+    })
+}
+
+#[test]
+fn worker_good_and_worker_bad_rules_change_the_rating_counts() {
+    let s = display_setup();
+    // tomcat1 Active, tomcat2 Disabled, tomcat3 Stopped. Defaults: good a.o,a.i,a.b,a.r
+    // and bad s,e.
+    assert_eq!(ratings(&s.h, "/jkmanager/"), ["1", "1", "1"]);
+    // good=a,d: the Disabled member counts as good too.
+    assert_eq!(ratings(&s.h, "/s/jkgood/"), ["2", "0", "1"]);
+    // bad=a: the Active member is bad, and Stopped no longer is (nor good).
+    assert_eq!(ratings(&s.h, "/s/jkbad/"), ["0", "2", "1"]);
+}
+
+#[test]
+fn worker_css_links_the_stylesheet_from_the_html_page() {
+    let s = display_setup();
+    let link = "<link rel=\"stylesheet\" href=\"/rjk-style.css\"";
+    let page = s.h.get("/s/jkcss/").text();
+    assert!(page.contains(link), "{page}");
+    let page = s.h.get("/jkmanager/").text();
+    assert!(!page.contains("rel=\"stylesheet\""), "{page}");
+}
+
+#[test]
+fn worker_prefix_names_the_keys_of_the_prop_format() {
+    let s = display_setup();
+    let text = s.h.get("/s/jkprefix/?mime=prop").text();
+    assert!(text.contains("rjkprop.tomcat3.activation=STP"), "{text}");
+    assert!(text.lines().all(|l| !l.starts_with("worker.")), "{text}");
+    assert_eq!(
+        prop(&s.h, "worker.tomcat3.activation").as_deref(),
+        Some("STP")
+    );
+}
+
+#[test]
+fn worker_ns_worker_xmlns_and_worker_doctype_shape_the_xml() {
+    let s = display_setup();
+    let xml = s.h.get("/s/jkxml/?mime=xml").text();
+    let head: Vec<&str> = xml.lines().take(3).collect();
+    assert_eq!(
+        head,
+        [
+            "<?xml version=\"1.0\" encoding=\"UTF-8\" ?>",
+            "<!DOCTYPE x:status SYSTEM \"urn:rjk-status\">",
+            "<x:status",
+        ],
+        "{xml}"
+    );
+    assert!(xml.contains("xmlns:x=\"urn:rjk-test\""), "{xml}");
+    assert!(xml.contains("<x:member"), "{xml}");
+    assert!(
+        !xml.contains("<jk:") && !xml.contains("DOCTYPE jk"),
+        "{xml}"
+    );
+    // "-" removes the prefix and the declaration.
+    let bare = s.h.get("/s/jkbare/?mime=xml").text();
+    assert!(
+        bare.contains("<status>") && bare.contains("<member"),
+        "{bare}"
+    );
+    assert!(!bare.contains("xmlns"), "{bare}");
+    // The defaults.
+    let xml = s.h.get("/jkmanager/?mime=xml").text();
+    assert!(
+        xml.contains("xmlns:jk=\"http://tomcat.apache.org\"") && xml.contains("<jk:member"),
+        "{xml}"
+    );
+    assert!(!xml.contains("DOCTYPE"), "{xml}");
 }

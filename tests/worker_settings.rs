@@ -281,3 +281,247 @@ fn worker_lock_optimistic_does_not_take_the_global_lock() {
     assert_eq!(h.get("/echo").status, 200);
     assert_eq!(h.get("/echo").status, 200);
 }
+
+/// One extra lb `name` over tomcat1/tomcat2 with `attrs` (`k=v` lines), mounted at
+/// `/<name>/*`: (workers.properties lines, httpd.conf line) for [`two_members`].
+fn extra_lb(name: &str, attrs: &str) -> (String, String) {
+    let mut w = format!(
+        "worker.list={name}\nworker.{name}.type=lb\nworker.{name}.balance_workers=tomcat1,tomcat2\n"
+    );
+    for kv in attrs.lines() {
+        w.push_str(&format!("worker.{name}.{kv}\n"));
+    }
+    (w, format!("JkMount /{name}/* {name}\n"))
+}
+
+/// [`two_members`] with `extra` plus one [`extra_lb`] per `(name, attrs)`; lb values
+/// are not decayed during the test (maintenance every 10 minutes).
+fn with_lbs(extra: &str, lbs: &[(&str, &str)]) -> (Httpd, Vec<FakeAjp>) {
+    let mut w = format!("worker.maintain=600\n{extra}");
+    let mut conf = String::new();
+    for (name, attrs) in lbs {
+        let (lw, lc) = extra_lb(name, attrs);
+        w.push_str(&lw);
+        conf.push_str(&lc);
+    }
+    two_members(&w, &conf)
+}
+
+/// How many of `n` session-less requests for `path` tomcat1 answered.
+fn tomcat1_share(h: &Httpd, path: &str, n: usize) -> usize {
+    let s = common::spread_over(h, path, n);
+    s.get("tomcat1").copied().unwrap_or(0)
+}
+
+const TO_TOMCAT1: (&str, &str) = ("Cookie", "JSESSIONID=x.tomcat1");
+
+#[test]
+fn worker_method_request_counts_sticky_requests_and_sessions_and_next_do_not() {
+    let (h, _fakes) = with_lbs(
+        "",
+        &[("r", "method=R"), ("s", "method=S"), ("n", "method=Next")],
+    );
+    for (lb, sticky_counts) in [("r", true), ("s", false), ("n", false)] {
+        for _ in 0..5 {
+            let path = format!("/{lb}/echo");
+            assert_eq!(common::backend_of(&h, &path, &[TO_TOMCAT1]), "tomcat1");
+        }
+        // Request: tomcat1 is 5 ahead, so tomcat2 catches up first; Sessions and Next
+        // did not count the requests with a session: an even split.
+        let t1 = tomcat1_share(&h, &format!("/{lb}/echo"), 10);
+        if sticky_counts {
+            assert!(t1 <= 3, "{lb}: tomcat1 took {t1} of 10");
+        } else {
+            assert_eq!(t1, 5, "{lb}: tomcat1 took {t1} of 10");
+        }
+    }
+}
+
+#[test]
+fn worker_method_traffic_weighs_members_by_bytes_transferred() {
+    let (h, _fakes) = with_lbs("", &[("r", "method=Request"), ("t", "method=T")]);
+    for (lb, by_bytes) in [("r", false), ("t", true)] {
+        // One request with a 200 kB answer on tomcat1, then small ones without a session.
+        let big = format!("/{lb}/size/200000");
+        assert_eq!(common::backend_of(&h, &big, &[TO_TOMCAT1]), "tomcat1");
+        let t1 = tomcat1_share(&h, &format!("/{lb}/echo"), 10);
+        if by_bytes {
+            assert_eq!(t1, 0, "{lb}: tomcat1 took {t1} of 10");
+        } else {
+            assert!(t1 >= 4, "{lb}: tomcat1 took {t1} of 10");
+        }
+    }
+}
+
+#[test]
+fn worker_method_busyness_avoids_the_member_with_a_request_in_flight() {
+    let (h, fakes) = with_lbs("", &[("r", "method=R"), ("b", "method=B")]);
+    for (lb, by_busy) in [("r", false), ("b", true)] {
+        let slow = format!("/{lb}/sleep/3000");
+        std::thread::scope(|s| {
+            let held = s.spawn(|| common::backend_of(&h, &slow, &[TO_TOMCAT1]));
+            let tag = format!("\"uri\":\"{slow}\"");
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+            while !fakes[0].events("request").iter().any(|e| e.contains(&tag)) {
+                assert!(std::time::Instant::now() < deadline, "{slow} never arrived");
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            let t1 = tomcat1_share(&h, &format!("/{lb}/echo"), 6);
+            if by_busy {
+                assert_eq!(t1, 0, "{lb}: tomcat1 took {t1} of 6 while busy");
+            } else {
+                assert!(t1 >= 2, "{lb}: tomcat1 took {t1} of 6");
+            }
+            assert_eq!(held.join().unwrap(), "tomcat1");
+        });
+    }
+}
+
+/// Attempts the fakes saw for `uri`.
+fn attempts(fakes: &[FakeAjp], uri: &str) -> usize {
+    let tag = format!("\"uri\":\"{uri}\"");
+    fakes
+        .iter()
+        .map(|f| {
+            f.events("request")
+                .iter()
+                .filter(|e| e.contains(&tag))
+                .count()
+        })
+        .sum()
+}
+
+#[test]
+fn worker_lb_retries_is_the_number_of_members_tried() {
+    // One pass (retries=1) of one attempt per member (member retries=1): every attempt
+    // that fails moves on to the next member, up to lb_retries of them.
+    let (h, fakes) = with_lbs(
+        "worker.tomcat1.retries=1\nworker.tomcat2.retries=1\n",
+        &[("one", "retries=1\nlb_retries=1"), ("dflt", "retries=1")],
+    );
+    for (lb, want) in [("one", 1), ("dflt", 2)] {
+        let uri = format!("/{lb}/fault/close_before_headers");
+        assert!(h.get(&uri).status >= 500, "{uri}");
+        assert_eq!(attempts(&fakes, &uri), want, "{lb}");
+    }
+}
+
+/// Fakes `v4` on 127.0.0.1 and `v6` on [::1], on the same port number.
+fn dual_fakes() -> (FakeAjp, FakeAjp) {
+    let v6 = FakeAjp::start_at("v6", "[::1]:0");
+    let v4 = FakeAjp::start_at("v4", &format!("127.0.0.1:{}", v6.port));
+    (v4, v6)
+}
+
+/// httpd on `root` with `workers` as workers.properties (each worker mounts itself with
+/// `worker.X.mount`), started through `wrapper` (see [`ServerRoot::start_wrapped`]).
+fn with_workers(root: ServerRoot, workers: &str, wrapper: &[&str]) -> Httpd {
+    let wf = root.write("conf/workers.properties", workers);
+    root.configure(&format!("JkWorkersFile {wf}\nJkLogFile logs/mod_jk.log\n"));
+    root.start_wrapped(wrapper)
+}
+
+/// `worker.<name>.host/port/mount` lines for a worker mounted at `/echo/<name>`.
+fn at(name: &str, host: &str, port: u16) -> String {
+    format!(
+        "worker.{name}.host={host}\nworker.{name}.port={port}\nworker.{name}.mount=/echo/{name}\n"
+    )
+}
+
+#[test]
+fn worker_host_and_worker_port_choose_the_backend_connected_to() {
+    let (v4, v6) = dual_fakes();
+    let other = FakeAjp::start("other", &[]);
+    let workers = format!(
+        "worker.list=w4,w6,wp\n{}{}{}",
+        at("w4", "127.0.0.1", v4.port),
+        at("w6", "::1", v6.port),
+        at("wp", "127.0.0.1", other.port)
+    );
+    let h = with_workers(ServerRoot::new(Mpm::Event), &workers, &[]);
+    for (path, want) in [
+        ("/echo/w4", "v4"),
+        ("/echo/w6", "v6"),
+        ("/echo/wp", "other"),
+    ] {
+        assert_eq!(common::backend_of(&h, path, &[]), want, "{path}");
+    }
+}
+
+#[test]
+fn worker_prefer_ipv6_connects_to_the_ipv6_address_of_a_dual_stack_name() {
+    let (v4, v6) = dual_fakes();
+    let root = ServerRoot::new(Mpm::Event);
+    // httpd runs in its own mount namespace, where /etc/hosts gives the name both
+    // loopback addresses (the resolver lists ::1 first).
+    let hosts = root.write(
+        "conf/hosts",
+        "127.0.0.1 localhost\n::1 dual.rjk.test\n127.0.0.1 dual.rjk.test\n",
+    );
+    let script = format!("mount --bind {hosts} /etc/hosts && exec \"$0\" \"$@\"");
+    let workers = format!(
+        "worker.list=plain,six\n{}{}worker.six.prefer_ipv6=true\n",
+        at("plain", "dual.rjk.test", v4.port),
+        at("six", "dual.rjk.test", v6.port)
+    );
+    let h = with_workers(root, &workers, &["unshare", "-m", "sh", "-c", &script]);
+    for (path, want) in [("/echo/plain", "v4"), ("/echo/six", "v6")] {
+        assert_eq!(common::backend_of(&h, path, &[]), want, "{path}");
+    }
+}
+
+#[test]
+fn worker_secret_is_what_a_tomcat_requiring_one_accepts() {
+    let t = common::tomcat::shared(1)[0];
+    let mut workers = String::from("worker.list=right,wrong,none\n");
+    for name in ["right", "wrong", "none"] {
+        workers.push_str(&at(name, "127.0.0.1", t.ajp_port));
+    }
+    workers.push_str(&format!(
+        "worker.right.secret={}\nworker.wrong.secret=not-the-secret\n",
+        t.secret
+    ));
+    let h = with_workers(ServerRoot::new(Mpm::Event), &workers, &[]);
+    let r = h.get("/echo/right");
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(
+        r.text().contains(&format!("route={}", t.name)),
+        "{}",
+        r.text()
+    );
+    // Tomcat refuses a request with a wrong or no secret (403) before the webapp sees it.
+    for path in ["/echo/wrong", "/echo/none"] {
+        let r = h.get(path);
+        assert_eq!(r.status, 403, "{path}: {}", r.text());
+        assert!(!r.text().contains("route="), "{path}: {}", r.text());
+    }
+}
+
+#[test]
+fn worker_reference_gives_the_template_values_to_the_referencing_worker() {
+    let fake = FakeAjp::start("fake", &[]);
+    let workers = format!(
+        "worker.list=a,b\nworker.tmpl.host=127.0.0.1\nworker.tmpl.port={}\n\
+         worker.tmpl.secret=from-template\n\
+         worker.a.reference=worker.tmpl\nworker.a.mount=/echo/a\n\
+         worker.b.reference=worker.tmpl\nworker.b.mount=/echo/b\nworker.b.secret=own\n",
+        fake.port
+    );
+    let h = with_workers(ServerRoot::new(Mpm::Event), &workers, &[]);
+    // Host, port and secret come from the template; b's own secret wins over it.
+    for (path, secret) in [("/echo/a", "from-template"), ("/echo/b", "own")] {
+        assert_eq!(common::backend_of(&h, path, &[]), "fake", "{path}");
+        let tag = format!("\"uri\":\"{path}\"");
+        let seen: Vec<String> = fake
+            .wait_events("request", 1)
+            .into_iter()
+            .filter(|e| e.contains(&tag))
+            .collect();
+        assert_eq!(seen.len(), 1, "{}", fake.log());
+        assert!(
+            seen[0].contains(&format!("\"secret_value\":\"{secret}\"")),
+            "{path}: {}",
+            seen[0]
+        );
+    }
+}

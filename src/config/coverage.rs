@@ -18,13 +18,10 @@ const EXISTING: &[(&str, &str)] = &[
         "JkWatchdogInterval",
         "idle_connections_are_closed_by_the_watchdog",
     ),
-    ("JkMount", "vhosts_inherit_mounts_only_with_jkmountcopy"),
-    ("JkUnMount", "one_tomcat_example_serves_a_page_from_tomcat"),
     (
         "JkMountFile",
         "jkmountfile_is_read_and_reloaded_and_stripsession_applies",
     ),
-    ("JkMountCopy", "vhosts_inherit_mounts_only_with_jkmountcopy"),
     (
         "JkStripSession",
         "jkmountfile_is_read_and_reloaded_and_stripsession_applies",
@@ -53,10 +50,6 @@ const EXISTING: &[(&str, &str)] = &[
         "type",
         "config_test_reports_workers_errors_with_file_and_line",
     ),
-    ("reference", "worker_types"),
-    ("host", "routes_hosts_ports_and_secrets_agree"),
-    ("port", "one_tomcat_example_serves_a_page_from_tomcat"),
-    ("prefer_ipv6", "booleans_integers_and_lists_in_attributes"),
     (
         "socket_connect_timeout",
         "f07_connect_black_hole_fails_after_socket_connect_timeout",
@@ -89,7 +82,6 @@ const EXISTING: &[(&str, &str)] = &[
         "reply_timeout",
         "cve_2012_4557_slow_backend_does_not_error_the_member",
     ),
-    ("lb_retries", "clamps"),
     (
         "fail_on_status",
         "no_lost_or_mixed_responses_while_tomcats_restart_one_at_a_time",
@@ -102,9 +94,7 @@ const EXISTING: &[(&str, &str)] = &[
         "max_packet_size",
         "worker_socket_buffer_is_at_least_max_packet_size",
     ),
-    ("secret", "one_tomcat_example_serves_a_page_from_tomcat"),
     ("lbfactor", "weights_split_600_requests_within_five_percent"),
-    ("distance", "duplicate_other_keys_are_joined_with_star"),
     (
         "activation",
         "cve_2007_6420_status_manager_csrf_xss_and_crafted_requests",
@@ -117,7 +107,6 @@ const EXISTING: &[(&str, &str)] = &[
         "sticky_session_force",
         "sticky_session_force_answers_503_instead_of_moving_the_session",
     ),
-    ("method", "tomcat_serves_webapp_and_answers_cping"),
     (
         "recover_time",
         "cve_2009_0033_marker_close_never_takes_members_to_err",
@@ -138,15 +127,6 @@ const EXISTING: &[(&str, &str)] = &[
         "read_only",
         "f35_status_page_refuses_cross_site_readonly_and_script_attacks",
     ),
-    ("user", "booleans_integers_and_lists_in_attributes"),
-    ("user_case_insensitive", "status_options"),
-    ("good", "status_options"),
-    ("bad", "status_options"),
-    ("css", "status_options"),
-    ("prefix", "status_options"),
-    ("ns", "status_options"),
-    ("xmlns", "status_options"),
-    ("doctype", "status_options"),
     (
         "JkShmFile",
         "nine_requests_hit_each_member_three_times_under_prefork",

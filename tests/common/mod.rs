@@ -224,6 +224,12 @@ DirectoryIndex index.html
     /// Starts httpd in the foreground (so we own its pid) and waits until it answers.
     /// `RJK_VALGRIND=1` runs any suite's httpd the way [`Self::start_under_valgrind`] does.
     pub fn start(self) -> Httpd {
+        self.start_wrapped(&[])
+    }
+
+    /// [`Self::start`] with httpd run by `wrapper` (a command and its arguments that ends
+    /// by running the program it is given, e.g. `unshare -m sh -c '...; exec "$@"' sh`).
+    pub fn start_wrapped(self, wrapper: &[&str]) -> Httpd {
         if std::env::var_os("RJK_VALGRIND").is_some_and(|v| v == "1") {
             // The ServerRoot goes away with the Httpd: keep the reports outside it.
             let log = std::env::temp_dir().join("rjk-valgrind.%p");
@@ -235,7 +241,15 @@ DirectoryIndex index.html
             "apache2 -t failed:\n{}",
             String::from_utf8_lossy(&t.stderr)
         );
-        let child = Command::new(APACHE2)
+        let mut cmd = match wrapper.split_first() {
+            Some((prog, args)) => {
+                let mut c = Command::new(prog);
+                c.args(args).arg(APACHE2);
+                c
+            }
+            None => Command::new(APACHE2),
+        };
+        let child = cmd
             .args(["-DFOREGROUND", "-d"])
             .arg(&self.dir)
             .arg("-f")
@@ -679,6 +693,11 @@ impl FakeAjp {
         FakeAjp::spawn(name, &format!("127.0.0.1:{port}"), &[])
     }
 
+    /// On a given listen address such as `[::1]:PORT`.
+    pub fn start_at(name: &str, listen: &str) -> FakeAjp {
+        FakeAjp::spawn(name, listen, &[])
+    }
+
     fn spawn(name: &str, listen: &str, extra_args: &[&str]) -> FakeAjp {
         use std::io::BufRead;
         let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
@@ -895,4 +914,23 @@ impl KeepAlive {
             body,
         })
     }
+}
+
+/// Standard base64 with padding (for `Authorization: Basic`).
+pub fn base64(data: &[u8]) -> String {
+    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for c in data.chunks(3) {
+        let n = (u32::from(c[0]) << 16)
+            | (u32::from(*c.get(1).unwrap_or(&0)) << 8)
+            | u32::from(*c.get(2).unwrap_or(&0));
+        for i in 0..4 {
+            if i <= c.len() {
+                out.push(T[(n >> (18 - 6 * i)) as usize & 63] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
 }

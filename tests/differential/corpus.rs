@@ -1,7 +1,7 @@
 //! The requests both modules forward to the fake backend: one `Case` each, sent byte
 //! for byte on a fresh connection (HTTPS ones through curl).
 
-use crate::common::chunked;
+use crate::common::{base64, chunked};
 
 pub enum Wire {
     /// Raw bytes to the plain port.
@@ -326,22 +326,4 @@ fn tls_cases(v: &mut Vec<Case>) {
         args.extend(["--data-binary".into(), "tls body".into()]);
     }
     v.push(post);
-}
-
-pub fn base64(data: &[u8]) -> String {
-    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::new();
-    for c in data.chunks(3) {
-        let n = (u32::from(c[0]) << 16)
-            | (u32::from(*c.get(1).unwrap_or(&0)) << 8)
-            | u32::from(*c.get(2).unwrap_or(&0));
-        for i in 0..4 {
-            if i <= c.len() {
-                out.push(T[(n >> (18 - 6 * i)) as usize & 63] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
 }
