@@ -750,6 +750,13 @@ impl<'a> Reader<'a> {
                     None,
                 )
             }
+            "iffile" => {
+                let (neg, f) = match first.strip_prefix('!') {
+                    Some(f) => (true, f),
+                    None => (false, first.as_str()),
+                };
+                (SectionKind::Other, self.resolve(f).exists() != neg, None)
+            }
             // Bodies that are not configuration of this server as written.
             "macro" => (SectionKind::Other, false, None),
             _ => (SectionKind::Other, true, None),
