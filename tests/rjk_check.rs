@@ -295,6 +295,21 @@ fn same_verdict_as_apache2_t() {
             "<IfModule jk_module>\nError \"stop here\"\n</IfModule>\n",
             false,
         ),
+        (
+            "worker.list=a\n",
+            "<IfFile /nonexistent/x>\nJkBogus x\n</IfFile>\n",
+            true,
+        ),
+        (
+            "worker.list=a\n",
+            "<IfFile !/nonexistent/x>\nJkBogus x\n</IfFile>\n",
+            false,
+        ),
+        (
+            "worker.list=a\n",
+            "<IfFile conf/httpd.conf>\nJkBogus x\n</IfFile>\n",
+            false,
+        ),
     ];
     for (workers, jk, ok) in cases {
         let root = ServerRoot::new(Mpm::Event);
@@ -530,4 +545,53 @@ fn usage_errors_exit_2() {
     let out = rjk_check(&["--bogus"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(rjk_check(&["--help"]).status.success());
+}
+
+/// Debian's jk.load and our rjk.load enabled together: `apache2 -t` fails on rjk.load's
+/// Error line, and so does rjk-check; rjk.load alone passes both.
+#[test]
+fn jk_and_rjk_load_together_fail_like_apache2_t() {
+    let load = std::fs::read_to_string(repo().join("apxs/rjk.load"))
+        .unwrap()
+        .replace(
+            "/usr/lib/apache2/modules/mod_rjk.so",
+            common::module_path().to_str().unwrap(),
+        );
+    for with_jk in [false, true] {
+        let root = ServerRoot::new(Mpm::Event);
+        let wf = root.write(
+            "conf/workers.properties",
+            "worker.list=a\nworker.a.secret=s\n",
+        );
+        let jk = root.write(
+            "conf/mods/jk.load",
+            &format!(
+                "LoadModule jk_module {}/mod_jk.so\n",
+                common::apache_modules_dir()
+            ),
+        );
+        let rjk = root.write("conf/mods/rjk.load", &load);
+        if !with_jk {
+            std::fs::remove_file(&jk).unwrap();
+        }
+        let conf = shipping::configure_without_module(
+            &root,
+            &format!("IncludeOptional conf/mods/*.load\nJkWorkersFile {wf}\n"),
+        );
+        let t = root.config_test();
+        let httpd = String::from_utf8_lossy(&t.stderr).into_owned();
+        let out = rjk_check(&["--httpd-conf", &conf]);
+        let (stdout, stderr) = text(&out);
+        assert_eq!(t.status.success(), !with_jk, "{httpd}");
+        assert_eq!(out.status.success(), !with_jk, "{stdout}{stderr}");
+        if with_jk {
+            let (line, message) = httpd_syntax_error(&httpd);
+            assert!(message.contains("both enabled"), "{httpd}");
+            assert!(
+                stderr.contains(&format!("{rjk}:{line}: {message}")),
+                "{httpd}\n{stderr}"
+            );
+        }
+        let _ = std::fs::remove_dir_all(&root.dir);
+    }
 }
