@@ -11,13 +11,14 @@
 //!   the truncation is visible.
 
 use std::io::{self, ErrorKind, Read, Write};
-use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+use std::net::{IpAddr, SocketAddr, TcpStream, ToSocketAddrs};
 use std::ops::Range;
-use std::sync::OnceLock;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use parking_lot::{Condvar, Mutex};
-use socket2::{SockRef, TcpKeepalive};
+use parking_lot::{Condvar, Mutex, RwLock};
+use socket2::{Domain, Protocol, SockRef, Socket, TcpKeepalive, Type};
 
 use crate::ajp::{self, Action, EncodeError, Exchange, ForwardRequest, ProtocolError, Reply};
 use crate::config::workers::AjpParams;
@@ -33,6 +34,40 @@ pub mod recovery {
     pub const ALWAYS_RETRY_HEAD: u32 = 8;
     /// Retry GET even after it was sent.
     pub const ALWAYS_RETRY_GET: u32 = 16;
+}
+
+/// Bytes the current thread exchanged with backends for its request (mod_jk's per-request
+/// `rd`/`wr`, AJP framing included): [`service`] starts from zero, the caller takes the
+/// totals after it.
+pub mod wire {
+    use std::cell::Cell;
+
+    thread_local! {
+        static BYTES: Cell<(u64, u64)> = const { Cell::new((0, 0)) };
+    }
+
+    pub(super) fn reset() {
+        BYTES.with(|b| b.set((0, 0)));
+    }
+
+    pub(super) fn read(n: usize) {
+        BYTES.with(|b| {
+            let (r, w) = b.get();
+            b.set((r.saturating_add(n as u64), w));
+        });
+    }
+
+    pub(super) fn written(n: usize) {
+        BYTES.with(|b| {
+            let (r, w) = b.get();
+            b.set((r, w.saturating_add(n as u64)));
+        });
+    }
+
+    /// (read from the backend, written to the backend) by the last `service` call.
+    pub fn take() -> (u64, u64) {
+        BYTES.with(|b| b.replace((0, 0)))
+    }
 }
 
 /// Everything the exchange needs from a worker's configuration, in usable units.
@@ -62,6 +97,13 @@ pub struct Target {
     pub idle_ping: Option<(Duration, Duration)>,
     pub idle_timeout: Option<Duration>,
     pub secret: Option<String>,
+    /// Requests in flight (all children) above which the worker is treated as busy.
+    pub busy_limit: u32,
+    /// `source`: the local addresses to bind before connecting (the one of the target's
+    /// family is used); the text as configured, for error messages.
+    pub source: Option<(String, Vec<IpAddr>)>,
+    /// `socket_buffer`: SO_SNDBUF and SO_RCVBUF in bytes; 0 leaves the OS default.
+    pub socket_buffer: usize,
 }
 
 fn ms(v: u32) -> Option<Duration> {
@@ -99,7 +141,52 @@ impl Target {
             idle_timeout: (p.connection_pool_timeout_secs > 0)
                 .then(|| Duration::from_secs(u64::from(p.connection_pool_timeout_secs))),
             secret: p.secret.clone(),
+            busy_limit: p.busy_limit,
+            source: p.source.as_deref().filter(|s| !s.is_empty()).map(|s| {
+                let ips = (s, 0u16)
+                    .to_socket_addrs()
+                    .map(|a| a.map(|a| a.ip()).collect())
+                    .unwrap_or_default();
+                (s.to_string(), ips)
+            }),
+            socket_buffer: p.socket_buffer as usize,
         }
+    }
+
+    /// A TCP connection to `addr` with `source` bound and `socket_buffer` applied
+    /// (both before connecting, so the window scale reflects the buffer).
+    fn open(&self, addr: &SocketAddr) -> io::Result<TcpStream> {
+        if self.source.is_none() && self.socket_buffer == 0 {
+            return match self.connect_timeout {
+                Some(d) => TcpStream::connect_timeout(addr, d),
+                None => TcpStream::connect(addr),
+            };
+        }
+        let sock = Socket::new(
+            Domain::for_address(*addr),
+            Type::STREAM,
+            Some(Protocol::TCP),
+        )?;
+        if self.socket_buffer > 0 {
+            sock.set_send_buffer_size(self.socket_buffer)?;
+            sock.set_recv_buffer_size(self.socket_buffer)?;
+        }
+        if let Some((text, ips)) = &self.source {
+            let Some(ip) = ips.iter().find(|ip| ip.is_ipv4() == addr.is_ipv4()) else {
+                return Err(io::Error::new(
+                    ErrorKind::AddrNotAvailable,
+                    format!("the source address '{text}' has no address of the backend's family"),
+                ));
+            };
+            sock.bind(&SocketAddr::new(*ip, 0).into()).map_err(|e| {
+                io::Error::new(e.kind(), format!("binding the source address {ip}: {e}"))
+            })?;
+        }
+        match self.connect_timeout {
+            Some(d) => sock.connect_timeout(&(*addr).into(), d)?,
+            None => sock.connect(&(*addr).into())?,
+        }
+        Ok(sock.into())
     }
 }
 
@@ -146,6 +233,11 @@ pub struct Conn {
     start: usize,
     end: usize,
     last_used: Instant,
+    /// The pool's count of open connections, decremented when this one closes.
+    open: Option<Arc<AtomicI64>>,
+    /// The pool's address generation when connected: one from an older address is not
+    /// pooled again.
+    addr_gen: u32,
 }
 
 /// A connection's receive buffer for one exchange.
@@ -257,6 +349,9 @@ static LARGE_BUFS: BufPool<MmapMut> = BufPool::new(4);
 
 impl Drop for Conn {
     fn drop(&mut self) {
+        if let Some(open) = &self.open {
+            open.fetch_sub(1, Ordering::AcqRel);
+        }
         self.detach_buf();
     }
 }
@@ -268,11 +363,7 @@ impl Conn {
     fn connect(t: &Target, addrs: &[SocketAddr]) -> Result<Conn, BackendError> {
         let mut last = io::Error::new(ErrorKind::NotFound, "no address");
         for addr in addrs {
-            let res = match t.connect_timeout {
-                Some(d) => TcpStream::connect_timeout(addr, d),
-                None => TcpStream::connect(addr),
-            };
-            match res {
+            match t.open(addr) {
                 Ok(stream) => {
                     let _ = stream.set_nodelay(true);
                     let _ = stream.set_read_timeout(t.socket_timeout);
@@ -286,6 +377,8 @@ impl Conn {
                         start: 0,
                         end: 0,
                         last_used: Instant::now(),
+                        open: None,
+                        addr_gen: 0,
                     };
                     if let Some(d) = t.connect_ping {
                         c.cping(t, d)?;
@@ -375,6 +468,7 @@ impl Conn {
         self.stream
             .write_all(&ajp::CPING_PACKET)
             .map_err(|e| BackendError::Ping(e.to_string()))?;
+        wire::written(ajp::CPING_PACKET.len());
         match self.next_reply(t.max_packet, Some(timeout)) {
             Ok((Reply::CPong, used)) => {
                 self.start += used;
@@ -428,6 +522,7 @@ impl Conn {
             match n {
                 Ok(0) => return Err(BackendError::Closed),
                 Ok(n) => {
+                    wire::read(n);
                     self.end += n;
                     // A small buffer sized for max_packet=65536 is already past READ_BUF.
                     if self.end == self.buf.len()
@@ -450,10 +545,18 @@ impl Conn {
 /// The connections of one worker in one httpd child. Bounded: at most `pool_size`
 /// connections exist at once; a request waits up to `acquire_timeout` for a slot.
 pub struct Pool {
-    pub target: Target,
-    addrs: OnceLock<Result<Vec<SocketAddr>, String>>,
+    target: RwLock<Arc<Target>>,
+    /// Resolved once per child and address, like mod_jk.
+    addrs: Mutex<Option<Result<Arc<[SocketAddr]>, String>>>,
     state: Mutex<PoolState>,
     freed: Condvar,
+    /// Connections of this pool open now, and the count last reported by `open_delta`.
+    open: Arc<AtomicI64>,
+    published: AtomicI64,
+    /// Bumped when host or port change; see `Conn::addr_gen`.
+    addr_gen: AtomicU32,
+    /// Version of the shared settings `target` was built from (`u64::MAX`: none yet).
+    applied: AtomicU64,
 }
 
 struct PoolState {
@@ -482,7 +585,7 @@ impl Lease<'_> {
     /// Returns a connection that finished cleanly to the pool.
     fn release(mut self) {
         if let Some(mut c) = self.conn.take() {
-            if !c.park() {
+            if !c.park() || c.addr_gen != self.pool.addr_gen.load(Ordering::Acquire) {
                 return;
             }
             c.last_used = Instant::now();
@@ -495,36 +598,87 @@ impl Lease<'_> {
 impl Pool {
     pub fn new(target: Target) -> Pool {
         Pool {
-            target,
-            addrs: OnceLock::new(),
+            target: RwLock::new(Arc::new(target)),
+            addrs: Mutex::new(None),
             state: Mutex::new(PoolState {
                 idle: Vec::new(),
                 leased: 0,
             }),
             freed: Condvar::new(),
+            open: Arc::new(AtomicI64::new(0)),
+            published: AtomicI64::new(0),
+            addr_gen: AtomicU32::new(0),
+            applied: AtomicU64::new(u64::MAX),
         }
     }
 
-    /// The backend's addresses, resolved once per child like mod_jk does at startup.
-    fn addrs(&self) -> Result<&[SocketAddr], BackendError> {
-        let r = self.addrs.get_or_init(|| {
-            let mut v: Vec<SocketAddr> = (self.target.host.as_str(), self.target.port)
+    /// The settings in force (they change when the status worker edits the worker).
+    pub fn target(&self) -> Arc<Target> {
+        self.target.read().clone()
+    }
+
+    /// Applies the shared settings of version `version` when this pool has not yet:
+    /// `make` builds them. A new host or port drops the idle connections, and connections
+    /// in use are closed instead of pooled when they come back.
+    pub fn sync(&self, version: u32, make: impl FnOnce() -> Target) {
+        if self.applied.load(Ordering::Acquire) == u64::from(version) {
+            return;
+        }
+        let new = make();
+        let moved = {
+            let mut t = self.target.write();
+            let moved =
+                t.host != new.host || t.port != new.port || t.prefer_ipv6 != new.prefer_ipv6;
+            *t = Arc::new(new);
+            moved
+        };
+        if moved {
+            *self.addrs.lock() = None;
+            self.addr_gen.fetch_add(1, Ordering::AcqRel);
+            let idle = std::mem::take(&mut self.state.lock().idle);
+            drop(idle);
+            self.freed.notify_all();
+        }
+        self.applied.store(u64::from(version), Ordering::Release);
+    }
+
+    /// Closes the idle connections at child exit and returns how much this child had added
+    /// to the shared count, negated: the process is going away, so connections still
+    /// leased (there are none after a clean exit) close with it.
+    pub fn close_at_exit(&self) -> i64 {
+        let idle = std::mem::take(&mut self.state.lock().idle);
+        drop(idle);
+        -self.published.swap(0, Ordering::AcqRel)
+    }
+
+    /// Connections opened minus closed since the last call (for the shared count).
+    pub fn open_delta(&self) -> i64 {
+        let now = self.open.load(Ordering::Acquire);
+        now - self.published.swap(now, Ordering::AcqRel)
+    }
+
+    /// The backend's addresses, resolved once per child and address like mod_jk does.
+    fn addrs(&self, t: &Target) -> Result<Arc<[SocketAddr]>, BackendError> {
+        let mut cached = self.addrs.lock();
+        let r = cached.get_or_insert_with(|| {
+            let mut v: Vec<SocketAddr> = (t.host.as_str(), t.port)
                 .to_socket_addrs()
                 .map_err(|e| e.to_string())?
                 .collect();
             // IPv4 first unless prefer_ipv6, as mod_jk picks.
-            v.sort_by_key(|a| a.is_ipv6() != self.target.prefer_ipv6);
-            Ok(v)
+            v.sort_by_key(|a| a.is_ipv6() != t.prefer_ipv6);
+            Ok(v.into())
         });
         match r {
-            Ok(v) => Ok(v),
+            Ok(v) => Ok(v.clone()),
             Err(e) => Err(BackendError::Resolve(io::Error::other(e.clone()))),
         }
     }
 
     /// Takes a slot, preferring the most recently used idle connection.
     fn acquire(&self) -> Result<Lease<'_>, BackendError> {
-        let deadline = Instant::now() + self.target.acquire_timeout;
+        let t = self.target();
+        let deadline = Instant::now() + t.acquire_timeout;
         let mut st = self.state.lock();
         loop {
             if let Some(c) = st.idle.pop() {
@@ -534,7 +688,7 @@ impl Pool {
                     conn: Some(c),
                 });
             }
-            if st.leased < self.target.pool_size {
+            if st.leased < t.pool_size {
                 st.leased += 1;
                 return Ok(Lease {
                     pool: self,
@@ -551,6 +705,7 @@ impl Pool {
     /// connection_pool_timeout (keeping connection_pool_minsize of them) and CPings
     /// connections idle past connection_ping_interval, dropping those that fail.
     pub fn maintain(&self, now: Instant) {
+        let t = self.target();
         // Connections being checked count as leased, so the pool never exceeds its size.
         let mut idle = {
             let mut st = self.state.lock();
@@ -564,12 +719,12 @@ impl Pool {
         let total = idle.len();
         for (i, mut c) in idle.into_iter().enumerate() {
             let age = now.saturating_duration_since(c.last_used);
-            let above_min = total - i > self.target.pool_min;
-            if above_min && self.target.idle_timeout.is_some_and(|t| age >= t) {
+            let above_min = total - i > t.pool_min;
+            if above_min && t.idle_timeout.is_some_and(|limit| age >= limit) {
                 continue;
             }
-            if let Some((interval, timeout)) = self.target.idle_ping {
-                if age >= interval && (c.is_stale() || c.cping(&self.target, timeout).is_err()) {
+            if let Some((interval, timeout)) = t.idle_ping {
+                if age >= interval && (c.is_stale() || c.cping(&t, timeout).is_err()) {
                     continue;
                 }
             }
@@ -588,7 +743,7 @@ impl Pool {
     /// A request could get a connection now without waiting.
     pub fn has_free_slot(&self) -> bool {
         let st = self.state.lock();
-        !st.idle.is_empty() || st.leased < self.target.pool_size
+        !st.idle.is_empty() || st.leased < self.target.read().pool_size
     }
 
     /// Idle connections currently pooled (for status and tests).
@@ -599,11 +754,12 @@ impl Pool {
     /// A slot with a live connection: a pooled one that passes the liveness checks
     /// (`true`), or a new one (`false`).
     fn connection(&self) -> Result<(Lease<'_>, bool), BackendError> {
+        let t = self.target();
         let mut lease = self.acquire()?;
         while let Some(mut c) = lease.conn.take() {
             let alive = !c.is_stale()
-                && match self.target.prepost_ping {
-                    Some(d) => c.cping(&self.target, d).is_ok(),
+                && match t.prepost_ping {
+                    Some(d) => c.cping(&t, d).is_ok(),
                     None => true,
                 };
             if alive {
@@ -614,8 +770,13 @@ impl Pool {
             let mut st = self.state.lock();
             lease.conn = st.idle.pop();
         }
-        let addrs = self.addrs()?;
-        lease.conn = Some(Conn::connect(&self.target, addrs)?);
+        let addrs = self.addrs(&t)?;
+        let addr_gen = self.addr_gen.load(Ordering::Acquire);
+        let mut c = Conn::connect(&t, &addrs)?;
+        self.open.fetch_add(1, Ordering::AcqRel);
+        c.open = Some(self.open.clone());
+        c.addr_gen = addr_gen;
+        lease.conn = Some(c);
         Ok((lease, false))
     }
 }
@@ -652,6 +813,9 @@ pub trait Client {
             .try_for_each(|&(off, len)| self.write_body(&buf[off..off + len]))
     }
     fn flush(&mut self) -> Result<(), ClientError>;
+    /// A new backend connection was opened for this request (counted in shared memory
+    /// from then on, as mod_jk counts it when connecting).
+    fn connection_opened(&mut self) {}
 }
 
 /// Per-request settings that do not come from the worker definition.
@@ -764,7 +928,9 @@ pub fn service(
     opts: &RequestOptions,
     replay: &mut BodyReplay,
 ) -> Outcome {
-    let t = &pool.target;
+    wire::reset();
+    let target = pool.target();
+    let t = &*target;
     let mut packet = Scratch::take();
     if let Err(error) = ajp::encode_forward_request(req, t.max_packet, &mut packet) {
         return Outcome::Refused {
@@ -902,7 +1068,8 @@ fn attempt_once(
     client: &mut dyn Client,
     opts: &RequestOptions,
 ) -> Attempt {
-    let t = &pool.target;
+    let target = pool.target();
+    let t = &*target;
     let fail = |error, sent, upload_started| {
         Attempt::Failed(AttemptFailure {
             error,
@@ -915,6 +1082,9 @@ fn attempt_once(
         Ok(l) => l,
         Err(e) => return fail(e, false, false),
     };
+    if !reused {
+        client.connection_opened();
+    }
     let mut ex = Exchange::new(req.body, t.max_packet);
     // `packet` carries the first body packet too, when there is one.
     if let Some(len) = first_chunk {
@@ -929,6 +1099,7 @@ fn attempt_once(
         if let Err(e) = conn.stream.write_all(packet) {
             return fail(BackendError::Send(e), false, false);
         }
+        wire::written(packet.len());
     }
     let reply_timeout = opts.reply_timeout.or(t.reply_timeout);
     let mut pending: Option<PendingHeaders> = None;
@@ -1124,6 +1295,7 @@ fn attempt_once(
                 }
                 return fail(BackendError::Send(e), true, true);
             }
+            wire::written(pkt.len());
             continue;
         }
         if let Some(reuse) = done {
@@ -1239,6 +1411,8 @@ mod tests {
                 start: 0,
                 end: 0,
                 last_used: Instant::now(),
+                open: None,
+                addr_gen: 0,
             })
             .collect();
         (conns, server)

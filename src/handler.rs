@@ -14,16 +14,21 @@ use std::time::Duration;
 use crate::ajp::{self, ForwardRequest};
 use crate::backend::{self, BackendError, Client, ClientError, Outcome, RequestOptions};
 use crate::config::directives::{Indicator, LogLevel, ServerConf, opt};
-use crate::config::workers::{AjpParams, LbParams, StatusParams, WorkerKind, WorkersConfig};
+use crate::config::workers::{
+    AjpParams, LbLock, LbParams, StatusParams, WorkerKind, WorkersConfig,
+};
 use crate::httpd::{self, Level, Pool, Request, RequestInfo, Server};
 use crate::lb::{self, Balancer, FailureKind, LbRequest};
 use crate::log::Logger;
 use crate::mapping::{self, UriMap};
+use crate::shm;
 use crate::site;
 use crate::status;
 
 /// The handler name mod_jk uses; `SetHandler jakarta-servlet` setups rely on it.
 pub const HANDLER: &std::ffi::CStr = c"jakarta-servlet";
+/// The handler httpd gives a directory request without an index file.
+const DIR_MAGIC_TYPE: &std::ffi::CStr = c"httpd/unix-directory";
 const NOTE_WORKER: &std::ffi::CStr = c"JK_WORKER_NAME";
 const NOTE_TYPE: &std::ffi::CStr = c"JK_WORKER_TYPE";
 /// The decoded URI as httpd had it before we normalised it: that is what is forwarded
@@ -32,6 +37,8 @@ const NOTE_ROUTE: &std::ffi::CStr = c"JK_WORKER_ROUTE";
 /// Rule extensions of the JkMount rule that matched in translate_name.
 const NOTE_EXTENSIONS: &std::ffi::CStr = c"JK_RULE_EXTENSIONS";
 const NOTE_ORIG_URI: &std::ffi::CStr = c"JK_ORIGINAL_URI";
+/// Time the worker took (`%T` of JkRequestLogFormat); set only on requests jk served.
+const NOTE_DURATION: &std::ffi::CStr = c"JK_REQUEST_DURATION";
 
 /// What httpd stores as our per-server configuration.
 pub struct ServerSlot {
@@ -40,10 +47,14 @@ pub struct ServerSlot {
     runtime: Option<Arc<Runtime>>,
     log: Option<Arc<Logger>>,
     /// The URI map requests use: the configured one, replaced when a JkMountFile
-    /// changes on disk (each child checks on its own, as mod_jk does).
-    map: RwLock<Arc<UriMap>>,
+    /// changes on disk (each child checks on its own, as mod_jk does). Shared with
+    /// [`Runtime::servers`] so the status worker lists every server's current map.
+    map: SharedMap,
     mount_reload: Option<MountReload>,
 }
+
+/// A server's URI map as requests use it.
+type SharedMap = Arc<RwLock<Arc<UriMap>>>;
 
 struct MountReload {
     path: String,
@@ -113,11 +124,16 @@ pub struct Runtime {
     pools: OnceLock<HashMap<String, (backend::Pool, AjpParams)>>,
     /// The balancer state shared by every child (JkShmFile), mapped before fork.
     shm: Option<httpd::SharedMemory>,
+    /// The lock `lock=Pessimistic` balancers take around member choice and counters.
+    lb_lock: Option<httpd::GlobalLock>,
     /// Random per-generation token the status manager's forms must carry (CSRF).
     csrf_token: String,
     /// Seconds between maintenance runs (worker.maintain); 0 disables them.
     maintain_secs: u64,
     last_maintain: AtomicU64,
+    /// Every server (main first, then the virtual hosts in httpd's order) with its name as
+    /// mod_jk's status worker shows it and its URI map.
+    servers: Vec<(String, SharedMap)>,
 }
 
 impl Runtime {
@@ -148,13 +164,63 @@ impl Runtime {
         }
         if let Some(pools) = self.pools.get() {
             let now = std::time::Instant::now();
-            for (p, _) in pools.values() {
+            for (name, (p, _)) in pools {
                 p.maintain(now);
+                self.publish_connections(name, p);
             }
         }
     }
 
+    /// Child exit: closes this child's pooled backend connections, as mod_jk does, and
+    /// takes them out of the shared `connected` counts.
+    fn close_pools(&self) {
+        let Some(pools) = self.pools.get() else {
+            return;
+        };
+        for (name, (p, _)) in pools {
+            let delta = p.close_at_exit();
+            if let Some(slot) = self.ajp_slot(name).filter(|_| delta != 0) {
+                slot.connections_changed(delta);
+            }
+        }
+    }
+
+    /// The shared slot of ajp13 worker `name`.
+    fn ajp_slot(&self, name: &str) -> Option<&crate::shm::AjpSlot> {
+        self.shm.as_ref().and_then(|m| m.segment().ajp(name))
+    }
+
+    /// Reports this child's opened and closed connections to the shared count.
+    fn publish_connections(&self, name: &str, pool: &backend::Pool) {
+        if let Some(slot) = self.ajp_slot(name) {
+            let delta = pool.open_delta();
+            if delta != 0 {
+                slot.connections_changed(delta);
+            }
+        }
+    }
+
+    /// The pool of `name`, with the settings the status worker last gave it applied.
+    /// The global lock for an lb with `lock=Pessimistic`; nothing for Optimistic.
+    fn lb_lock(&self, lbp: &LbParams) -> Option<httpd::GlobalLockGuard<'_>> {
+        (lbp.lock == LbLock::Pessimistic)
+            .then(|| self.lb_lock.as_ref()?.lock())
+            .flatten()
+    }
+
     fn pool(&self, name: &str) -> Option<&(backend::Pool, AjpParams)> {
+        let entry = self.pool_entry(name)?;
+        if let Some(slot) = self.ajp_slot(name) {
+            entry.0.sync(slot.sequence(), || {
+                let mut p = entry.1.clone();
+                slot.settings().apply_to(&mut p);
+                backend::Target::from_params(name, &p, httpd::mpm_threads_per_child())
+            });
+        }
+        Some(entry)
+    }
+
+    fn pool_entry(&self, name: &str) -> Option<&(backend::Pool, AjpParams)> {
         self.pools
             .get_or_init(|| {
                 let threads = httpd::mpm_threads_per_child();
@@ -183,7 +249,7 @@ impl ServerSlot {
             conf: ServerConf::new(is_vhost),
             runtime: None,
             log: None,
-            map: RwLock::new(Arc::new(UriMap::default())),
+            map: Arc::new(RwLock::new(Arc::new(UriMap::default()))),
             mount_reload: None,
         }
     }
@@ -312,13 +378,15 @@ pub fn post_config(pool: &Pool, main: Server) -> i32 {
         .workers
         .values()
         .any(|w| matches!(w.kind, WorkerKind::Lb(_)));
+    let mut lb_lock = None;
     let shm = if has_lb {
         let base = main_conf
             .shm_file
             .clone()
             .unwrap_or_else(|| pool.server_root_relative("logs/jk-runtime-status"));
         let path = format!("{base}.{}", std::process::id());
-        let opened = httpd::SharedMemory::open(&path).and_then(|m| {
+        let file_len = crate::shm::file_size(main_conf.shm_size_kb);
+        let opened = httpd::SharedMemory::open(&path, file_len).and_then(|m| {
             // A segment from another worker set may still be in use by children of the
             // previous generation: give it up (they keep their mapping of the unlinked
             // file) instead of re-initialising it under them.
@@ -327,13 +395,31 @@ pub fn post_config(pool: &Pool, main: Server) -> i32 {
             {
                 drop(m);
                 std::fs::remove_file(&path).map_err(|e| format!("cannot replace {path}: {e}"))?;
-                let fresh = httpd::SharedMemory::open(&path)?;
+                let fresh = httpd::SharedMemory::open(&path, file_len)?;
                 crate::shm::init_from_config(fresh.segment(), &workers)?;
                 return Ok((fresh, crate::shm::Adoption::Initialised));
             }
             let adoption = crate::shm::adopt_or_init(m.segment(), &workers)?;
             Ok((m, adoption))
         });
+        let pessimistic = workers
+            .workers
+            .values()
+            .any(|w| matches!(&w.kind, WorkerKind::Lb(l) if l.lock == LbLock::Pessimistic));
+        if pessimistic {
+            let lock_path = format!("{path}.lock");
+            match httpd::GlobalLock::open(&lock_path) {
+                Ok(l) => {
+                    remove_at_exit(&main, &lock_path);
+                    lb_lock = Some(l);
+                }
+                Err(e) => {
+                    let msg = format!("mod_rjk: lock=Pessimistic needs the lock file: {e}");
+                    httpd::log_error(Some(&main), Level::Emerg, &msg);
+                    return httpd::HTTP_INTERNAL_SERVER_ERROR;
+                }
+            }
+        }
         match opened {
             Ok((m, adoption)) => {
                 remove_at_exit(&main, &path);
@@ -359,12 +445,22 @@ pub fn post_config(pool: &Pool, main: Server) -> i32 {
     } else {
         None
     };
+    let servers = main
+        .iter()
+        .map(|s| {
+            let sl = s.config_mut();
+            *sl.map.write() = Arc::new(sl.conf.uri_map.clone());
+            (s.label(), sl.map.clone())
+        })
+        .collect();
     let runtime = Arc::new(Runtime {
+        servers,
         maintain_secs: workers.maintain_secs.max(0) as u64,
         last_maintain: AtomicU64::new(now_secs()),
         workers,
         pools: OnceLock::new(),
         shm,
+        lb_lock,
         csrf_token: random_token(),
     });
 
@@ -410,7 +506,6 @@ pub fn post_config(pool: &Pool, main: Server) -> i32 {
         };
         sl.log = logger;
         sl.runtime = Some(runtime.clone());
-        *sl.map.write() = Arc::new(sl.conf.uri_map.clone());
         sl.mount_reload = match (&sl.conf.mount_file, sl.conf.mount_file_reload.unwrap_or(60)) {
             (Some(path), secs) if secs > 0 => Some(MountReload {
                 path: path.clone(),
@@ -448,10 +543,22 @@ pub fn post_config(pool: &Pool, main: Server) -> i32 {
     httpd::OK
 }
 
-pub fn child_init(_pool: &Pool, main: Server) {
-    // Connection pools are created lazily after fork. With JkWatchdogInterval a thread
-    // of this child runs maintenance; otherwise requests trigger it.
+pub fn child_init(pool: &Pool, main: Server) {
+    // Connection pools are created lazily after fork and closed when the child's pool is
+    // destroyed at its exit. With JkWatchdogInterval a thread of this child runs
+    // maintenance; otherwise requests trigger it.
     let sl = main.config();
+    if let Some(rt) = &sl.runtime {
+        struct CloseAtExit(Arc<Runtime>);
+        impl Drop for CloseAtExit {
+            fn drop(&mut self) {
+                let rt = &self.0;
+                // Runs from a pool cleanup: nothing may unwind into httpd.
+                let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| rt.close_pools()));
+            }
+        }
+        pool.adopt(CloseAtExit(rt.clone()));
+    }
     let (Some(rt), Some(secs)) = (
         sl.runtime.clone(),
         sl.conf.watchdog_interval.filter(|&s| s > 0),
@@ -495,7 +602,7 @@ pub fn translate(req: &mut Request) -> i32 {
     let sl = server.config();
     sl.maybe_reload_mounts(None);
     let map = sl.uri_map();
-    if map.is_empty() {
+    if map.is_empty() && sl.conf.auto_alias.is_none() {
         return strip_session(req, sl);
     }
     let Some(uri) = req.uri() else {
@@ -541,7 +648,25 @@ pub fn translate(req: &mut Request) -> i32 {
             }
             httpd::DECLINED
         }
-        None => strip_session(req, sl),
+        None => match sl.conf.auto_alias.as_deref() {
+            Some(dir) => auto_alias(req, sl, dir, &normalized),
+            None => strip_session(req, sl),
+        },
+    }
+}
+
+/// JkAutoAlias: an unmapped URI whose first segment is a webapp directory is served by
+/// httpd from there.
+fn auto_alias(req: &mut Request, sl: &ServerSlot, dir: &str, uri: &str) -> i32 {
+    let is_dir = |p: &str| std::fs::metadata(p).is_ok_and(|m| m.is_dir());
+    match mapping::auto_alias(dir, uri, is_dir) {
+        mapping::AliasDecision::Serve(file) => {
+            req.set_filename(&file);
+            httpd::OK
+        }
+        mapping::AliasDecision::NotFound => httpd::HTTP_NOT_FOUND,
+        mapping::AliasDecision::Forbidden => httpd::HTTP_FORBIDDEN,
+        mapping::AliasDecision::Decline => strip_session(req, sl),
     }
 }
 
@@ -578,11 +703,17 @@ pub fn map_to_storage(req: &Request) -> i32 {
 }
 
 pub fn handle(req: &mut Request) -> i32 {
-    if !req.handler_is(HANDLER) || req.env("no-jk").is_some() {
+    // JkOptions +ForwardDirectories: a directory request httpd found no index file for
+    // goes to the worker its URI maps to, if any.
+    let directory = req.handler_is(DIR_MAGIC_TYPE);
+    if !(directory || req.handler_is(HANDLER)) || req.env("no-jk").is_some() {
         return httpd::DECLINED;
     }
     let server = req.server();
     let sl = server.config();
+    if directory && !sl.conf.has_option(opt::FORWARD_DIRECTORIES) {
+        return httpd::DECLINED;
+    }
     let rid = request_id(req, &sl.conf);
     if req.is_proxy_request() {
         sl.log(
@@ -616,6 +747,9 @@ pub fn handle(req: &mut Request) -> i32 {
         });
     let Some(spec) = spec else {
         // As mod_jk: not ours after all, httpd serves it (usually a 404).
+        if directory {
+            return httpd::DECLINED;
+        }
         sl.log(
             LogLevel::Debug,
             rid.as_deref(),
@@ -666,7 +800,8 @@ pub fn handle(req: &mut Request) -> i32 {
     }
     .map(|(_, ext, _)| ext);
     let extensions = extensions.unwrap_or_default();
-    match &worker.kind {
+    let started = std::time::Instant::now();
+    let rc = match &worker.kind {
         WorkerKind::Ajp13(_) => serve(
             req,
             sl,
@@ -686,7 +821,47 @@ pub fn handle(req: &mut Request) -> i32 {
         WorkerKind::Status(params) => {
             serve_status(req, sl, &rt, &worker_name, params, rid.as_deref())
         }
-    }
+    };
+    let took = crate::reqlog::duration_text(started.elapsed());
+    req.set_note(NOTE_DURATION, &took);
+    rc
+}
+
+/// log_transaction: the `JkRequestLogFormat` line of a request a worker served.
+pub fn log_transaction(req: &Request) -> i32 {
+    let server = req.server();
+    let sl = server.config();
+    let (Some(format), Some(logger)) = (&sl.conf.request_log_format, &sl.log) else {
+        return httpd::DECLINED;
+    };
+    let Some(duration) = req.note(NOTE_DURATION) else {
+        return httpd::DECLINED;
+    };
+    let info = req.info();
+    let li = req.log_info();
+    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    let (method, protocol, uri) = (text(info.method), text(info.protocol), text(info.uri));
+    let args = info.args.map(text);
+    let server_name = text(info.server_name);
+    let (worker, route) = (req.note(NOTE_WORKER), req.note(NOTE_ROUTE));
+    let values = crate::reqlog::RequestValues {
+        method: &method,
+        protocol: &protocol,
+        request_line: &li.request_line,
+        uri: &uri,
+        args: args.as_deref(),
+        status: li.status,
+        sent_body: li.sent_body,
+        bytes_sent: li.bytes_sent,
+        virtual_host: li.virtual_host.as_deref(),
+        server_name: Some(&server_name),
+        port: li.port,
+        worker: worker.as_deref(),
+        route: route.as_deref(),
+        duration: Some(&duration),
+    };
+    logger.log_request(&format.render(&values));
+    httpd::OK
 }
 
 /// The status worker (JK status manager). Form bodies are small; anything larger is refused.
@@ -722,12 +897,17 @@ fn serve_status(
             .find(|(k, _)| k.eq_ignore_ascii_case(n.as_bytes()))
             .map(|(_, v)| String::from_utf8_lossy(v).into_owned())
     };
-    let (sec_fetch_site, origin, referer, host) = (
+    let (sec_fetch_site, origin, referer, host, user_agent) = (
         header("Sec-Fetch-Site"),
         header("Origin"),
         header("Referer"),
         header("Host"),
+        header("User-Agent"),
     );
+    let browser_headers = info.headers.iter().any(|(k, _)| {
+        k.len() > 10 && k[..10].eq_ignore_ascii_case(b"sec-fetch-")
+            || k.eq_ignore_ascii_case(b"upgrade-insecure-requests")
+    });
     let lossy = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
     let (method, query, path) = (
         lossy(info.method),
@@ -745,15 +925,19 @@ fn serve_status(
         referer: referer.as_deref(),
         host: host.as_deref().unwrap_or(""),
         path: &path,
+        user_agent: user_agent.as_deref(),
+        browser_headers,
     };
+    let server_names = req.server().names();
     let server = format!("{}:{}", lossy(info.server_name), info.server_port);
-    let maps = vec![(
-        server.clone(),
-        sl.uri_map()
-            .rules()
-            .map(status::MapRow::from_rule)
-            .collect(),
-    )];
+    let maps: Vec<(String, Vec<status::MapRow>)> = rt
+        .servers
+        .iter()
+        .map(|(label, map)| {
+            let rows = map.read().rules().map(status::MapRow::from_rule).collect();
+            (label.clone(), rows)
+        })
+        .collect();
     let segment = rt.shm.as_ref().map(|m| m.segment());
     let latency = |m: usize| {
         let seg = segment?;
@@ -769,6 +953,7 @@ fn serve_status(
         server: &server,
         software: &httpd::server_banner(),
         csrf_token: &rt.csrf_token,
+        server_names: &server_names,
         now_ms: now_ms(),
         latency: &latency,
     };
@@ -782,6 +967,8 @@ fn serve_status(
 /// The httpd request as the backend exchange sees it.
 struct HttpdClient<'r, 'a> {
     req: &'r mut Request<'a>,
+    /// Publishes the pool's open connections to the shared count.
+    opened: &'r dyn Fn(),
 }
 
 impl Client for HttpdClient<'_, '_> {
@@ -813,6 +1000,9 @@ impl Client for HttpdClient<'_, '_> {
     }
     fn flush(&mut self) -> Result<(), ClientError> {
         self.req.flush().map_err(|_| ClientError::Write)
+    }
+    fn connection_opened(&mut self) {
+        (self.opened)();
     }
 }
 
@@ -911,8 +1101,9 @@ fn forwarded<'r>(req: &Request<'r>, conf: &ServerConf) -> Forwarded<'r> {
         u[..u.iter().position(|&b| b == b'?').unwrap_or(u.len())].to_vec()
     } else if conf.has_option(opt::FORWARD_URI_COMPAT) {
         decoded
+    } else if conf.has_option(opt::FORWARD_URI_ESCAPED) {
+        mapping::escape_uri_lower(&decoded)
     } else {
-        // ForwardURIProxy (the default) and ForwardURIEscaped encode alike.
         mapping::escape_forward_uri(&decoded)
     };
     let (addr, port) = if conf.has_option(opt::FORWARD_LOCAL_ADDRESS) {
@@ -1055,8 +1246,45 @@ fn serve(
             };
             opts.fail_on_status = effective_fail_on_status(ext, params);
             let fwd = f.request(body, params.secret.as_deref(), None, b"ACT");
-            let outcome =
-                backend::service(pool, &fwd, &mut HttpdClient { req }, &opts, &mut replay);
+            let slot = rt.ajp_slot(name);
+            let busy = slot.map_or(0, |s| s.on_start());
+            let limit = pool.target().busy_limit;
+            if limit > 0 && busy > u64::from(limit) {
+                if let Some(s) = slot {
+                    s.on_end(
+                        shm::AjpResult::Error {
+                            reply_timeout: false,
+                        },
+                        0,
+                        0,
+                        None,
+                    );
+                }
+                log(
+                    LogLevel::Info,
+                    format!(
+                        "worker {name} reached its busy_limit {limit} for {uri}; answering 503"
+                    ),
+                );
+                return httpd::HTTP_SERVICE_UNAVAILABLE;
+            }
+            let started = std::time::Instant::now();
+            let opened = || rt.publish_connections(name, pool);
+            let mut client = HttpdClient {
+                req,
+                opened: &opened,
+            };
+            let outcome = backend::service(pool, &fwd, &mut client, &opts, &mut replay);
+            let (read, written) = backend::wire::take();
+            if let Some(s) = slot {
+                s.on_end(
+                    ajp_result(&outcome),
+                    read,
+                    written,
+                    Some(elapsed_ms(started)),
+                );
+            }
+            rt.publish_connections(name, pool);
             finish(req, outcome, name, &uri, &log)
         }
         Target::Lb(lb_name, lbp) => {
@@ -1133,6 +1361,8 @@ fn serve(
                     tried.clear();
                 }
                 for _ in 0..per_pass {
+                    // lock=Pessimistic: choice and counters under the global lock.
+                    let locked = rt.lb_lock(lbp);
                     let pick = match bal.choose(&lbreq, &tried, now_ms()) {
                         Ok(p) => p,
                         Err(lb::NoMember::StickyForced) => {
@@ -1155,10 +1385,11 @@ fn serve(
                     };
                     // busy_limit: a member already serving that many requests (all
                     // children together) is skipped like one without a free connection.
-                    if params.busy_limit > 0
+                    let busy_limit = pool.target().busy_limit;
+                    if busy_limit > 0
                         && bal
                             .member(m)
-                            .is_some_and(|s| s.busy >= u64::from(params.busy_limit))
+                            .is_some_and(|s| s.busy >= u64::from(busy_limit))
                     {
                         bal.on_start(m);
                         bal.on_failure(m, FailureKind::Busy, now_ms());
@@ -1172,20 +1403,37 @@ fn serve(
                         Some(pick.route.as_bytes()),
                         pick.activation.as_str().as_bytes(),
                     );
+                    // set_session_cookie: a pick not made by the session names its route.
+                    if !pick.sticky
+                        && (ext.set_session_cookie == Some(true) || lbp.set_session_cookie)
+                    {
+                        let path = ext.session_cookie_path.as_deref();
+                        let path = path.unwrap_or(&lbp.session_cookie_path);
+                        let cookie = lb::route_cookie(session_cookie, &pick.route, path, f.is_ssl);
+                        req.set_out_header(c"Set-Cookie", cookie.as_bytes());
+                    }
                     bal.on_start(m);
-                    let outcome =
-                        backend::service(pool, &fwd, &mut HttpdClient { req }, &opts, &mut replay);
+                    let started = std::time::Instant::now();
+                    drop(locked);
+                    let opened = || rt.publish_connections(&member, pool);
+                    let mut client = HttpdClient {
+                        req,
+                        opened: &opened,
+                    };
+                    let outcome = backend::service(pool, &fwd, &mut client, &opts, &mut replay);
+                    let locked = rt.lb_lock(lbp);
                     let now = now_ms();
+                    let (read, written) = backend::wire::take();
+                    bal.on_traffic(m, read, written);
+                    rt.publish_connections(&member, pool);
                     let retry = match &outcome {
-                        Outcome::Done {
-                            body_sent,
-                            body_relayed,
-                            ..
-                        } => {
-                            bal.on_success(m, *body_sent, *body_relayed, now);
+                        Outcome::Done { .. } => {
+                            bal.record_latency(m, elapsed_ms(started));
+                            bal.on_success(m, 0, 0, now);
                             false
                         }
                         Outcome::ErrorPage { .. } => {
+                            bal.record_latency(m, elapsed_ms(started));
                             bal.on_success(m, 0, 0, now);
                             false
                         }
@@ -1221,6 +1469,7 @@ fn serve(
                             false
                         }
                     };
+                    drop(locked);
                     req.set_note(NOTE_ROUTE, &pick.route);
                     if retry {
                         if let Outcome::Failed { status, error, .. } = &outcome {
@@ -1251,6 +1500,24 @@ fn serve(
             );
             last_status
         }
+    }
+}
+
+fn elapsed_ms(since: std::time::Instant) -> u64 {
+    u64::try_from(since.elapsed().as_millis()).unwrap_or(u64::MAX)
+}
+
+/// mod_jk's accounting of a standalone worker's request.
+fn ajp_result(outcome: &Outcome) -> shm::AjpResult {
+    match outcome {
+        Outcome::Done { .. } | Outcome::ErrorPage { .. } => shm::AjpResult::Ok,
+        Outcome::Refused { .. } | Outcome::ClientGone(_) => shm::AjpResult::ClientError,
+        Outcome::Failed { error, .. } => shm::AjpResult::Error {
+            reply_timeout: matches!(error, BackendError::ReplyTimeout),
+        },
+        Outcome::FailOnStatus { .. } | Outcome::Aborted { .. } => shm::AjpResult::Error {
+            reply_timeout: false,
+        },
     }
 }
 

@@ -1,7 +1,8 @@
 //! mod_rjk: an Apache httpd 2.4 connector for Tomcat over AJP13, drop-in for mod_jk.
 //!
 //! Layers, top to bottom: `module` (the C entry points httpd calls), `handler` (request
-//! flow), the pure core (`config`, `mapping`, `ajp`, `lb`, `status`, `shm`, `log`) and the
+//! flow), the pure core (`config`, `mapping`, `ajp`, `lb`, `status`, `shm`, `log`,
+//! `reqlog`) and the
 //! httpd skin (`httpd`), which holds every `unsafe` line of the crate.
 
 pub mod ajp;
@@ -10,6 +11,7 @@ pub mod config;
 pub mod lb;
 pub mod log;
 pub mod mapping;
+pub mod reqlog;
 pub mod shm;
 pub mod status;
 

@@ -110,6 +110,16 @@ impl Logger {
         level >= self.level
     }
 
+    /// A `JkRequestLogFormat` line: the time stamp and the line, whatever the level.
+    pub fn log_request(&self, line: &str) {
+        let mut out = String::with_capacity(64 + line.len());
+        let (secs, micros) = now();
+        self.stamp.render(&self.clock, secs, micros, &mut out);
+        out.push_str(line);
+        out.push('\n');
+        let _ = (&self.file).write(out.as_bytes());
+    }
+
     pub fn log(&self, level: LogLevel, request_id: Option<&str>, site: Site, msg: &str) {
         if !self.enabled(level) {
             return;

@@ -112,6 +112,7 @@ unsafe extern "C" fn register_hooks(_p: *mut ffi::apr_pool_t) {
             ffi::ap_hook_translate_name(Some(translate_name), null, null, middle);
             ffi::ap_hook_map_to_storage(Some(map_to_storage), null, null, middle);
             ffi::ap_hook_handler(Some(handler), null, null, middle);
+            ffi::ap_hook_log_transaction(Some(log_transaction), null, null, middle);
         }
     })
 }
@@ -305,5 +306,15 @@ unsafe extern "C" fn handler(r: *mut ffi::request_rec) -> c_int {
     let mut req = unsafe { Request::from_raw(r) };
     guard("handler", httpd::HTTP_INTERNAL_SERVER_ERROR, || {
         handler::handle(&mut req)
+    })
+}
+
+/// # Safety
+/// httpd calls it with the live request_rec once the response is complete.
+unsafe extern "C" fn log_transaction(r: *mut ffi::request_rec) -> c_int {
+    // SAFETY: the live request of this hook call.
+    let req = unsafe { Request::from_raw(r) };
+    guard("log_transaction", httpd::DECLINED, || {
+        handler::log_transaction(&req)
     })
 }

@@ -179,6 +179,13 @@ impl fmt::Display for EncodeError {
 
 impl std::error::Error for EncodeError {}
 
+/// The code a request header travels as, the way mod_jk codes it: `Accept-Charset`,
+/// `Accept-Encoding` and `Accept-Language` have codes (0xA002..=0xA004) but mod_jk sends
+/// them by name, so Tomcat sees the same bytes either way and the status counters match.
+fn forward_header_code(name: &[u8]) -> Option<u16> {
+    request_header_code(name).filter(|c| !(0xA002..=0xA004).contains(c))
+}
+
 /// Appends one FORWARD_REQUEST packet to `out` and returns its length. On error `out` is
 /// left as it was.
 ///
@@ -233,9 +240,19 @@ fn write_forward_request(req: &ForwardRequest<'_>, out: &mut Vec<u8>) -> Result<
         max: usize::from(u16::MAX),
     })?;
     out.extend_from_slice(&count.to_be_bytes());
-    for &(name, value) in req.headers.iter().filter(|(n, _)| !is_cl(n)) {
+    // The one Content-Length (ours) takes the place of the client's first, as mod_jk's
+    // does; without one it goes last.
+    let mut content_length = content_length;
+    for &(name, value) in req.headers.iter() {
+        if is_cl(name) {
+            if let Some(n) = content_length.take() {
+                out.extend_from_slice(&REQ_CONTENT_LENGTH.to_be_bytes());
+                put_str(out, HeaderValue, n.to_string().as_bytes(), check_line)?;
+            }
+            continue;
+        }
         check_token(HeaderName, name)?;
-        match request_header_code(name) {
+        match forward_header_code(name) {
             Some(c) => out.extend_from_slice(&c.to_be_bytes()),
             None => {
                 // Tomcat reads a 0xA0 high byte as a header code; such a length would be
@@ -896,7 +913,16 @@ mod tests {
             port in any::<u16>(),
             ssl in any::<bool>(),
             headers in proptest::collection::vec(
-                (arb_bytes("[A-Za-z0-9!#$%&'*+.^_`|~-]{1,20}"), arb_bytes("[\t -~\u{80}-\u{ff}]{0,40}")),
+                (
+                    prop_oneof![
+                        arb_bytes("[A-Za-z0-9!#$%&'*+.^_`|~-]{1,20}"),
+                        proptest::sample::select(vec![
+                            &b"Content-Length"[..], b"content-length", b"Accept", b"Accept-Charset",
+                            b"accept-encoding", b"ACCEPT-LANGUAGE", b"Cookie", b"Host",
+                        ]).prop_map(<[u8]>::to_vec),
+                    ],
+                    arb_bytes("[\t -~\u{80}-\u{ff}]{0,40}"),
+                ),
                 0..12),
             key_size in proptest::option::of(any::<u16>()),
             secret in proptest::option::of(arb_bytes("[ -~]{0,20}")),
@@ -934,18 +960,31 @@ mod tests {
             prop_assert_eq!(p.port, port);
             prop_assert_eq!(p.ssl, ssl);
 
-            let mut want: Vec<(Vec<u8>, Vec<u8>, bool)> = headers
-                .iter()
-                .filter(|(n, _)| !n.eq_ignore_ascii_case(b"content-length"))
-                .map(|(n, v)| match request_header_code(n) {
-                    Some(_) => (n.to_ascii_lowercase(), v.clone(), true),
-                    None => (n.clone(), v.clone(), false),
-                })
-                .collect();
-            match req.body {
-                BodyMode::None => want.push((b"content-length".to_vec(), b"0".to_vec(), true)),
-                BodyMode::Length(n) => want.push((b"content-length".to_vec(), n.to_string().into_bytes(), true)),
-                BodyMode::Unknown => {}
+            // Ours replaces the client's first Content-Length (the others go), or comes
+            // last; Accept-Charset/-Encoding/-Language travel by name, as with mod_jk.
+            let mut ours = match req.body {
+                BodyMode::None => Some(b"0".to_vec()),
+                BodyMode::Length(n) => Some(n.to_string().into_bytes()),
+                BodyMode::Unknown => None,
+            };
+            let mut want: Vec<(Vec<u8>, Vec<u8>, bool)> = Vec::new();
+            for (n, v) in &headers {
+                if n.eq_ignore_ascii_case(b"content-length") {
+                    if let Some(cl) = ours.take() {
+                        want.push((b"content-length".to_vec(), cl, true));
+                    }
+                    continue;
+                }
+                let by_name = [&b"accept-charset"[..], b"accept-encoding", b"accept-language"]
+                    .iter()
+                    .any(|a| a.eq_ignore_ascii_case(n));
+                want.push(match request_header_code(n) {
+                    Some(_) if !by_name => (n.to_ascii_lowercase(), v.clone(), true),
+                    _ => (n.clone(), v.clone(), false),
+                });
+            }
+            if let Some(cl) = ours {
+                want.push((b"content-length".to_vec(), cl, true));
             }
             prop_assert_eq!(&p.headers, &want);
 

@@ -11,6 +11,7 @@ use std::sync::Arc;
 use super::properties::{Origin, Source};
 use super::workers::{WorkerKind, WorkersConfig};
 use crate::mapping::{RuleSource, UriMap, parse_uriworkermap};
+use crate::reqlog::RequestLogFormat;
 
 /// How httpd passes arguments to the directive handler.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -148,8 +149,8 @@ pub const DIRECTIVES: [DirectiveInfo; 37] = [
       c"A worker property line, read before the workers file"),
     d(c"JkShmFile", D::ShmFile, Take1, Global, "logs/jk-runtime-status", Implemented,
       c"The name of the shared memory file"),
-    d(c"JkShmSize", D::ShmSize, Take1, Global, "(computed)", AcceptedIgnored,
-      c"Size of the shared memory in KB (computed automatically)"),
+    d(c"JkShmSize", D::ShmSize, Take1, Global, "(computed)", Implemented,
+      c"Size of the shared memory file in KB, at least 74112 bytes (computed automatically when unset)"),
     d(c"JkWatchdogInterval", D::WatchdogInterval, Take1, Global, "0", Implemented,
       c"Seconds between maintenance runs of a background thread; 0 = maintain on requests"),
     d(c"JkMount", D::Mount, Take12, ServerOrLocation, "", Implemented,
@@ -162,7 +163,7 @@ pub const DIRECTIVES: [DirectiveInfo; 37] = [
       c"Seconds between checks of the JkMountFile for changes; 0 = never"),
     d(c"JkMountCopy", D::MountCopy, Take1, Server, "Off", Implemented,
       c"On/Off: copy the main server's JkMounts into this virtual host; All (main server): for every virtual host"),
-    d(c"JkAutoAlias", D::AutoAlias, Take1, Server, "", AcceptedIgnored,
+    d(c"JkAutoAlias", D::AutoAlias, Take1, Server, "", Implemented,
       c"Tomcat webapps directory served by httpd when no JkMount matched"),
     d(c"JkWorkerIndicator", D::WorkerIndicator, Take1, Server, "JK_WORKER_NAME", Implemented,
       c"Environment variable naming the worker for SetHandler jakarta-servlet"),
@@ -174,7 +175,7 @@ pub const DIRECTIVES: [DirectiveInfo; 37] = [
       c"trace, debug, info, warn, error or emerg"),
     d(c"JkLogStampFormat", D::LogStampFormat, Take1, Server, "[%a %b %d %H:%M:%S.%Q %Y] ", Implemented,
       c"strftime format of the log time stamp (%Q milliseconds, %q microseconds)"),
-    d(c"JkRequestLogFormat", D::RequestLogFormat, Take1, Server, "", AcceptedIgnored,
+    d(c"JkRequestLogFormat", D::RequestLogFormat, Take1, Server, "", Implemented,
       c"Format of a per-request line in the JK log"),
     d(c"JkOptions", D::Options, RawArgs, Server, "+ForwardURIProxy +ForwardKeySize", Implemented,
       c"A list of +Option/-Option flags"),
@@ -381,6 +382,8 @@ pub struct ServerConf {
     /// Parsed and validated as soon as the directives allow, so `apache2 -t` fails on it.
     pub workers: Option<Arc<WorkersConfig>>,
     pub shm_file: Option<String>,
+    /// `JkShmSize` in KB.
+    pub shm_size_kb: Option<u32>,
     pub watchdog_interval: Option<u32>,
     // Mapping.
     pub uri_map: UriMap,
@@ -391,11 +394,14 @@ pub struct ServerConf {
     pub mount_file: Option<String>,
     pub mount_file_reload: Option<u32>,
     pub worker_indicator: Option<String>,
+    /// `JkAutoAlias`: the webapps directory, without a trailing slash.
+    pub auto_alias: Option<String>,
     pub strip_session: Option<(bool, String)>,
     // Logging.
     pub log_file: Option<String>,
     pub log_level: Option<LogLevel>,
     pub log_stamp_format: Option<String>,
+    pub request_log_format: Option<RequestLogFormat>,
     // Forwarding.
     pub options: OptionSet,
     /// Effective options after inheritance; filled by `finish_main`/`merge`.
@@ -415,6 +421,7 @@ impl ServerConf {
             worker_properties: Vec::new(),
             workers: None,
             shm_file: None,
+            shm_size_kb: None,
             watchdog_interval: None,
             uri_map: UriMap::default(),
             mount_origins: Vec::new(),
@@ -422,10 +429,12 @@ impl ServerConf {
             mount_file: None,
             mount_file_reload: None,
             worker_indicator: None,
+            auto_alias: None,
             strip_session: None,
             log_file: None,
             log_level: None,
             log_stamp_format: None,
+            request_log_format: None,
             options: OptionSet::default(),
             effective_options: opt::DEFAULT,
             env_vars: Vec::new(),
@@ -511,9 +520,7 @@ impl ServerConf {
                 }
             }
             D::ShmFile => self.shm_file = Some(ctx.resolve_path(first)),
-            D::ShmSize => {
-                parse_u32(info.name(), first)?;
-            }
+            D::ShmSize => self.shm_size_kb = Some(parse_u32(info.name(), first)?),
             D::WatchdogInterval => self.watchdog_interval = Some(parse_u32(info.name(), first)?),
             D::Mount | D::UnMount => {
                 let (pattern, spec) = match (args.len(), ctx.location) {
@@ -574,7 +581,10 @@ impl ServerConf {
                     _ => return Err(format!("JkMountCopy takes On, Off or All, not '{first}'")),
                 })
             }
-            D::AutoAlias => {}
+            D::AutoAlias => {
+                let dir = ctx.resolve_path(first);
+                self.auto_alias = Some(dir.trim_end_matches('/').to_string());
+            }
             D::WorkerIndicator => self.worker_indicator = Some(first.to_string()),
             D::StripSession => {
                 let on = parse_on_off(info.name(), first)?;
@@ -599,7 +609,7 @@ impl ServerConf {
                 }
                 self.log_stamp_format = Some(first.to_string());
             }
-            D::RequestLogFormat => {}
+            D::RequestLogFormat => self.request_log_format = Some(RequestLogFormat::parse(first)?),
             D::Options => {
                 self.apply_options(first, ctx)?;
                 self.effective_options = self.options.effective_over(opt::DEFAULT);
@@ -750,12 +760,6 @@ impl ServerConf {
                     "JkOptions: '-{canon}' is not allowed: a ForwardURI option can only be chosen, not disabled"
                 ));
             }
-            if bit == opt::FORWARD_DIRECTORIES && sign == '+' {
-                self.warnings.push(format!(
-                    "JkOptions +ForwardDirectories at {}:{} is not supported by mod_rjk yet; directory requests are served by httpd",
-                    ctx.file, ctx.line
-                ));
-            }
             if sign == '+' {
                 if group != 0 {
                     self.options.plus &= !group;
@@ -778,6 +782,7 @@ impl ServerConf {
         m.is_vhost = true;
         m.workers = base.workers.clone();
         m.shm_file = base.shm_file.clone();
+        m.shm_size_kb = base.shm_size_kb;
         m.watchdog_interval = base.watchdog_interval;
         m.workers_file = base.workers_file.clone();
         let copy = match add.mount_copy {
@@ -786,6 +791,7 @@ impl ServerConf {
             _ => base.mount_copy == Some(MountCopy::All),
         };
         if copy {
+            m.auto_alias = add.auto_alias.clone().or(base.auto_alias.clone());
             m.uri_map.inherit(&base.uri_map);
             if m.mount_file.is_none() {
                 m.mount_file = base.mount_file.clone();
@@ -803,6 +809,10 @@ impl ServerConf {
             .log_stamp_format
             .clone()
             .or(base.log_stamp_format.clone());
+        m.request_log_format = add
+            .request_log_format
+            .clone()
+            .or(base.request_log_format.clone());
         m.effective_options = add.options.effective_over(base.effective_options);
         let mut env = base.env_vars.clone();
         for (n, v) in &add.env_vars {
@@ -916,10 +926,7 @@ mod tests {
             .filter(|d| d.support == Support::AcceptedIgnored)
             .map(|d| d.name())
             .collect();
-        assert_eq!(
-            unsupported,
-            ["JkShmSize", "JkAutoAlias", "JkRequestLogFormat"]
-        );
+        assert!(unsupported.is_empty(), "{unsupported:?}");
     }
 
     #[test]
@@ -1192,20 +1199,15 @@ mod tests {
     }
 
     #[test]
-    fn unsupported_directive_warns_with_its_name() {
+    fn jk_shm_size_is_read_in_kilobytes_and_global() {
         let mut c = ServerConf::new(false);
-        apply(
-            &mut c,
-            "JkAutoAlias",
-            &["/opt/tomcat/webapps"],
-            &ctx(None, false),
-        )
-        .unwrap();
-        assert!(
-            c.warnings[0].starts_with("JkAutoAlias (at /etc/httpd.conf:7)"),
-            "{:?}",
-            c.warnings
-        );
+        apply(&mut c, "JkShmSize", &["64"], &ctx(None, false)).unwrap();
+        assert_eq!(c.shm_size_kb, Some(64));
+        assert!(c.warnings.is_empty(), "{:?}", c.warnings);
+        assert!(apply(&mut c, "JkShmSize", &["-1"], &ctx(None, false)).is_err());
+        let mut v = ServerConf::new(true);
+        assert!(apply(&mut v, "JkShmSize", &["64"], &ctx(None, true)).is_err());
+        assert_eq!(ServerConf::merge(&c, &v).shm_size_kb, Some(64));
     }
 
     #[test]

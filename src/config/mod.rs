@@ -3,3 +3,6 @@
 pub mod directives;
 pub mod properties;
 pub mod workers;
+
+#[cfg(test)]
+mod coverage;

@@ -199,13 +199,13 @@ pub static ATTRIBUTES: &[AttrSpec] = &[
     attr("sticky_session", LB, "true", "bool", Unique, "route requests of a session to its member"),
     attr("sticky_session_force", LB, "false", "bool", Unique, "no failover for requests carrying a session"),
     attr("method", LB, "Request", "R/T/B/S/N", Unique, "Request, Traffic, Busyness, Sessions or Next"),
-    attr("lock", LB, "Optimistic", "O/P", Unique, "Optimistic or Pessimistic shared-memory locking"),
+    attr("lock", LB, "Optimistic", "O/P", Unique, "Pessimistic: member choice and counters under a global lock (<JkShmFile>.<pid>.lock)"),
     attr("recover_time", LB, "60", "s", Unique, "time in error before a member is tried again, at least 1"),
     attr("error_escalation_time", LB, "recover_time/2", "s", Unique, "local errors become global after this"),
     attr("max_reply_timeouts", LB, "0", "", Unique, "reply timeouts tolerated before error state"),
     attr("session_cookie", LB, "JSESSIONID", "", Unique, "cookie carrying the session id"),
     attr("session_path", LB, ";jsessionid", "", Unique, "path parameter carrying the session id"),
-    attr("set_session_cookie", LB, "false", "bool", Unique, "emit a session cookie naming the chosen route"),
+    attr("set_session_cookie", LB, "false", "bool", Unique, "send <session_cookie>=.<route> when no session chose the member"),
     attr("session_cookie_path", LB, "/", "", Unique, "Path of that cookie"),
     // status
     attr("read_only", STATUS, "false", "bool", Unique, "disallow edit, update, reset and recover"),
@@ -218,6 +218,7 @@ pub static ATTRIBUTES: &[AttrSpec] = &[
     attr("ns", STATUS, "jk:", "", Unique, "XML element prefix; '-' = none"),
     attr("xmlns", STATUS, "xmlns:jk=\"http://tomcat.apache.org\"", "", Unique, "XML namespace declaration; '-' = none"),
     attr("doctype", STATUS, "", "", Unique, "inserted after the XML declaration"),
+    attr("allowed_hosts", STATUS, "", "list", List, "Host names the status page answers besides the server's names, aliases, localhost and IP literals; * = any (mod_rjk)"),
     // deprecated spellings that still work
     alias("cachesize", AJP, "connection_pool_size", Unique),
     alias("cache_timeout", AJP, "connection_pool_timeout", Unique),
@@ -535,6 +536,8 @@ pub struct StatusParams {
     /// Empty when configured as `-`.
     pub xmlns: String,
     pub doctype: Option<String>,
+    /// `allowed_hosts` (mod_rjk): further `Host` names (globs) the page answers for.
+    pub allowed_hosts: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -1041,6 +1044,7 @@ impl<'p> Builder<'p> {
                 |(v, ..)| v,
             )),
             doctype: a.string("doctype").map(|(v, ..)| v),
+            allowed_hosts: a.list("allowed_hosts").unwrap_or_default(),
         }
     }
 

@@ -218,7 +218,9 @@ impl<'a> Pool<'a> {
         /// `p` must come from `Box::into_raw::<T>` and be dropped only once.
         unsafe extern "C" fn drop_box<T>(p: *mut c_void) -> ffi::apr_status_t {
             // SAFETY: registered below with a pointer from Box::into_raw::<T>, run once.
-            drop(unsafe { Box::from_raw(p as *mut T) });
+            let value = unsafe { Box::from_raw(p as *mut T) };
+            // A panicking destructor must not unwind into APR.
+            let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drop(value)));
             ffi::APR_SUCCESS as ffi::apr_status_t
         }
         let ptr = Box::into_raw(Box::new(value));
@@ -320,6 +322,37 @@ impl<'a> Server<'a> {
         })
     }
 
+    /// The server as mod_jk's status worker names it: `host:port` for the main server
+    /// (`host` when no port was configured), `host [address:port]` for a virtual host
+    /// (its first `<VirtualHost>` address; `:port` left out for a wildcard port).
+    pub fn label(&self) -> String {
+        // SAFETY: live server_rec; server_hostname is NULL or a pool string.
+        let host = unsafe { cstr_lossy((*self.raw).server_hostname) }
+            .map(|c| c.into_owned())
+            .unwrap_or_default();
+        if !self.is_virtual() {
+            // SAFETY: plain field read of a live server_rec.
+            let port = unsafe { (*self.raw).port };
+            return if port != 0 {
+                format!("{host}:{port}")
+            } else {
+                host
+            };
+        }
+        // SAFETY: addrs is NULL or the config-pool list of this vhost's addresses.
+        let addr = unsafe { (*self.raw).addrs.as_ref() };
+        let Some(addr) = addr else { return host };
+        // SAFETY: virthost is NULL or a pool string of the live address record.
+        let virthost = unsafe { cstr_lossy(addr.virthost) }
+            .map(|c| c.into_owned())
+            .unwrap_or_default();
+        if addr.host_port != 0 {
+            format!("{host} [{virthost}:{}]", addr.host_port)
+        } else {
+            format!("{host} [{virthost}]")
+        }
+    }
+
     pub fn iter(self) -> impl Iterator<Item = Server<'a>> {
         std::iter::successors(Some(self), |s| s.next())
     }
@@ -328,6 +361,31 @@ impl<'a> Server<'a> {
     pub fn process_pool(&self) -> Pool<'a> {
         // SAFETY: s->process and its pool live until the process exits.
         unsafe { Pool::from_raw((*(*self.raw).process).pool) }
+    }
+
+    /// `ServerName` and every `ServerAlias` (wildcard ones as written), lower-case.
+    pub fn names(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        // SAFETY: live server_rec; server_hostname is NULL or a pool string.
+        if let Some(n) = unsafe { cstr_lossy((*self.raw).server_hostname) } {
+            out.push(n.to_ascii_lowercase());
+        }
+        // SAFETY: names and wild_names are NULL or arrays of `char *` owned by the config
+        // pool, nelts entries long, each entry NULL or a NUL-terminated pool string.
+        for arr in unsafe { [(*self.raw).names, (*self.raw).wild_names] } {
+            if arr.is_null() {
+                continue;
+            }
+            // SAFETY: see above.
+            let (elts, n) = unsafe { ((*arr).elts as *const *const c_char, (*arr).nelts) };
+            for i in 0..usize::try_from(n).unwrap_or(0) {
+                // SAFETY: i < nelts.
+                if let Some(a) = unsafe { cstr_lossy(*elts.add(i)) } {
+                    out.push(a.to_ascii_lowercase());
+                }
+            }
+        }
+        out
     }
 
     pub fn defined_at(&self) -> String {
@@ -563,6 +621,16 @@ pub struct RequestInfo<'a> {
     pub header_only: bool,
 }
 
+/// See [`Request::log_info`].
+pub struct LogInfo {
+    pub status: c_int,
+    pub sent_body: bool,
+    pub bytes_sent: i64,
+    pub request_line: String,
+    pub virtual_host: Option<String>,
+    pub port: u16,
+}
+
 /// # Safety
 /// `p` must be NULL or a NUL-terminated string that stays valid and unchanged for `'a`.
 unsafe fn bytes_opt<'a>(p: *const c_char) -> Option<&'a [u8]> {
@@ -618,6 +686,41 @@ impl<'a> Request<'a> {
                 server_port: ffi::ap_get_server_port(self.raw),
                 headers,
                 header_only: r.header_only != 0,
+            }
+        }
+    }
+
+    /// The values of a finished request that `JkRequestLogFormat` items need, besides
+    /// [`Self::info`]: status, bytes, request line, canonical host and port.
+    pub fn log_info(&self) -> LogInfo {
+        // SAFETY: log_transaction runs with the live request; its strings are NULL or
+        // NUL-terminated pool strings, copied here.
+        unsafe {
+            let r = &*self.raw;
+            let s = &*r.server;
+            let text =
+                |p: *const c_char| bytes_opt(p).map(|b| String::from_utf8_lossy(b).into_owned());
+            // A request line with a password (absolute URI with user:pass@) is rebuilt
+            // with the password masked, as httpd's own %r does.
+            let request_line = if r.parsed_uri.password.is_null() {
+                text(r.the_request)
+            } else {
+                let uri = text(ffi::apr_uri_unparse(r.pool, &r.parsed_uri, 0)).unwrap_or_default();
+                let method = text(r.method).unwrap_or_default();
+                let protocol = text(r.protocol).unwrap_or_default();
+                Some(format!("{method} {uri} {protocol}"))
+            };
+            LogInfo {
+                status: r.status,
+                sent_body: r.sent_bodyct != 0,
+                bytes_sent: r.bytes_sent,
+                request_line: request_line.unwrap_or_default(),
+                virtual_host: text(s.server_hostname),
+                port: if s.port != 0 {
+                    s.port
+                } else {
+                    ffi::ap_run_default_port(self.raw)
+                },
             }
         }
     }
@@ -716,6 +819,16 @@ impl<'a> Request<'a> {
             let _ = self.write(body);
         }
         OK
+    }
+
+    /// Sets a response header that goes out with the backend's response only (an error
+    /// page generated by httpd drops it); a second call replaces the first.
+    pub fn set_out_header(&mut self, name: &CStr, value: &[u8]) {
+        let v = self
+            .pool()
+            .strdup(&String::from_utf8_lossy(value).replace(['\r', '\n'], " "));
+        // SAFETY: live table; key copied by apr_table_set, value is a pool copy.
+        unsafe { ffi::apr_table_set((*self.raw).headers_out, name.as_ptr(), v) };
     }
 
     /// Adds a header that survives httpd's own error page (e.g. a 401 challenge).
@@ -848,6 +961,8 @@ pub fn add_version_component(pconf: &Pool, component: &str) {
 
 pub const OK: c_int = ffi::OK as c_int;
 pub const DECLINED: c_int = ffi::DECLINED as c_int;
+pub const HTTP_FORBIDDEN: c_int = ffi::HTTP_FORBIDDEN as c_int;
+pub const HTTP_NOT_FOUND: c_int = ffi::HTTP_NOT_FOUND as c_int;
 pub const HTTP_BAD_REQUEST: c_int = ffi::HTTP_BAD_REQUEST as c_int;
 pub const HTTP_INTERNAL_SERVER_ERROR: c_int = ffi::HTTP_INTERNAL_SERVER_ERROR as c_int;
 pub const HTTP_REQUEST_ENTITY_TOO_LARGE: c_int = ffi::HTTP_REQUEST_ENTITY_TOO_LARGE as c_int;
@@ -871,11 +986,11 @@ impl SharedMemory {
     /// Opens or creates `path` (mode 0600, never through a symlink, refusing a file that
     /// is not ours or is readable by others) and maps it shared. An existing file of the
     /// right size keeps its contents, which the caller validates before trusting them.
-    pub fn open(path: &str) -> Result<SharedMemory, String> {
+    pub fn open(path: &str, file_len: usize) -> Result<SharedMemory, String> {
         let len = crate::shm::SEGMENT_SIZE;
-        let file = crate::shm::open_file(path, len as u64)?;
+        let file = crate::shm::open_file(path, file_len.max(len) as u64)?;
         use std::os::fd::AsRawFd;
-        // SAFETY: mapping `len` bytes of a file we just sized to `len`, shared and
+        // SAFETY: mapping `len` bytes of a file we just sized to at least `len`, shared and
         // read-write; the result is checked before use and unmapped in Drop.
         let p = unsafe {
             libc::mmap(
@@ -914,5 +1029,73 @@ impl Drop for SharedMemory {
     fn drop(&mut self) {
         // SAFETY: unmapping exactly the region mapped in `open`; no reference outlives self.
         unsafe { libc::munmap(self.ptr.as_ptr().cast(), self.len) };
+    }
+}
+
+/// The global lock of `lock=Pessimistic` load balancers: a POSIX record lock on
+/// `<JkShmFile>.<pid>.lock` between processes, plus a mutex between the threads of one
+/// process (record locks belong to the process). The parent opens the file before fork;
+/// children inherit the descriptor, so the file stays root-owned with mode 0600.
+pub struct GlobalLock {
+    file: std::fs::File,
+    threads: parking_lot::Mutex<()>,
+}
+
+/// Held while alive; dropping it releases the lock.
+pub struct GlobalLockGuard<'a> {
+    lock: &'a GlobalLock,
+    _threads: parking_lot::MutexGuard<'a, ()>,
+}
+
+impl GlobalLock {
+    pub fn open(path: &str) -> Result<GlobalLock, String> {
+        Ok(GlobalLock {
+            file: crate::shm::open_file(path, 0)?,
+            threads: parking_lot::Mutex::new(()),
+        })
+    }
+
+    /// Waits for the lock; `None` when the system refuses it (the caller goes on
+    /// unlocked, as before a lock existed).
+    pub fn lock(&self) -> Option<GlobalLockGuard<'_>> {
+        let threads = self.threads.lock();
+        loop {
+            match self.fcntl(libc::F_WRLCK) {
+                Ok(()) => {
+                    return Some(GlobalLockGuard {
+                        lock: self,
+                        _threads: threads,
+                    });
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(_) => return None,
+            }
+        }
+    }
+
+    fn fcntl(&self, kind: c_int) -> std::io::Result<()> {
+        use std::os::fd::AsRawFd;
+        // SAFETY: flock is plain data; all-zero is a valid value (whole file from 0).
+        let mut fl: libc::flock = unsafe { std::mem::zeroed() };
+        fl.l_type = kind as libc::c_short;
+        fl.l_whence = libc::SEEK_SET as libc::c_short;
+        let cmd = if kind == libc::F_UNLCK {
+            libc::F_SETLK
+        } else {
+            libc::F_SETLKW
+        };
+        // SAFETY: fcntl on a descriptor we own, with a pointer to a live flock.
+        let rc = unsafe { libc::fcntl(self.file.as_raw_fd(), cmd, &mut fl as *mut libc::flock) };
+        if rc == 0 {
+            Ok(())
+        } else {
+            Err(std::io::Error::last_os_error())
+        }
+    }
+}
+
+impl Drop for GlobalLockGuard<'_> {
+    fn drop(&mut self) {
+        let _ = self.lock.fcntl(libc::F_UNLCK);
     }
 }

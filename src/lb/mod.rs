@@ -174,7 +174,9 @@ pub struct MemberSnapshot {
     pub interval_errors: u32,
     pub busy: u64,
     pub max_busy: u64,
+    /// AJP bytes read from the backend (mod_jk's `read`).
     pub bytes_read: u64,
+    /// AJP bytes sent to the backend (mod_jk's `transferred`).
     pub bytes_written: u64,
     pub first_error_ms: u64,
     pub last_error_ms: u64,
@@ -212,6 +214,22 @@ pub struct MaintainReport {
     pub idled: Vec<usize>,
     /// ERR ⇒ ERR/FRC because no member was left outside ERR.
     pub forced: u32,
+}
+
+/// The `Set-Cookie` value an lb with `set_session_cookie` sends when it chose a member
+/// without the session's help: an empty session id carrying the route, so the client's
+/// next request sticks to that member (`;PATH=` only for a non-empty path).
+pub fn route_cookie(cookie: &str, route: &str, path: &str, secure: bool) -> String {
+    let mut v = format!("{cookie}=.{route}");
+    if !path.is_empty() {
+        v.push_str(";PATH=");
+        v.push_str(path);
+    }
+    v.push_str(";HttpOnly");
+    if secure {
+        v.push_str(";Secure");
+    }
+    v
 }
 
 /// Text after the first `.` of a session id; `None` without a route.
@@ -1308,36 +1326,35 @@ impl<'s> Balancer<'s> {
         true
     }
 
-    /// Records the response time of a successful request on `m`.
+    /// Records the response time of a successful request on `m`: from sending the request
+    /// to END_RESPONSE.
     pub fn record_latency(&self, m: usize, elapsed_ms: u64) {
-        let Some(slot) = self.member_slot(m) else {
-            return;
-        };
-        let bucket = shm::LATENCY_BOUNDS_MS
-            .iter()
-            .position(|&b| elapsed_ms <= b)
-            .unwrap_or(shm::LATENCY_BUCKETS - 1);
-        slot.latency[bucket].fetch_add(1, Ordering::Relaxed);
-        slot.latency_sum_ms.fetch_add(elapsed_ms, Ordering::Relaxed);
+        if let Some(slot) = self.member_slot(m) {
+            shm::ajp::observe(&slot.latency, &slot.latency_sum_ms, elapsed_ms);
+        }
     }
 
     /// Cumulative `(upper bound in seconds, count)` pairs ending with +Inf, and the sum of
     /// all recorded times in seconds (Prometheus histogram shape).
     pub fn latency(&self, m: usize) -> Option<(Vec<(f64, u64)>, f64)> {
         let slot = self.member_slot(m)?;
-        let mut acc = 0;
-        let mut out = Vec::with_capacity(shm::LATENCY_BUCKETS);
-        for (i, count) in slot.latency.iter().enumerate() {
-            acc += count.load(Ordering::Relaxed);
-            let bound = shm::LATENCY_BOUNDS_MS
-                .get(i)
-                .map_or(f64::INFINITY, |&b| b as f64 / 1000.0);
-            out.push((bound, acc));
+        Some(shm::ajp::histogram(&slot.latency, &slot.latency_sum_ms))
+    }
+
+    /// Bytes of one request on `m`, whatever its outcome (mod_jk's `read`: from the
+    /// backend, `transferred`: to the backend, AJP framing included); the Traffic method
+    /// counts both.
+    pub fn on_traffic(&self, m: usize, read: u64, transferred: u64) {
+        let Some(slot) = self.member_slot(m) else {
+            return;
+        };
+        if self.settings().method == LbMethod::Traffic {
+            let mult = slot.lb_mult.load(Ordering::Acquire).max(1);
+            let bytes = read.saturating_add(transferred);
+            saturating_add(&slot.lb_value, bytes.saturating_mul(mult));
         }
-        Some((
-            out,
-            slot.latency_sum_ms.load(Ordering::Relaxed) as f64 / 1000.0,
-        ))
+        saturating_add(&slot.bytes_read, read);
+        saturating_add(&slot.bytes_written, transferred);
     }
 
     /// Resets the statistics of member `m`, or of the lb and all its members.
@@ -1363,8 +1380,13 @@ impl<'s> Balancer<'s> {
             for b in slot.latency.iter().chain([&slot.latency_sum_ms]) {
                 b.store(0, Ordering::Release);
             }
-            slot.max_busy
-                .store(slot.busy.load(Ordering::Acquire), Ordering::Release);
+            // As mod_jk's reset: the peak restarts at zero and the member starts over
+            // as idle, its error times forgotten.
+            slot.max_busy.store(0, Ordering::Release);
+            slot.first_error_ms.store(0, Ordering::Release);
+            slot.last_error_ms.store(0, Ordering::Release);
+            slot.state
+                .store(MemberState::Idle.code(), Ordering::Release);
             slot.last_reset_ms.store(now_ms, Ordering::Release);
         };
         match m {
@@ -1376,8 +1398,7 @@ impl<'s> Balancer<'s> {
             None => {
                 self.slots().iter().for_each(reset);
                 if let Some(lb) = self.slot() {
-                    lb.max_busy
-                        .store(lb.busy.load(Ordering::Acquire), Ordering::Release);
+                    lb.max_busy.store(0, Ordering::Release);
                     lb.last_reset_ms.store(now_ms, Ordering::Release);
                 }
             }

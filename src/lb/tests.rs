@@ -1212,3 +1212,15 @@ fn garbage_in_the_segment_never_panics() {
         let _ = crate::shm::validate(&seg, crate::shm::SEGMENT_SIZE);
     }
 }
+
+#[test]
+fn set_session_cookie_value_names_the_route_with_path_httponly_and_secure() {
+    assert_eq!(
+        route_cookie("JSESSIONID", "tomcat2", "/", false),
+        "JSESSIONID=.tomcat2;PATH=/;HttpOnly"
+    );
+    assert_eq!(
+        route_cookie("sid", "a.b", "", true),
+        "sid=.a.b;HttpOnly;Secure"
+    );
+}

@@ -4,15 +4,18 @@
 //! There is deliberately no default or "first" worker anywhere: a URI that no rule maps is
 //! left to httpd (CVE-2023-41081).
 
+mod autoalias;
 mod extensions;
 mod normalize;
 
 use std::cmp::Ordering;
 use std::collections::{BTreeSet, HashMap};
 
+pub use autoalias::{AliasDecision, auto_alias};
 pub use extensions::{MapError, RuleExtensions, parse_worker_spec};
 pub use normalize::{
-    MAX_URI_LEN, NormalizeError, escape_forward_uri, normalize, strip_path_parameter,
+    MAX_URI_LEN, NormalizeError, escape_forward_uri, escape_uri_lower, normalize,
+    strip_path_parameter,
 };
 
 /// Where a rule came from. Besides display, this decides ties in the match order and which

@@ -106,18 +106,27 @@ pub fn normalize(uri: &str) -> Result<String, NormalizeError> {
 /// Re-encodes httpd's once-decoded URI for forwarding: characters that are safe in a path
 /// stay, everything else becomes `%XX`. A literal `%` becomes `%25`, so Tomcat's single
 /// decoding restores exactly what httpd decoded and nothing is decoded twice
-/// (CVE-2007-1860). `JkOptions ForwardURIProxy` (the default) and `ForwardURIEscaped`
-/// both come to this: the path encoding of the first and httpd's `ap_escape_uri` of the
-/// second keep the same set, `;` included, so a `;jsessionid=` reaches Tomcat as such.
+/// (CVE-2007-1860). This is `JkOptions ForwardURIProxy` (the default), with upper-case
+/// hex digits as mod_jk writes them.
 pub fn escape_forward_uri(uri: &[u8]) -> Vec<u8> {
+    escape_path(uri, b"0123456789ABCDEF")
+}
+
+/// `JkOptions ForwardURIEscaped`: httpd's `ap_escape_uri`, which keeps the same set as
+/// [`escape_forward_uri`] (`;` included, so a `;jsessionid=` reaches Tomcat as such) and
+/// writes lower-case hex digits.
+pub fn escape_uri_lower(uri: &[u8]) -> Vec<u8> {
+    escape_path(uri, b"0123456789abcdef")
+}
+
+fn escape_path(uri: &[u8], hex: &[u8; 16]) -> Vec<u8> {
     const KEEP: &[u8] = b"~$-_.+!*'(),;:@&=/";
-    const HEX: &[u8; 16] = b"0123456789ABCDEF";
     let mut out = Vec::with_capacity(uri.len() + 8);
     for &b in uri {
         if b.is_ascii_alphanumeric() || KEEP.contains(&b) {
             out.push(b);
         } else {
-            out.extend_from_slice(&[b'%', HEX[usize::from(b >> 4)], HEX[usize::from(b & 15)]]);
+            out.extend_from_slice(&[b'%', hex[usize::from(b >> 4)], hex[usize::from(b & 15)]]);
         }
     }
     out
@@ -313,6 +322,8 @@ mod tests {
         );
         assert_eq!(escape_forward_uri(b"/x\r\nY:1"), b"/x%0D%0AY:1");
         assert_eq!(escape_forward_uri(b"/a;b"), b"/a;b");
+        assert_eq!(escape_forward_uri(b"/\xc3\xa9 x"), b"/%C3%A9%20x");
+        assert_eq!(escape_uri_lower(b"/\xc3\xa9;x"), b"/%c3%a9;x");
         // Every byte outside httpd's path set (alphanumerics and `$-_.+!*'(),:;@&=/~`)
         // is escaped, in upper-case hex.
         let all: Vec<u8> = (1..=255u8).collect();

@@ -21,10 +21,13 @@ use std::time::{Duration, Instant};
 
 use crate::config::workers::{Activation, LbMethod, LbParams, WorkerKind, WorkersConfig};
 
+pub mod ajp;
+pub use ajp::{AjpResult, AjpSettings, AjpSlot, AjpStats, MAX_AJPS};
+
 /// `b"RJKSHM01"` read as a little-endian word.
 pub const MAGIC: u64 = u64::from_le_bytes(*b"RJKSHM01");
 /// Bumped whenever the layout or the meaning of a field changes.
-pub const LAYOUT_VERSION: u32 = 1;
+pub const LAYOUT_VERSION: u32 = 2;
 /// Load balancers per segment. More than mod_jk users typically define; raising it only
 /// costs `size_of::<LbSlot>()` bytes each.
 pub const MAX_LBS: usize = 16;
@@ -46,7 +49,7 @@ const STR_WORDS: usize = (MAX_STR_LEN + 1) / 8;
 
 // The skin maps raw bytes as a `Segment`: whole words, 8-byte alignment, and small enough
 // to map a fresh one per generation without a second thought.
-const _: () = assert!(SEGMENT_SIZE % 8 == 0 && SEGMENT_ALIGN == 8 && SEGMENT_SIZE < 64 * 1024);
+const _: () = assert!(SEGMENT_SIZE % 8 == 0 && SEGMENT_ALIGN == 8 && SEGMENT_SIZE < 256 * 1024);
 
 /// How long a seqlock user waits on an odd, unchanging sequence before concluding that the
 /// writer died between its two stores (a killed child) and repairing the slot. Rounds can
@@ -375,7 +378,8 @@ pub struct Header {
     /// Hash of the worker set (see [`fingerprint`]).
     pub(crate) fingerprint: AtomicU64,
     pub(crate) member_count: AtomicU32,
-    _reserved: AtomicU32,
+    /// ajp13 slots in use.
+    pub(crate) ajp_count: AtomicU32,
     /// Incremented by every init or adopt, for diagnostics.
     pub(crate) generation: AtomicU64,
 }
@@ -389,7 +393,7 @@ impl Header {
             total_size: AtomicU64::new(0),
             fingerprint: AtomicU64::new(0),
             member_count: AtomicU32::new(0),
-            _reserved: AtomicU32::new(0),
+            ajp_count: AtomicU32::new(0),
             generation: AtomicU64::new(0),
         }
     }
@@ -798,6 +802,7 @@ pub struct Segment {
     pub(crate) header: Header,
     pub(crate) lbs: [LbSlot; MAX_LBS],
     pub(crate) members: [MemberSlot; MAX_MEMBERS],
+    pub(crate) ajps: [AjpSlot; MAX_AJPS],
 }
 
 impl Segment {
@@ -807,6 +812,7 @@ impl Segment {
             header: Header::new(),
             lbs: [const { LbSlot::new() }; MAX_LBS],
             members: [const { MemberSlot::new() }; MAX_MEMBERS],
+            ajps: [const { AjpSlot::new() }; MAX_AJPS],
         }
     }
 
@@ -836,6 +842,16 @@ impl Segment {
         self.members.get(index)
     }
 
+    /// Number of ajp13 slots in use, clamped to the capacity.
+    pub fn ajp_count(&self) -> usize {
+        (self.header.ajp_count.load(Ordering::Acquire) as usize).min(MAX_AJPS)
+    }
+
+    /// The slot of the ajp13 worker called `name`.
+    pub fn ajp(&self, name: &str) -> Option<&AjpSlot> {
+        self.ajps[..self.ajp_count()].iter().find(|a| a.is(name))
+    }
+
     /// Index of the lb called `name`.
     pub fn find_lb(&self, name: &str) -> Option<usize> {
         (0..self.lb_count()).find(|&i| str_eq(&self.lbs[i].sequence, &self.lbs[i].name, name))
@@ -859,6 +875,26 @@ pub enum Adoption {
     Adopted,
     /// The segment was (re)built from the configuration.
     Initialised,
+}
+
+/// Smallest `JkShmSize` result in bytes, and the granule it is rounded up to (mod_jk's).
+pub const MIN_REQUESTED_SIZE: usize = 74_112;
+pub const SIZE_ALIGN: usize = 384;
+
+/// Length of the shared memory file: the segment, or more when `JkShmSize` (KB) asks
+/// for it, raised to [`MIN_REQUESTED_SIZE`] and rounded up to [`SIZE_ALIGN`] as mod_jk
+/// does. The mapping covers the segment; the rest of the file is reserve.
+pub fn file_size(shm_size_kb: Option<u32>) -> usize {
+    match shm_size_kb {
+        None => SEGMENT_SIZE,
+        Some(kb) => {
+            let asked = (kb as usize).saturating_mul(1024).max(MIN_REQUESTED_SIZE);
+            asked
+                .div_ceil(SIZE_ALIGN)
+                .saturating_mul(SIZE_ALIGN)
+                .max(SEGMENT_SIZE)
+        }
+    }
 }
 
 /// The segment has a fixed size; the configuration only has to fit [`check_capacity`].
@@ -889,6 +925,7 @@ pub fn check_capacity(config: &WorkersConfig) -> Result<(), String> {
              {MAX_MEMBERS} (a worker in two lbs counts twice)"
         ));
     }
+    ajp::check_capacity(config)?;
     for (name, params) in lbs(config) {
         for n in std::iter::once(name).chain(params.balance_workers.iter().map(String::as_str)) {
             if n.len() > MAX_STR_LEN || n.contains('\0') {
@@ -899,6 +936,13 @@ pub fn check_capacity(config: &WorkersConfig) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// Wall clock in milliseconds (start of the statistics of a fresh segment).
+fn wall_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
 }
 
 /// 64-bit FNV-1a: stable across builds and processes, unlike `std`'s hasher.
@@ -930,7 +974,7 @@ pub fn fingerprint(config: &WorkersConfig) -> u64 {
         }
         h = fnv1a(h, &[0xfe]);
     }
-    h
+    ajp::fingerprint(h, config)
 }
 
 /// Weights as multipliers: `LCM(factors) / factor`, so a member's lb_value grows by the
@@ -1047,6 +1091,12 @@ pub fn init_from_config(seg: &Segment, config: &WorkersConfig) -> Result<(), Str
         unstick(&slot.sequence);
         slot.clear();
     }
+    for slot in &seg.ajps {
+        unstick(&slot.sequence);
+        slot.clear();
+    }
+    let now = wall_ms();
+    let ajp_count = ajp::init(&seg.ajps, config, now);
 
     let mut next_member = 0usize;
     let mut lb_count = 0usize;
@@ -1056,6 +1106,7 @@ pub fn init_from_config(seg: &Segment, config: &WorkersConfig) -> Result<(), Str
         with_write(&slot.sequence, || write_str_locked(&slot.name, name));
         store_lb_settings(slot, params);
         slot.first_member.store(first as u32, Ordering::Relaxed);
+        slot.last_reset_ms.store(now, Ordering::Relaxed);
         slot.member_count
             .store(params.balance_workers.len() as u32, Ordering::Relaxed);
         for member_name in &params.balance_workers {
@@ -1069,6 +1120,7 @@ pub fn init_from_config(seg: &Segment, config: &WorkersConfig) -> Result<(), Str
             let domain = ajp.map_or("", |p| p.domain.as_str());
 
             m.lb_index.store(lb_index as u32, Ordering::Relaxed);
+            m.last_reset_ms.store(now, Ordering::Relaxed);
             m.state.store(MemberState::Idle.code(), Ordering::Relaxed);
             m.activation
                 .store(activation_code(activation), Ordering::Relaxed);
@@ -1098,6 +1150,7 @@ pub fn init_from_config(seg: &Segment, config: &WorkersConfig) -> Result<(), Str
     h.version.store(LAYOUT_VERSION, Ordering::Relaxed);
     h.lb_count.store(lb_count as u32, Ordering::Relaxed);
     h.member_count.store(next_member as u32, Ordering::Relaxed);
+    h.ajp_count.store(ajp_count as u32, Ordering::Relaxed);
     h.total_size.store(SEGMENT_SIZE as u64, Ordering::Relaxed);
     h.fingerprint.store(fingerprint(config), Ordering::Relaxed);
     h.generation.fetch_add(1, Ordering::Relaxed);
@@ -1187,6 +1240,7 @@ pub fn adopt_or_init(seg: &Segment, config: &WorkersConfig) -> Result<Adoption, 
             );
         }
     }
+    ajp::adopt(&seg.ajps, config);
     seg.header.generation.fetch_add(1, Ordering::Release);
     Ok(Adoption::Adopted)
 }
@@ -1276,6 +1330,13 @@ pub fn validate(seg: &Segment, expected_size: usize) -> Result<(), String> {
             validate_member(m, i).map_err(|e| format!("member {}: {e}", first + offset))?;
         }
     }
+    let ajp_count = h.ajp_count.load(Ordering::Acquire) as usize;
+    if ajp_count > MAX_AJPS {
+        return Err(format!("ajp count {ajp_count} exceeds {MAX_AJPS}"));
+    }
+    for (i, a) in seg.ajps[..ajp_count].iter().enumerate() {
+        a.validate().map_err(|e| format!("ajp {i}: {e}"))?;
+    }
     if expected_first != member_count {
         return Err(format!(
             "lbs use {expected_first} members, header says {member_count}"
@@ -1360,6 +1421,19 @@ pub fn open_file(path: &str, size: u64) -> Result<std::fs::File, String> {
 mod tests {
     use super::*;
     use crate::config::properties::Source;
+
+    #[test]
+    fn jk_shm_size_sets_the_file_length() {
+        assert_eq!(file_size(None), SEGMENT_SIZE);
+        assert_eq!(
+            file_size(Some(1)),
+            MIN_REQUESTED_SIZE,
+            "raised to the minimum"
+        );
+        let big = file_size(Some(200));
+        assert!(big >= 200 * 1024 && big % SIZE_ALIGN == 0 && big - 200 * 1024 < SIZE_ALIGN);
+        assert_eq!(file_size(Some(u32::MAX)) % SIZE_ALIGN, 0);
+    }
 
     pub(crate) fn config(contents: &str) -> WorkersConfig {
         WorkersConfig::from_sources(
@@ -1676,6 +1750,51 @@ worker.other.balance_workers=c,a
         assert_eq!(a.lbfactor.load(Ordering::Relaxed), 3);
         assert_eq!(a.activation(), Activation::Stopped);
         assert_eq!(a.route(), "edited");
+    }
+
+    #[test]
+    fn ajp_slots_are_laid_out_validated_and_keep_edits_across_adoption() {
+        let cfg = config(TWO_LBS);
+        let seg = Segment::new_boxed();
+        init_from_config(&seg, &cfg).unwrap();
+        assert_eq!(seg.ajp_count(), 3);
+        let a = seg.ajp("a").unwrap();
+        assert_eq!(a.name(), "a");
+        assert!(seg.ajp("lb").is_none() && seg.ajp("nope").is_none());
+        assert_eq!(
+            (a.settings().host.as_str(), a.settings().port),
+            ("localhost", 1)
+        );
+        assert!(a.stats().last_reset_ms > 0, "statistics start at init");
+        let mut edited = a.settings();
+        edited.reply_timeout = 1234;
+        edited.host = "127.0.0.1".into();
+        let (seq, addr) = (a.sequence(), a.addr_sequence());
+        a.set_settings(&edited);
+        assert!(a.sequence() > seq && a.addr_sequence() == addr + 1);
+        a.connections_changed(3);
+        a.connections_changed(-5);
+        assert_eq!((a.stats().connected, a.stats().max_connected), (0, 3));
+        assert_eq!(adopt_or_init(&seg, &cfg).unwrap(), Adoption::Adopted);
+        assert_eq!(
+            a.settings(),
+            edited,
+            "runtime edits survive a graceful restart"
+        );
+        // The file changed a's values: the file wins.
+        let changed = config(&TWO_LBS.replace("worker.a.port=1", "worker.a.port=9"));
+        assert_eq!(adopt_or_init(&seg, &changed).unwrap(), Adoption::Adopted);
+        assert_eq!((a.settings().port, a.settings().reply_timeout), (9, 0));
+        // A corrupt ajp slot makes the segment unusable for adoption.
+        seg.ajps[1].values[0].store(70_000, Ordering::Relaxed);
+        assert!(validate(&seg, SEGMENT_SIZE).unwrap_err().contains("ajp 1"));
+        seg.header.ajp_count.store(999, Ordering::Relaxed);
+        assert!(
+            validate(&seg, SEGMENT_SIZE)
+                .unwrap_err()
+                .contains("ajp count")
+        );
+        assert_eq!(seg.ajp_count(), MAX_AJPS);
     }
 
     #[test]

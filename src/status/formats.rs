@@ -8,6 +8,7 @@ use super::{
 };
 use crate::config::workers::{Activation, AjpParams};
 use crate::lb::MemberState;
+use crate::shm::AjpStats;
 
 /// Result line of every format: (ok, message).
 pub(super) type Outcome<'a> = Option<(bool, &'a str)>;
@@ -139,6 +140,17 @@ fn lb_fields(p: &Page, lb: &LbView) -> Vec<Field> {
     ]
 }
 
+/// The time zone of the txt/xml/prop times (always UTC), written as mod_jk writes zones.
+const TZ: &str = "+0000";
+
+/// Keys only the JSON format shows: mod_jk's formats keep mod_jk's key set.
+const JSON_ONLY: [&str; 3] = ["lb_retries", "retry_interval", "rating"];
+
+fn jk_keys(mut fields: Vec<Field>) -> Vec<Field> {
+    fields.retain(|f| !JSON_ONLY.contains(&f.key));
+    fields
+}
+
 fn ago(p: &Page, at_secs: u64) -> u64 {
     if at_secs == 0 {
         0
@@ -150,7 +162,7 @@ fn ago(p: &Page, at_secs: u64) -> u64 {
 fn member_fields(p: &Page, m: &MemberView) -> Vec<Field> {
     let s = &m.snap;
     let mut f = vec![field("name", &s.name), field("type", "ajp13")];
-    if let Some(a) = m.ajp {
+    if let Some(a) = &m.ajp {
         ajp_fields(&mut f, a);
     }
     let reset_at = s.last_reset_ms / 1000;
@@ -174,6 +186,8 @@ fn member_fields(p: &Page, m: &MemberView) -> Vec<Field> {
         field("read", s.bytes_read),
         field("busy", s.busy),
         field("max_busy", s.max_busy),
+        field("connected", m.connected),
+        field("max_connected", m.max_connected),
         field("time_to_recover_min", m.recover_min),
         field("time_to_recover_max", m.recover_max),
         field("last_reset_at", reset_at),
@@ -182,7 +196,7 @@ fn member_fields(p: &Page, m: &MemberView) -> Vec<Field> {
     if let Some(at) = m.error_secs() {
         f.extend([
             field("error_time_datetime", time_text(at)),
-            field("error_time_tz", "UTC"),
+            field("error_time_tz", TZ),
             field("error_time_unix_seconds", at),
             field("error_time_ago", ago(p, at)),
         ]);
@@ -190,10 +204,29 @@ fn member_fields(p: &Page, m: &MemberView) -> Vec<Field> {
     f
 }
 
-fn ajp_worker_fields(a: &AjpView) -> Vec<Field> {
+fn ajp_worker_fields(p: &Page, a: &AjpView) -> Vec<Field> {
     let mut f = vec![field("name", a.name), field("type", "ajp13")];
-    ajp_fields(&mut f, a.params);
-    f.push(field("map_count", a.map_count));
+    ajp_fields(&mut f, &a.params);
+    let Some(s) = &a.stats else {
+        f.push(field("map_count", a.map_count));
+        return f;
+    };
+    let reset_at = s.last_reset_ms / 1000;
+    f.extend([
+        field("used", s.used),
+        field("errors", s.errors),
+        field("client_errors", s.client_errors),
+        field("reply_timeouts", s.reply_timeouts),
+        field("transferred", s.transferred),
+        field("read", s.read),
+        field("busy", s.busy),
+        field("max_busy", s.max_busy),
+        field("connected", s.connected),
+        field("max_connected", s.max_connected),
+        field("map_count", a.map_count),
+        field("last_reset_at", reset_at),
+        field("last_reset_ago", ago(p, reset_at)),
+    ]);
     f
 }
 
@@ -205,7 +238,6 @@ fn map_fields(m: &MapRef) -> Vec<Field> {
         field("id", m.id),
         qfield("server", m.server),
         qfield("uri", r.uri()),
-        qfield("worker", &r.worker),
         qfield("type", r.type_text()),
         qfield("source", &r.source),
         qfield("reply_timeout", e.reply_timeout_ms.map_or(-1, i64::from)),
@@ -276,7 +308,7 @@ fn xml_head(o: &mut String, p: &Page, ns: &str) {
         "time",
         &[
             field("datetime", time_text(p.now_secs)),
-            field("tz", "UTC"),
+            field("tz", TZ),
             field("unix", p.now_secs),
         ],
         true,
@@ -312,21 +344,25 @@ pub(super) fn xml(p: &Page, outcome: Outcome) -> String {
     let ns = xml_ns(p);
     let mut o = String::with_capacity(16 * 1024);
     xml_head(&mut o, p, ns);
+    // `show` answers the worker's elements alone, without the list wrappers (mod_jk).
+    let wrap = p.show.is_none();
     if listing(p) {
-        if !p.hidden(OPT_NO_LB) {
-            xml_element(
-                &mut o,
-                ns,
-                0,
-                "balancers",
-                &[field("count", p.lbs.len())],
-                false,
-            );
+        if !p.hidden(OPT_NO_LB) && (wrap || !p.lbs.is_empty()) {
+            if wrap {
+                xml_element(
+                    &mut o,
+                    ns,
+                    0,
+                    "balancers",
+                    &[field("count", p.lbs.len())],
+                    false,
+                );
+            }
             for lb in &p.lbs {
-                xml_element(&mut o, ns, 2, "balancer", &lb_fields(p, lb), false);
+                xml_element(&mut o, ns, 2, "balancer", &jk_keys(lb_fields(p, lb)), false);
                 if !p.hidden(OPT_NO_MEMBERS) {
                     for m in &lb.members {
-                        xml_element(&mut o, ns, 4, "member", &member_fields(p, m), true);
+                        xml_element(&mut o, ns, 4, "member", &jk_keys(member_fields(p, m)), true);
                     }
                 }
                 if !p.hidden(OPT_NO_MAPS) {
@@ -336,32 +372,40 @@ pub(super) fn xml(p: &Page, outcome: Outcome) -> String {
                 }
                 out!(o, "  </{ns}balancer>\n");
             }
-            out!(o, "</{ns}balancers>\n");
+            if wrap {
+                out!(o, "</{ns}balancers>\n");
+            }
         }
-        if !p.hidden(OPT_NO_AJP) {
-            xml_element(
-                &mut o,
-                ns,
-                0,
-                "ajp_workers",
-                &[field("count", p.ajps.len())],
-                false,
-            );
+        if !p.hidden(OPT_NO_AJP) && (wrap || !p.ajps.is_empty()) {
+            if wrap {
+                xml_element(
+                    &mut o,
+                    ns,
+                    0,
+                    "ajp_workers",
+                    &[field("count", p.ajps.len())],
+                    false,
+                );
+            }
+            // mod_jk closes an ajp element at once and lists its maps after it.
             for a in &p.ajps {
-                let maps = if p.hidden(OPT_NO_MAPS) {
-                    Vec::new()
-                } else {
-                    p.maps(Some(a.name))
-                };
-                xml_element(&mut o, ns, 2, "ajp", &ajp_worker_fields(a), maps.is_empty());
-                if !maps.is_empty() {
-                    for m in maps {
+                xml_element(
+                    &mut o,
+                    ns,
+                    2,
+                    "ajp",
+                    &jk_keys(ajp_worker_fields(p, a)),
+                    true,
+                );
+                if !p.hidden(OPT_NO_MAPS) {
+                    for m in p.maps(Some(a.name)) {
                         xml_element(&mut o, ns, 6, "map", &map_fields(&m), true);
                     }
-                    out!(o, "  </{ns}ajp>\n");
                 }
             }
-            out!(o, "</{ns}ajp_workers>\n");
+            if wrap {
+                out!(o, "</{ns}ajp_workers>\n");
+            }
         }
     }
     xml_tail(&mut o, ns, outcome);
@@ -416,7 +460,7 @@ fn txt_head(o: &mut String, p: &Page) {
         "Time",
         &[
             field("datetime", time_text(p.now_secs)),
-            field("tz", "UTC"),
+            field("tz", TZ),
             field("unix", p.now_secs),
         ],
     );
@@ -445,12 +489,14 @@ pub(super) fn txt(p: &Page, outcome: Outcome) -> String {
     txt_head(&mut o, p);
     if listing(p) {
         if !p.hidden(OPT_NO_LB) {
-            out!(o, "Balancer Workers: count={}\n", p.lbs.len());
+            if p.show.is_none() {
+                out!(o, "Balancer Workers: count={}\n", p.lbs.len());
+            }
             for lb in &p.lbs {
-                txt_line(&mut o, "Balancer Worker", &lb_fields(p, lb));
+                txt_line(&mut o, "Balancer Worker", &jk_keys(lb_fields(p, lb)));
                 if !p.hidden(OPT_NO_MEMBERS) {
                     for m in &lb.members {
-                        txt_line(&mut o, "Member", &member_fields(p, m));
+                        txt_line(&mut o, "Member", &jk_keys(member_fields(p, m)));
                     }
                 }
                 if !p.hidden(OPT_NO_MAPS) {
@@ -461,9 +507,11 @@ pub(super) fn txt(p: &Page, outcome: Outcome) -> String {
             }
         }
         if !p.hidden(OPT_NO_AJP) {
-            out!(o, "AJP Workers: count={}\n", p.ajps.len());
+            if p.show.is_none() {
+                out!(o, "AJP Workers: count={}\n", p.ajps.len());
+            }
             for a in &p.ajps {
-                txt_line(&mut o, "AJP Worker", &ajp_worker_fields(a));
+                txt_line(&mut o, "AJP Worker", &ajp_worker_fields(p, a));
                 if !p.hidden(OPT_NO_MAPS) {
                     for m in p.maps(Some(a.name)) {
                         txt_line(&mut o, "Map", &map_fields(&m));
@@ -545,7 +593,7 @@ fn prop_head(po: &mut PropOut, p: &Page) {
     po.global("server_name", &p.server_name);
     po.global("server_port", &p.server_port.to_string());
     po.global("time_datetime", &time_text(p.now_secs));
-    po.global("time_tz", "UTC");
+    po.global("time_tz", TZ);
     po.global("time_unix", &p.now_secs.to_string());
     po.global("web_server", p.ctx.software);
     po.global("jk_version", &p.version());
@@ -571,14 +619,16 @@ pub(super) fn prop(p: &Page, outcome: Outcome) -> String {
     prop_head(&mut po, p);
     if listing(p) {
         if !p.hidden(OPT_NO_LB) {
-            po.global("lb_count", &p.lbs.len().to_string());
+            if p.show.is_none() {
+                po.global("lb_count", &p.lbs.len().to_string());
+            }
             for lb in &p.lbs {
                 po.global("list", lb.name);
-                po.fields(lb.name, &lb_fields(p, lb));
+                po.fields(lb.name, &jk_keys(lb_fields(p, lb)));
                 if !p.hidden(OPT_NO_MEMBERS) {
                     for m in &lb.members {
                         po.of(lb.name, "balance_workers", &m.snap.name);
-                        po.fields(&m.snap.name, &member_fields(p, m));
+                        po.fields(&m.snap.name, &jk_keys(member_fields(p, m)));
                     }
                 }
                 if !p.hidden(OPT_NO_MAPS) {
@@ -587,10 +637,12 @@ pub(super) fn prop(p: &Page, outcome: Outcome) -> String {
             }
         }
         if !p.hidden(OPT_NO_AJP) {
-            po.global("ajp_count", &p.ajps.len().to_string());
+            if p.show.is_none() {
+                po.global("ajp_count", &p.ajps.len().to_string());
+            }
             for a in &p.ajps {
-                po.global("list", a.name);
-                po.fields(a.name, &ajp_worker_fields(a));
+                po.of(a.name, "list", a.name);
+                po.fields(a.name, &ajp_worker_fields(p, a));
                 if !p.hidden(OPT_NO_MAPS) {
                     po.maps(a.name, &p.maps(Some(a.name)));
                 }
@@ -768,7 +820,7 @@ pub(super) fn json(p: &Page, outcome: Outcome, log: &[String]) -> String {
             j.open(Some("ajp_workers"), '[');
             for a in &p.ajps {
                 j.open(None, '{');
-                j.fields(&ajp_worker_fields(a), &[]);
+                j.fields(&ajp_worker_fields(p, a), &[]);
                 if !p.hidden(OPT_NO_MAPS) {
                     j.maps(&p.maps(Some(a.name)));
                 }
@@ -817,6 +869,145 @@ fn le(bound: f64) -> String {
     } else {
         format!("{bound}")
     }
+}
+
+type Buckets = Vec<(f64, u64)>;
+
+/// A histogram family: cumulative buckets (an `+Inf` one added when missing), `_sum` and
+/// `_count` for each labelled series; nothing when no series has a bucket.
+fn histogram(o: &mut String, name: &str, help: &str, series: Vec<(String, Buckets, f64)>) {
+    let series: Vec<(String, Buckets, f64)> = series
+        .into_iter()
+        .map(|(labels, buckets, sum)| {
+            let mut buckets: Buckets = buckets.into_iter().filter(|(b, _)| !b.is_nan()).collect();
+            buckets.sort_by(|a, b| a.0.total_cmp(&b.0));
+            (labels, buckets, sum)
+        })
+        .filter(|(_, buckets, _)| !buckets.is_empty())
+        .collect();
+    if series.is_empty() {
+        return;
+    }
+    family(o, name, "histogram", help);
+    for (labels, buckets, sum) in series {
+        let mut running = 0u64;
+        let mut has_inf = false;
+        for (bound, count) in buckets {
+            running = running.max(count);
+            has_inf |= bound.is_infinite() && bound > 0.0;
+            out!(
+                o,
+                "{name}_bucket{{{labels},le=\"{}\"}} {running}\n",
+                le(bound)
+            );
+        }
+        if !has_inf {
+            out!(o, "{name}_bucket{{{labels},le=\"+Inf\"}} {running}\n");
+        }
+        let sum = if sum.is_finite() && sum >= 0.0 {
+            sum
+        } else {
+            0.0
+        };
+        out!(o, "{name}_sum{{{labels}}} {sum}\n");
+        out!(o, "{name}_count{{{labels}}} {running}\n");
+    }
+}
+
+/// The series of the listed standalone ajp13 workers (label `worker`), from their shared
+/// slots.
+fn ajp_series(o: &mut String, p: &Page) {
+    let ajps: Vec<(String, &AjpStats)> = p
+        .ajps
+        .iter()
+        .filter_map(|a| Some((format!("worker=\"{}\"", Label(a.name)), a.stats.as_ref()?)))
+        .collect();
+    type Get = fn(&AjpStats) -> u64;
+    let series: [(&str, &str, &str, Get); 10] = [
+        (
+            "rjk_ajp_requests_total",
+            "counter",
+            "Requests served by the worker (mod_jk's used).",
+            |s| s.used,
+        ),
+        (
+            "rjk_ajp_errors_total",
+            "counter",
+            "Backend errors of the worker.",
+            |s| s.errors,
+        ),
+        (
+            "rjk_ajp_client_errors_total",
+            "counter",
+            "Errors caused by clients.",
+            |s| s.client_errors,
+        ),
+        (
+            "rjk_ajp_reply_timeouts_total",
+            "counter",
+            "Reply timeouts.",
+            |s| s.reply_timeouts,
+        ),
+        (
+            "rjk_ajp_busy",
+            "gauge",
+            "Requests in flight on the worker.",
+            |s| s.busy,
+        ),
+        (
+            "rjk_ajp_max_busy",
+            "gauge",
+            "Most requests in flight since the last reset.",
+            |s| s.max_busy,
+        ),
+        (
+            "rjk_ajp_read_bytes_total",
+            "counter",
+            "AJP bytes read from the backend (mod_jk's read).",
+            |s| s.read,
+        ),
+        (
+            "rjk_ajp_written_bytes_total",
+            "counter",
+            "AJP bytes sent to the backend (mod_jk's transferred).",
+            |s| s.transferred,
+        ),
+        (
+            "rjk_ajp_connected",
+            "gauge",
+            "Backend connections open in all children.",
+            |s| s.connected,
+        ),
+        (
+            "rjk_ajp_max_connected",
+            "gauge",
+            "Most backend connections open since the last reset.",
+            |s| s.max_connected,
+        ),
+    ];
+    for (name, kind, help, get) in series {
+        if ajps.is_empty() {
+            break;
+        }
+        family(o, name, kind, help);
+        for (labels, stats) in &ajps {
+            out!(o, "{name}{{{labels}}} {}\n", get(stats));
+        }
+    }
+    let latency = p
+        .ajps
+        .iter()
+        .filter_map(|a| {
+            let (buckets, sum) = p.ctx.segment?.ajp(a.name)?.latency();
+            Some((format!("worker=\"{}\"", Label(a.name)), buckets, sum))
+        })
+        .collect();
+    histogram(
+        o,
+        "rjk_ajp_latency_seconds",
+        "Time from sending a request to the worker until its response ended.",
+        latency,
+    );
 }
 
 pub(super) fn prometheus(p: &Page) -> String {
@@ -878,7 +1069,7 @@ pub(super) fn prometheus(p: &Page) -> String {
         }
     }
     type Get = fn(&MemberView) -> String;
-    let series: [(&str, &str, &str, Get); 14] = [
+    let series: [(&str, &str, &str, Get); 16] = [
         (
             "rjk_member_up",
             "gauge",
@@ -924,14 +1115,26 @@ pub(super) fn prometheus(p: &Page) -> String {
         (
             "rjk_member_read_bytes_total",
             "counter",
-            "Request body bytes read from clients for the member.",
+            "AJP bytes read from the member (mod_jk's read).",
             |m| m.snap.bytes_read.to_string(),
         ),
         (
             "rjk_member_written_bytes_total",
             "counter",
-            "Response body bytes written to clients from the member.",
+            "AJP bytes sent to the member (mod_jk's transferred).",
             |m| m.snap.bytes_written.to_string(),
+        ),
+        (
+            "rjk_member_connected",
+            "gauge",
+            "Backend connections to the member open in all children.",
+            |m| m.connected.to_string(),
+        ),
+        (
+            "rjk_member_max_connected",
+            "gauge",
+            "Most backend connections to the member open since the last reset.",
+            |m| m.max_connected.to_string(),
         ),
         (
             "rjk_member_sessions_total",
@@ -971,56 +1174,19 @@ pub(super) fn prometheus(p: &Page) -> String {
         }
     }
 
-    type Buckets = Vec<(f64, u64)>;
-    let mut histograms: Vec<(&str, &MemberView, Buckets, f64)> = Vec::new();
+    let mut histograms: Vec<(String, Buckets, f64)> = Vec::new();
     for (lb, m) in &members {
         if let Some((buckets, sum)) = (p.ctx.latency)(m.snap.index) {
-            let mut buckets: Buckets = buckets.into_iter().filter(|(b, _)| !b.is_nan()).collect();
-            buckets.sort_by(|a, b| a.0.total_cmp(&b.0));
-            if !buckets.is_empty() {
-                histograms.push((lb, m, buckets, sum));
-            }
+            histograms.push((member_labels(lb, m), buckets, sum));
         }
     }
-    if !histograms.is_empty() {
-        family(
-            &mut o,
-            "rjk_member_latency_seconds",
-            "histogram",
-            "Time from sending a request to the member until its response ended.",
-        );
-        for (lb, m, buckets, sum) in histograms {
-            let labels = member_labels(lb, m);
-            let mut running = 0u64;
-            let mut has_inf = false;
-            for (bound, count) in buckets {
-                running = running.max(count);
-                has_inf |= bound.is_infinite() && bound > 0.0;
-                out!(
-                    o,
-                    "rjk_member_latency_seconds_bucket{{{labels},le=\"{}\"}} {running}\n",
-                    le(bound)
-                );
-            }
-            if !has_inf {
-                out!(
-                    o,
-                    "rjk_member_latency_seconds_bucket{{{labels},le=\"+Inf\"}} {running}\n"
-                );
-            }
-            let sum = if sum.is_finite() && sum >= 0.0 {
-                sum
-            } else {
-                0.0
-            };
-            out!(o, "rjk_member_latency_seconds_sum{{{labels}}} {sum}\n");
-            out!(
-                o,
-                "rjk_member_latency_seconds_count{{{labels}}} {running}\n"
-            );
-        }
-    }
-
+    histogram(
+        &mut o,
+        "rjk_member_latency_seconds",
+        "Time from sending a request to the member until its response ended.",
+        histograms,
+    );
+    ajp_series(&mut o, p);
     family(
         &mut o,
         "rjk_lb_members",

@@ -602,7 +602,7 @@ fn lb_section(o: &mut String, p: &Page, lb: &LbView) {
                 p,
                 lb.members
                     .iter()
-                    .filter_map(|m| m.ajp.map(|a| (m.snap.name.as_str(), a, None))),
+                    .filter_map(|m| m.ajp.as_ref().map(|a| (m.snap.name.as_str(), a, None))),
             );
         }
     }
@@ -877,7 +877,9 @@ fn ajp_section(o: &mut String, p: &Page) {
     ajp_conf_table(
         o,
         p,
-        p.ajps.iter().map(|a| (a.name, a.params, Some(a.map_count))),
+        p.ajps
+            .iter()
+            .map(|a| (a.name, &a.params, Some(a.map_count))),
     );
     out!(o, "</section>\n");
 }
@@ -1085,6 +1087,18 @@ fn form_start(o: &mut String, p: &Page, id: &str, fields: &[(&str, &str)], from:
     form_common(o, p);
 }
 
+/// Inputs for the editable ajp13 values (mod_jk's parameter names).
+fn ajp_rows(o: &mut String, a: &AjpParams) {
+    for (param, key, value) in ajp_attrs(a) {
+        if param == "vahst" {
+            text_row(o, param, key, &value, true, "backend host name or address");
+        } else {
+            let v = value.parse::<i64>().unwrap_or(0);
+            number_row(o, param, key, v, 0, i64::from(i32::MAX), "");
+        }
+    }
+}
+
 fn form_end(o: &mut String, back: &str) {
     out!(
         o,
@@ -1201,16 +1215,11 @@ pub(super) fn edit_member(p: &Page, lb: &LbView, m: &MemberView, from: Option<&s
         i64::from(i32::MAX),
         "lower distances are preferred",
     );
+    if let Some(a) = &m.ajp {
+        ajp_rows(&mut o, a);
+    }
     out!(o, "</div>");
     form_end(&mut o, &back);
-    if let Some(a) = m.ajp {
-        out!(
-            o,
-            "<h3>Connection settings</h3><p class=\"muted\">Not editable at runtime in mod_rjk: \
-             change workers.properties and restart httpd gracefully.</p>"
-        );
-        ajp_conf_table(&mut o, p, std::iter::once((s.name.as_str(), a, None)));
-    }
     out!(o, "</section>");
     foot(&mut o, p);
     o
@@ -1427,8 +1436,7 @@ pub(super) fn edit_ajp(p: &Page, ajp: &AjpView) -> String {
         o,
         "<nav class=\"crumbs\"><a href=\"{}\">All workers</a> › <code>{}</code></nav>\
          <section class=\"card\"><div class=\"card-head\"><h2>AJP worker <code>{}</code></h2></div>\
-         <p>The connection settings of ajp13 workers are not editable at runtime in mod_rjk: \
-         change workers.properties and restart httpd gracefully (<code>apachectl -k graceful</code>).</p>",
+         <p>Changes apply to every child at once; a new host or port closes the idle connections.</p>",
         Html(&p.url(&[])),
         Html(ajp.name),
         Html(ajp.name)
@@ -1436,13 +1444,21 @@ pub(super) fn edit_ajp(p: &Page, ajp: &AjpView) -> String {
     ajp_conf_table(
         &mut o,
         p,
-        std::iter::once((ajp.name, ajp.params, Some(ajp.map_count))),
+        std::iter::once((ajp.name, &ajp.params, Some(ajp.map_count))),
     );
-    out!(o, "<h3>Values</h3><dl class=\"kv\">");
-    for (param, key, value) in ajp_attrs(ajp.params) {
-        kv(&mut o, &format!("{key} ({param})"), &value);
-    }
-    out!(o, "</dl></section>");
+    let back = p.url(&[("cmd", "show"), ("w", ajp.name)]);
+    form_start(
+        &mut o,
+        p,
+        "edit-ajp",
+        &[("cmd", "update"), ("w", ajp.name)],
+        Some("show"),
+    );
+    out!(o, "<div class=\"grid\">");
+    ajp_rows(&mut o, &ajp.params);
+    out!(o, "</div>");
+    form_end(&mut o, &back);
+    out!(o, "</section>");
     foot(&mut o, p);
     o
 }

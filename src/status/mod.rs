@@ -37,13 +37,17 @@
 //! `valN` = value for the N-th member, 0-based in `balance_workers` order; missing `valN`
 //! leaves that member alone).
 //!
-//! Not editable at runtime in mod_rjk (they live in each child's connection pool, not in
-//! the shared segment): `vll` lock and the ajp13 values `vahst` host, `vaprt` port, `vacpt`,
-//! `vapng`, `vact`, `vapt`, `vart`, `var`, `vari`, `vacpi`, `varo`, `vabl`, `vamps`. A
-//! request that sends one of them with the value already configured is accepted (mod_jk's
-//! edit form sends them all); a different value answers 400 "not editable at runtime in
-//! mod_rjk" and nothing at all is changed. Every request is validated completely before the
-//! first change is applied. Changed values are returned in [`StatusResponse::log`] in mod_jk's
+//! ajp13 values, of a standalone worker (`w`=worker) or of members (`w`=lb, `sw` or `att`):
+//! `vahst` host (must resolve), `vaprt` port 0..65535, `vacpt` connection_pool_timeout (s),
+//! `vapng` ping_timeout, `vact` connect_timeout, `vapt` prepost_timeout, `vart`
+//! reply_timeout (ms, 0..2147483647), `var` retries and `vari` retry_interval (ms) and
+//! `vacpi` connection_ping_interval (s) 1..2147483647, `varo` recovery_options, `vabl`
+//! busy_limit, `vamps` max_packet_size 8192..65536 in steps of 1024. A value equal to the
+//! current one is always accepted (mod_jk's form sends them all). They live in the worker's
+//! shared slot: every child applies them to its connection pool before its next request,
+//! and a new host or port closes the idle pooled connections (connections in use are closed
+//! when they come back). Not editable: `vll` lock (400). Every request is validated
+//! completely before the first change is applied. Changed values are returned in [`StatusResponse::log`] in mod_jk's
 //! wording for the JK log.
 //!
 //! # Security model
@@ -84,11 +88,19 @@
 //!
 //! # Differences from mod_jk's output
 //!
-//! Connection counts (`connected`, `max_connected`) are per child and not shared, so they
-//! are not shown; standalone ajp13 workers show their configuration only (mod_rjk keeps
-//! runtime statistics for lb members). `time_to_recover_*` and `time_to_maintenance_*` are
+//! Counters mean mod_jk's: `transferred` counts the AJP bytes sent to the backend (request
+//! and body packets), `read` the AJP bytes read from it (response packets), per request and
+//! whatever its outcome; `connected`/`max_connected` the backend connections open in all
+//! children and their peak since the last reset (a child closes its pooled connections
+//! when it exits, as mod_jk's do). `show` answers the worker's elements
+//! without the list wrappers and counts, and with `sw` only that member. The URI maps are
+//! those of every server, the main one first, named as mod_jk names them (`host:port`, or
+//! `host` without a configured port, and `host [address:port]` for a virtual host), in
+//! every format. `time_to_recover_*` and `time_to_maintenance_*` are
 //! estimates from the last maintenance and error times. `address` is `host:port` as
-//! configured. Times in txt/prop/xml use mod_jk's `%Y%m%d%H%M%S`, in UTC.
+//! configured. Times in txt/prop/xml use mod_jk's `%Y%m%d%H%M%S`, in UTC (`tz=+0000`).
+//! `lb_retries`, `retry_interval` and `rating` are shown in JSON only (mod_jk 1.2.48's
+//! formats have no such keys).
 //!
 //! # JSON (`mime=json`)
 //!
@@ -118,15 +130,20 @@
 //!       "state": "OK/IDLE"|"OK"|"ERR/REC"|"ERR/FRC"|"OK/BUSY"|"ERR"|"ERR/PRB",
 //!       "rating": "good"|"degraded"|"bad", "lbmult": int, "lbvalue": int,
 //!       "elected": int, "sessions": int, "errors": int, "client_errors": int,
-//!       "reply_timeouts": int, "transferred": int (bytes to clients),
-//!       "read": int (bytes from clients), "busy": int, "max_busy": int,
+//!       "reply_timeouts": int, "transferred": int (AJP bytes sent to the backend),
+//!       "read": int (AJP bytes read from the backend), "busy": int, "max_busy": int,
+//!       "connected": int, "max_connected": int (backend connections, all children),
 //!       "time_to_recover_min": int, "time_to_recover_max": int,
 //!       "last_reset_at": int, "last_reset_ago": int,
 //!       "error_time_unix_seconds": int|null, "error_time_ago": int|null
 //!     }],
 //!     "maps": [map]                                    // absent with opt 0x2
 //!   }],
-//!   "ajp_workers": [{ the ajp13 keys of a member (name … max_packet_size), "map_count": int,
+//!   "ajp_workers": [{ the ajp13 keys of a member (name … max_packet_size), "used": int,
+//!                     "errors": int, "client_errors": int, "reply_timeouts": int,
+//!                     "transferred": int, "read": int, "busy": int, "max_busy": int,
+//!                     "connected": int, "max_connected": int, "map_count": int,
+//!                     "last_reset_at": int, "last_reset_ago": int,
 //!                     "maps": [map] }],               // absent with opt 0x10
 //!   "result": {"type": "OK"|"ERROR", "message": str}
 //! }
@@ -140,7 +157,8 @@
 //!
 //! # Prometheus (`mime=prometheus`, text exposition format 0.0.4)
 //!
-//! Labels `lb` and `member` on every member series.
+//! Labels `lb` and `member` on every member series, `worker` on every series of a listed
+//! standalone ajp13 worker (`rjk_ajp_*`).
 //!
 //! | metric | type | meaning |
 //! |---|---|---|
@@ -153,14 +171,21 @@
 //! | `rjk_member_client_errors_total` | counter | errors caused by clients |
 //! | `rjk_member_reply_timeouts` | gauge | reply timeouts (decayed at maintenance) |
 //! | `rjk_member_busy` / `rjk_member_max_busy` | gauge | requests in flight now / peak since reset |
-//! | `rjk_member_read_bytes_total` | counter | request body bytes read from clients and sent to the member |
-//! | `rjk_member_written_bytes_total` | counter | response body bytes written to clients |
+//! | `rjk_member_read_bytes_total` | counter | AJP bytes read from the member (mod_jk's `read`) |
+//! | `rjk_member_written_bytes_total` | counter | AJP bytes sent to the member (mod_jk's `transferred`) |
 //! | `rjk_member_sessions_total` | counter | session-less requests (mod_jk's "sessions") |
+//! | `rjk_member_connected` / `rjk_member_max_connected` | gauge | backend connections open in all children now / peak since reset |
 //! | `rjk_member_lbfactor`, `rjk_member_lb_value`, `rjk_member_distance` | gauge | balancing values |
 //! | `rjk_member_last_error_timestamp_seconds` | gauge | unix time of the last error, 0 for none |
-//! | `rjk_member_latency_seconds` | histogram | `_bucket{le}`, `_sum`, `_count` per member when the latency source has data |
+//! | `rjk_member_latency_seconds` | histogram | `_bucket{le}`, `_sum`, `_count` per member: time from sending the request to END_RESPONSE of each completed request |
 //! | `rjk_lb_members{lb,rating}` | gauge | members rated `good`, `degraded`, `bad` by the `good`/`bad` rules |
 //! | `rjk_lb_busy` / `rjk_lb_max_busy` | gauge | requests in flight on the lb |
+//! | `rjk_ajp_requests_total{worker}` | counter | requests of a standalone ajp13 worker (mod_jk's `used`) |
+//! | `rjk_ajp_errors_total`, `rjk_ajp_client_errors_total`, `rjk_ajp_reply_timeouts_total` | counter | its backend errors, client errors, reply timeouts |
+//! | `rjk_ajp_busy` / `rjk_ajp_max_busy` | gauge | its requests in flight now / peak since reset |
+//! | `rjk_ajp_read_bytes_total` / `rjk_ajp_written_bytes_total` | counter | AJP bytes read from / sent to its backend |
+//! | `rjk_ajp_connected` / `rjk_ajp_max_connected` | gauge | its backend connections open in all children now / peak since reset |
+//! | `rjk_ajp_latency_seconds{worker}` | histogram | as the member histogram, for the standalone worker |
 //!
 //! The `opt` bits do not apply to this format.
 
@@ -172,7 +197,7 @@ use crate::config::workers::{
 };
 use crate::lb::{Balancer, LbSettings, MemberSnapshot, MemberState};
 use crate::mapping::{MatchKind, Rule, RuleExtensions};
-use crate::shm::{MAX_STR_LEN, Segment};
+use crate::shm::{AjpSettings, AjpSlot, AjpStats, MAX_STR_LEN, Segment};
 
 /// `write!` into a `String`, which cannot fail.
 macro_rules! out {
@@ -227,6 +252,9 @@ pub struct StatusRequest<'a> {
     pub referer: Option<&'a str>,
     /// `Host` header value, for the same-origin checks.
     pub host: &'a str,
+    pub user_agent: Option<&'a str>,
+    /// Any `Sec-Fetch-*` header, or `Upgrade-Insecure-Requests`: only browsers send them.
+    pub browser_headers: bool,
     /// The URI path the manager is mounted at (decoded), for links and form actions.
     pub path: &'a str,
 }
@@ -253,6 +281,10 @@ pub struct StatusContext<'a> {
     pub software: &'a str,
     /// Per-server random token (hex) generated at startup.
     pub csrf_token: &'a str,
+    /// The server's `ServerName` and `ServerAlias` names (lower-case; aliases may be
+    /// globs): the `Host` names the page answers for, with localhost, IP literals and the
+    /// status worker's `allowed_hosts`.
+    pub server_names: &'a [String],
     /// Wall clock in milliseconds since the epoch.
     pub now_ms: u64,
     pub latency: LatencySource<'a>,
@@ -765,6 +797,66 @@ fn normalize_authority(authority: &str, scheme: &str) -> String {
     }
 }
 
+/// Whether a web browser sent the request: its User-Agent, or a header only browsers send.
+/// A state change from a browser needs the form token even as a GET, because a browser
+/// on a plain-http origin sends no `Sec-Fetch-*`, and `referrerpolicy=no-referrer` drops
+/// the Referer: the cross-site markers alone cannot tell a foreign page's `<img>`.
+fn from_browser(req: &StatusRequest) -> bool {
+    req.user_agent.is_some_and(|ua| ua.contains("Mozilla/"))
+        || req.browser_headers
+        || req.origin.is_some()
+        || req.referer.is_some()
+}
+
+/// The host name of a `Host` header value (no port, no brackets, no trailing dot,
+/// lower-case).
+fn host_name(host: &str) -> String {
+    let host = host.trim();
+    let name = match host.strip_prefix('[') {
+        Some(rest) => rest.split(']').next().unwrap_or(""),
+        None => host.rsplit_once(':').map_or(host, |(n, _)| n),
+    };
+    name.trim_end_matches('.').to_ascii_lowercase()
+}
+
+/// DNS rebinding: a page on an attacker's name that resolves to this server must not get
+/// an answer it can read. The page answers for the server's names and aliases, localhost,
+/// IP literals, the status worker's `allowed_hosts` (`*`: any), and requests without Host.
+fn host_allowed(req: &StatusRequest, ctx: &StatusContext) -> bool {
+    let name = host_name(req.host);
+    name.is_empty()
+        || name == "localhost"
+        || name.parse::<std::net::IpAddr>().is_ok()
+        || ctx
+            .server_names
+            .iter()
+            .chain(&ctx.params.allowed_hosts)
+            .any(|n| glob_match(&n.to_ascii_lowercase(), &name))
+}
+
+/// `*` (any run) and `?` (one character) globs, as ServerAlias takes them.
+fn glob_match(pattern: &str, text: &str) -> bool {
+    let (p, t) = (pattern.as_bytes(), text.as_bytes());
+    let (mut pi, mut ti, mut star, mut mark) = (0, 0, None, 0);
+    while ti < t.len() {
+        if pi < p.len() && (p[pi] == b'?' || p[pi] == t[ti]) {
+            pi += 1;
+            ti += 1;
+        } else if pi < p.len() && p[pi] == b'*' {
+            star = Some(pi);
+            mark = ti;
+            pi += 1;
+        } else if let Some(sp) = star {
+            pi = sp + 1;
+            mark += 1;
+            ti = mark;
+        } else {
+            return false;
+        }
+    }
+    p[pi..].iter().all(|&c| c == b'*')
+}
+
 /// Why the request looks like it came from another site, if it does.
 fn cross_site(req: &StatusRequest) -> Option<&'static str> {
     if let Some(site) = req.sec_fetch_site {
@@ -866,15 +958,19 @@ pub(crate) fn rate(params: &StatusParams, activation: Activation, state: MemberS
     }
 }
 
-pub(crate) struct MemberView<'a> {
+pub(crate) struct MemberView {
     pub snap: MemberSnapshot,
-    pub ajp: Option<&'a AjpParams>,
+    /// The member's ajp13 values in force (runtime edits applied).
+    pub ajp: Option<AjpParams>,
+    /// Backend connections open now (all children) and their peak.
+    pub connected: u64,
+    pub max_connected: u64,
     pub rating: Rating,
     pub recover_min: u64,
     pub recover_max: u64,
 }
 
-impl MemberView<'_> {
+impl MemberView {
     /// Takes new requests by the shared state.
     pub(crate) fn up(&self) -> bool {
         self.snap.activation == Activation::Active
@@ -903,7 +999,7 @@ pub(crate) struct LbView<'a> {
     pub busy: u64,
     pub max_busy: u64,
     pub last_reset_ms: u64,
-    pub members: Vec<MemberView<'a>>,
+    pub members: Vec<MemberView>,
     pub good: usize,
     pub degraded: usize,
     pub bad: usize,
@@ -923,15 +1019,27 @@ impl LbView<'_> {
         }
     }
 
-    pub(crate) fn member(&self, name: &str) -> Option<&MemberView<'_>> {
+    pub(crate) fn member(&self, name: &str) -> Option<&MemberView> {
         self.members.iter().find(|m| m.snap.name == name)
     }
 }
 
 pub(crate) struct AjpView<'a> {
     pub name: &'a str,
-    pub params: &'a AjpParams,
+    /// The values in force (runtime edits applied).
+    pub params: AjpParams,
+    /// Runtime statistics; `None` without shared memory.
+    pub stats: Option<AjpStats>,
     pub map_count: usize,
+}
+
+/// The configured ajp13 values of `name` with the runtime edits of the shared slot.
+fn effective_ajp(ctx: &StatusContext, name: &str) -> Option<AjpParams> {
+    let mut p = ctx.workers.get(name).and_then(|d| d.ajp())?.clone();
+    if let Some(slot) = ctx.segment.and_then(|seg| seg.ajp(name)) {
+        slot.settings().apply_to(&mut p);
+    }
+    Some(p)
 }
 
 /// A map row with its server and running number (1-based, as mod_jk's `id`).
@@ -1044,9 +1152,11 @@ impl<'a> Page<'a> {
                 }
                 WorkerKind::Ajp13(params) => {
                     let map_count = page.maps(Some(name)).len();
+                    let slot = ctx.segment.and_then(|seg| seg.ajp(name));
                     page.ajps.push(AjpView {
                         name,
-                        params,
+                        params: effective_ajp(ctx, name).unwrap_or_else(|| params.clone()),
+                        stats: slot.map(|s| s.stats()),
                         map_count,
                     });
                 }
@@ -1150,10 +1260,16 @@ fn lb_view<'a>(
         } else {
             (0, 0)
         };
-        let ajp = ctx.workers.get(&snap.name).and_then(|d| d.ajp());
+        let ajp = effective_ajp(ctx, &snap.name);
+        let conns = ctx
+            .segment
+            .and_then(|seg| seg.ajp(&snap.name))
+            .map(|s| s.stats());
         view.members.push(MemberView {
             snap,
             ajp,
+            connected: conns.as_ref().map_or(0, |c| c.connected),
+            max_connected: conns.as_ref().map_or(0, |c| c.max_connected),
             rating,
             recover_min,
             recover_max,
@@ -1527,6 +1643,13 @@ fn respond(req: &StatusRequest, ctx: &StatusContext) -> StatusResponse {
     };
     let fail = |status: u16, message: &str| error_response(ctx, req, mime, status, message);
 
+    if !host_allowed(req, ctx) {
+        return fail(
+            403,
+            "Refused: the Host of this request is not a name of this server. Use the server's \
+             name or IP address, or list the name in the status worker's allowed_hosts.",
+        );
+    }
     if !user_allowed(ctx.params, req.remote_user) {
         return fail(403, "Access denied.");
     }
@@ -1551,15 +1674,15 @@ fn respond(req: &StatusRequest, ctx: &StatusContext) -> StatusResponse {
             Err(_) => return fail(400, "Invalid refresh interval (re)."),
         },
     };
-    if post {
+    let token_ok = {
         let token = ctx.csrf_token;
-        let given = params.get("csrf").unwrap_or("");
-        if token.len() < MIN_TOKEN_LEN || !token_eq(given, token) {
-            return fail(
-                403,
-                "Missing or wrong form token (csrf): reload the status page and try again.",
-            );
-        }
+        token.len() >= MIN_TOKEN_LEN && token_eq(params.get("csrf").unwrap_or(""), token)
+    };
+    if post && !token_ok {
+        return fail(
+            403,
+            "Missing or wrong form token (csrf): reload the status page and try again.",
+        );
     }
     if req.method == "HEAD" && cmd.changes_state() {
         let mut r = error_response(ctx, req, mime, 405, "State changes need GET or POST.");
@@ -1577,6 +1700,15 @@ fn respond(req: &StatusRequest, ctx: &StatusContext) -> StatusResponse {
                 &format!("Refused: the request comes from another site ({marker})."),
             );
         }
+    }
+    if cmd.changes_state() && !token_ok && from_browser(req) {
+        return fail(
+            403,
+            "Refused: a change from a web browser needs this page's form token. In a browser, \
+             use the page's Edit, Reset and Recover forms. Scripts send the GET without \
+             browser headers (no Mozilla User-Agent, Origin, Referer or Sec-Fetch-*), for \
+             example: curl 'http://HOST/jkmanager/?cmd=update&w=LB&sw=MEMBER&vwa=D'.",
+        );
     }
 
     let r = Request {
@@ -1627,6 +1759,12 @@ fn error_response(
 fn page_for<'a>(ctx: &'a StatusContext<'a>, r: &'a Request<'a>, show: Option<&'a str>) -> Page<'a> {
     let mut page = Page::build(ctx, r.raw.path, r.cmd, show, r.opt, r.refresh);
     page.notice = r.params.get("ok").and_then(Done::parse);
+    // `show` with `sw`: that member only, as mod_jk.
+    if let (Some(_), Some(sw)) = (show, r.params.get_nonempty("sw")) {
+        for lb in &mut page.lbs {
+            lb.members.retain(|m| m.snap.name == sw);
+        }
+    }
     page
 }
 
@@ -1657,6 +1795,11 @@ fn show(ctx: &StatusContext, r: &Request) -> Result<StatusResponse, Failure> {
             400,
             format!("Worker {} is a status worker.", quote_short(w)),
         ));
+    }
+    if let (Some(lb), Some(sw)) = (def.lb(), r.params.get_nonempty("sw")) {
+        if !lb.balance_workers.iter().any(|m| m == sw) {
+            return Err((404, format!("Unknown member {}.", quote_short(sw))));
+        }
     }
     Ok(render_page(ctx, r, Some(def.name.as_str())))
 }
@@ -1869,28 +2012,146 @@ fn not_editable(key: &str, worker: &str) -> Failure {
     )
 }
 
-/// Accepts ajp parameters only when they repeat the configured value.
-fn check_ajp_params(
-    get: &dyn Fn(&str) -> Option<String>,
-    ajp: Option<&AjpParams>,
-    worker: &str,
-) -> Result<(), Failure> {
-    let Some(ajp) = ajp else {
-        return Ok(());
+/// A planned edit of a worker's ajp13 values: the slot, the new values, and for the log
+/// (key, old, new) of each change.
+struct AjpEdit<'s> {
+    worker: String,
+    slot: &'s AjpSlot,
+    new: AjpSettings,
+    changes: Vec<(&'static str, String, String)>,
+}
+
+/// Validates one ajp13 value. A value equal to the current one is always accepted (mod_jk's
+/// form sends every value back); others must be in mod_jk's range.
+fn parse_ajp_value(param: &str, key: &str, value: &str, current: u32) -> Result<u32, String> {
+    let v = value.trim();
+    if v.parse::<i64>().ok() == Some(i64::from(current)) {
+        return Ok(current);
+    }
+    let (min, max) = match param {
+        "vaprt" => (0, i64::from(u16::MAX)),
+        "var" | "vari" | "vacpi" => (1, i64::from(i32::MAX)),
+        "vamps" => (8192, 65536),
+        _ => (0, i64::from(i32::MAX)),
     };
-    for (param, key, configured) in ajp_attrs(ajp) {
-        if let Some(v) = get(param) {
-            let v = v.trim();
-            let same = v == configured
-                || (param != "vahst"
-                    && v.parse::<i64>().ok() == configured.parse::<i64>().ok()
-                    && v.parse::<i64>().is_ok());
-            if !same {
-                return Err(not_editable(key, worker));
+    let n = parse_ranged(v, min, max, key)?;
+    if param == "vamps" && n % 1024 != 0 {
+        return Err(format!(
+            "Invalid max_packet_size {n}: use a multiple of 1024."
+        ));
+    }
+    Ok(n as u32)
+}
+
+/// Plans the ajp13 edits (`vahst`, `vaprt`, `vacpt`, ...) of worker `name`; `None` when the
+/// request carries none of them.
+fn plan_ajp<'s>(
+    get: &dyn Fn(&str) -> Option<String>,
+    ctx: &StatusContext<'s>,
+    name: &str,
+) -> Result<Option<AjpEdit<'s>>, Failure> {
+    let (Some(p), Some(mut params)) = (
+        ctx.segment.and_then(|seg| seg.ajp(name)),
+        ctx.workers.get(name).and_then(|d| d.ajp()).cloned(),
+    ) else {
+        return Ok(None);
+    };
+    let old = p.settings();
+    let mut new = old.clone();
+    let mut changes = Vec::new();
+    let mut any = false;
+    old.apply_to(&mut params);
+    for (param, key, current) in ajp_attrs(&params) {
+        let Some(value) = get(param) else { continue };
+        any = true;
+        if param == "vahst" {
+            let host = check_name_value(&value, "host", false).map_err(|e| (400, e))?;
+            if host != old.host {
+                changes.push((key, old.host.clone(), host.clone()));
+                new.host = host;
             }
+            continue;
+        }
+        let cur: u32 = current.parse().unwrap_or(0);
+        let v = parse_ajp_value(param, key, &value, cur).map_err(|e| (400, e))?;
+        if v != cur {
+            changes.push((key, current, v.to_string()));
+            set_ajp_value(&mut new, param, v);
         }
     }
-    Ok(())
+    if new.host != old.host || new.port != old.port {
+        resolvable(&new.host, new.port, name)?;
+    }
+    Ok(any.then(|| AjpEdit {
+        worker: name.to_owned(),
+        slot: p,
+        new,
+        changes,
+    }))
+}
+
+fn set_ajp_value(s: &mut AjpSettings, param: &str, v: u32) {
+    let field = match param {
+        "vaprt" => &mut s.port,
+        "vacpt" => &mut s.connection_pool_timeout,
+        "vapng" => &mut s.ping_timeout,
+        "vact" => &mut s.connect_timeout,
+        "vapt" => &mut s.prepost_timeout,
+        "vart" => &mut s.reply_timeout,
+        "var" => &mut s.retries,
+        "vari" => &mut s.retry_interval,
+        "vacpi" => &mut s.connection_ping_interval,
+        "varo" => &mut s.recovery_options,
+        "vabl" => &mut s.busy_limit,
+        "vamps" => &mut s.max_packet_size,
+        _ => return,
+    };
+    *field = v;
+}
+
+/// mod_jk refuses a host and port it cannot resolve.
+fn resolvable(host: &str, port: u32, worker: &str) -> Result<(), Failure> {
+    use std::net::ToSocketAddrs;
+    let ok = u16::try_from(port)
+        .ok()
+        .and_then(|port| (host, port).to_socket_addrs().ok())
+        .is_some_and(|mut a| a.next().is_some());
+    if ok {
+        Ok(())
+    } else {
+        Err((
+            400,
+            format!(
+                "Could not resolve address {}:{port} for worker {}.",
+                quote_short(host),
+                quote_short(worker)
+            ),
+        ))
+    }
+}
+
+/// Applies planned ajp13 edits; log lines in mod_jk's wording.
+fn apply_ajp(edits: &[AjpEdit], sw_name: &str, lb: Option<&str>, log: &mut Vec<String>) {
+    for e in edits {
+        if e.changes.is_empty() {
+            continue;
+        }
+        e.slot.set_settings(&e.new);
+        for (key, from, to) in &e.changes {
+            log.push(match lb {
+                Some(lb) => format!(
+                    "Status worker '{sw_name}' changing '{key}' for sub worker '{}' of lb worker \
+                     '{lb}' from '{from}' to '{to}'",
+                    e.worker
+                ),
+                None => format!(
+                    "Status worker '{sw_name}' changing '{key}' for ajp worker '{}' from '{from}' \
+                     to '{to}'",
+                    e.worker
+                ),
+            });
+        }
+    }
 }
 
 #[derive(Debug, Default)]
@@ -1929,6 +2190,17 @@ fn parse_member_edit(get: &dyn Fn(&str) -> Option<String>) -> Result<MemberEdit,
         e.distance = Some(parse_ranged(&v, 0, i64::from(i32::MAX), "distance")? as i32);
     }
     Ok(e)
+}
+
+/// The shared slot of `w` when it is an ajp13 worker (`None` for other kinds).
+fn standalone<'s>(ctx: &StatusContext<'s>, w: &str) -> Result<Option<&'s AjpSlot>, Failure> {
+    match ctx.workers.get(w).map(|d| &d.kind) {
+        Some(WorkerKind::Ajp13(_)) => ctx.segment.and_then(|seg| seg.ajp(w)).map(Some).ok_or((
+            409,
+            format!("Worker {} has no shared runtime state.", quote_short(w)),
+        )),
+        _ => Ok(None),
+    }
 }
 
 /// The lb of `w`, or the right 4xx.
@@ -1994,11 +2266,12 @@ fn update(ctx: &StatusContext, params: &Params) -> Result<Vec<String>, Failure> 
         .ok_or_else(|| (404, format!("Unknown worker {}.", quote_short(w))))?;
     match &def.kind {
         WorkerKind::Lb(_) => {}
-        WorkerKind::Ajp13(p) => {
-            // Nothing of a standalone ajp13 worker is editable; repeating the configured
-            // values (mod_jk's form) is fine.
-            check_ajp_params(&|k| params.get(k).map(str::to_owned), Some(p), w)?;
-            return Ok(Vec::new());
+        WorkerKind::Ajp13(_) => {
+            let get = |k: &str| params.get(k).map(str::to_owned);
+            let edits: Vec<AjpEdit> = plan_ajp(&get, ctx, w)?.into_iter().collect();
+            let mut log = Vec::new();
+            apply_ajp(&edits, ctx.worker, None, &mut log);
+            return Ok(log);
         }
         WorkerKind::Status(_) => {
             return Err((
@@ -2013,12 +2286,12 @@ fn update(ctx: &StatusContext, params: &Params) -> Result<Vec<String>, Failure> 
 
     // Plan: validate everything, change nothing yet.
     let mut plan: Vec<(MemberSnapshot, MemberEdit)> = Vec::new();
+    let mut ajp_plan: Vec<AjpEdit> = Vec::new();
     let mut lb_plan: Option<LbSettings> = None;
     if let Some(sw) = params.get_nonempty("sw") {
         for m in matching_members(&bal, sw)? {
             let get = |k: &str| params.get(k).map(str::to_owned);
-            let ajp = ctx.workers.get(&m.name).and_then(|d| d.ajp());
-            check_ajp_params(&get, ajp, &m.name)?;
+            ajp_plan.extend(plan_ajp(&get, ctx, &m.name)?);
             let edit = parse_member_edit(&get).map_err(|e| (400, e))?;
             plan.push((m, edit));
         }
@@ -2038,8 +2311,7 @@ fn update(ctx: &StatusContext, params: &Params) -> Result<Vec<String>, Failure> 
                 continue;
             };
             let get = |k: &str| (k == att).then(|| value.clone());
-            let ajp = ctx.workers.get(&m.name).and_then(|d| d.ajp());
-            check_ajp_params(&get, ajp, &m.name)?;
+            ajp_plan.extend(plan_ajp(&get, ctx, &m.name)?);
             let edit = parse_member_edit(&get).map_err(|e| (400, e))?;
             plan.push((m.clone(), edit));
         }
@@ -2051,6 +2323,7 @@ fn update(ctx: &StatusContext, params: &Params) -> Result<Vec<String>, Failure> 
     // Apply.
     let sw_name = ctx.worker;
     let mut log = Vec::new();
+    apply_ajp(&ajp_plan, sw_name, Some(lb_name), &mut log);
     let member_log = |log: &mut Vec<String>, attr: &str, m: &str, from: &str, to: &str| {
         log.push(format!(
             "Status worker '{sw_name}' changing '{attr}' for sub worker '{m}' of lb worker \
@@ -2258,13 +2531,27 @@ fn reset(ctx: &StatusContext, params: &Params) -> Result<Vec<String>, Failure> {
     let w = params
         .get_nonempty("w")
         .ok_or((400, "Missing parameter w (the worker to reset).".to_owned()))?;
+    if let Some(slot) = standalone(ctx, w)? {
+        slot.reset(ctx.now_ms);
+        return Ok(vec![format!(
+            "Status worker '{}' resetting statistics of ajp worker '{w}'",
+            ctx.worker
+        )]);
+    }
     let (bal, _) = balancer(ctx, w)?;
     let lb_name = bal.name();
     let sw_name = ctx.worker;
     let mut log = Vec::new();
+    // A member's connection counts live in its ajp13 slot, which mod_jk resets too.
+    let reset_ajp = |name: &str| {
+        if let Some(a) = ctx.segment.and_then(|seg| seg.ajp(name)) {
+            a.reset(ctx.now_ms);
+        }
+    };
     match params.get_nonempty("sw") {
         None => {
             bal.reset_stats(None, ctx.now_ms);
+            bal.members().for_each(|m| reset_ajp(&m.name));
             log.push(format!(
                 "Status worker '{sw_name}' resetting statistics of lb worker '{lb_name}'"
             ));
@@ -2272,6 +2559,7 @@ fn reset(ctx: &StatusContext, params: &Params) -> Result<Vec<String>, Failure> {
         Some(sw) => {
             for m in matching_members(&bal, sw)? {
                 bal.reset_stats(Some(m.index), ctx.now_ms);
+                reset_ajp(&m.name);
                 log.push(format!(
                     "Status worker '{sw_name}' resetting statistics of sub worker '{}' of lb \
                      worker '{lb_name}'",
@@ -2287,6 +2575,13 @@ fn recover(ctx: &StatusContext, params: &Params) -> Result<Vec<String>, Failure>
     let w = params
         .get_nonempty("w")
         .ok_or((400, "Missing parameter w (the load balancer).".to_owned()))?;
+    if let Some(slot) = standalone(ctx, w)? {
+        slot.recover();
+        return Ok(vec![format!(
+            "Status worker '{}' marking ajp worker '{w}' for recovery",
+            ctx.worker
+        )]);
+    }
     let sw = params.get_nonempty("sw").ok_or((
         400,
         "Missing parameter sw (the member to recover).".to_owned(),
@@ -2444,6 +2739,7 @@ worker.jkstatus.type=status
             server: "127.0.0.1:8080",
             software: &f.software,
             csrf_token: TOKEN,
+            server_names: &[],
             now_ms: 1_778_760_000_000,
             latency: &no_latency,
         }
@@ -2460,6 +2756,8 @@ worker.jkstatus.type=status
             referer: None,
             host: "127.0.0.1:8080",
             path: "/jkmanager/",
+            user_agent: None,
+            browser_headers: false,
         }
     }
 
@@ -2875,12 +3173,22 @@ worker.jkstatus.type=status
             "worker.tomcat1.busy=0\n",
             "worker.load_balancer.map.1.uri=/app/*\n",
             "worker.ajp_count=1\n",
-            "worker.list=solo\n",
+            "worker.solo.list=solo\n",
+            "worker.time_tz=+0000\n",
             "worker.solo.port=48009\n",
             "worker.result.type=OK\n",
             "worker.result.message=Action finished\n",
         ] {
             assert!(p.contains(needle), "missing {needle:?} in\n{p}");
+        }
+        // mod_jk's key set: no keys of our own, a standalone worker is no `worker.list` entry.
+        for absent in [
+            "lb_retries=",
+            "retry_interval=",
+            "rating=",
+            "worker.list=solo",
+        ] {
+            assert!(!p.contains(absent), "{absent:?} in\n{p}");
         }
         let f = fixture_with("worker.jkstatus.prefix=jk\n");
         assert!(
@@ -3126,7 +3434,7 @@ worker.jkstatus.type=status
         assert!(
             get(&f, "cmd=edit&w=solo")
                 .body_text()
-                .contains("not editable at runtime")
+                .contains("name=\"vart\"")
         );
         assert_eq!(get(&f, "cmd=edit&w=load_balancer&mime=xml").status, 400);
     }
@@ -3145,7 +3453,9 @@ worker.jkstatus.type=status
             ("cmd=update&w=nope&vwa=1", 404),
             ("cmd=update&w=load_balancer&sw=nope&vwa=1", 404),
             ("cmd=update&w=load_balancer&sw=zz*&vwa=1", 404),
-            ("cmd=reset&w=solo", 400),
+            ("cmd=reset&w=jkstatus", 400),
+            ("cmd=update&w=solo&vamps=9000", 400),
+            ("cmd=update&w=solo&var=0", 400),
             ("cmd=recover&w=load_balancer", 400),
             ("cmd=%zz", 400),
             ("cmd=list&x=%E9", 400),
@@ -3252,20 +3562,126 @@ worker.jkstatus.type=status
             (Activation::Stopped, 4, 2, "t1.x", "tomcat2", "dom")
         );
         assert_eq!(r.log.len(), 6);
-        // Same-origin markers are fine for GET updates too.
-        let req = StatusRequest {
-            sec_fetch_site: Some("same-origin"),
-            referer: Some("http://127.0.0.1:8080/jkmanager/"),
-            ..base("cmd=update&w=load_balancer&sw=tomcat1&vwa=A")
+        // A browser's GET update, same-origin or typed into the address bar, needs the
+        // form token; with it, it is applied.
+        for (site, referer) in [
+            (
+                Some("same-origin"),
+                Some("http://127.0.0.1:8080/jkmanager/"),
+            ),
+            (Some("none"), None),
+        ] {
+            let q = "cmd=update&w=load_balancer&sw=tomcat1&vwa=A";
+            let req = StatusRequest {
+                sec_fetch_site: site,
+                referer,
+                browser_headers: true,
+                ..base(q)
+            };
+            assert_eq!(handle(&req, &ctx(&f)).status, 403);
+            assert_eq!(member(&f, "tomcat1").activation, Activation::Stopped);
+            let q = format!("{q}&csrf={TOKEN}");
+            let req = StatusRequest {
+                sec_fetch_site: site,
+                referer,
+                browser_headers: true,
+                ..base(&q)
+            };
+            assert_eq!(handle(&req, &ctx(&f)).status, 200);
+            assert_eq!(member(&f, "tomcat1").activation, Activation::Active);
+            let req = base("cmd=update&w=load_balancer&sw=tomcat1&vwa=S");
+            assert_eq!(handle(&req, &ctx(&f)).status, 200);
+        }
+    }
+
+    /// A page on another site over plain http: no Sec-Fetch-*, no Referer
+    /// (`referrerpolicy=no-referrer`), only the browser's User-Agent. Refused without the
+    /// token; curl and wget are not browsers.
+    #[test]
+    fn browser_state_changes_need_the_token() {
+        let f = fixture();
+        let q = "cmd=update&w=load_balancer&sw=tomcat1&vwa=S";
+        let chrome =
+            "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 Chrome/120.0 Safari/537.36";
+        for req in [
+            StatusRequest {
+                user_agent: Some(chrome),
+                ..base(q)
+            },
+            StatusRequest {
+                browser_headers: true,
+                ..base(q)
+            },
+            StatusRequest {
+                origin: Some("http://127.0.0.1:8080"),
+                ..base("cmd=reset&w=load_balancer")
+            },
+        ] {
+            let r = handle(&req, &ctx(&f));
+            assert_eq!(r.status, 403, "{req:?}");
+            assert!(r.body_text().contains("curl"), "{}", r.body_text());
+            assert_eq!(member(&f, "tomcat1").activation, Activation::Active);
+        }
+        // Reads from a browser need no token.
+        let r = handle(
+            &StatusRequest {
+                user_agent: Some(chrome),
+                ..base("mime=txt")
+            },
+            &ctx(&f),
+        );
+        assert_eq!(r.status, 200);
+        for ua in [None, Some("curl/7.88.1"), Some("Wget/1.21.3")] {
+            let req = StatusRequest {
+                user_agent: ua,
+                ..base("cmd=update&w=load_balancer&sw=tomcat1&vwa=A")
+            };
+            assert_eq!(handle(&req, &ctx(&f)).status, 200, "{ua:?}");
+        }
+    }
+
+    /// DNS rebinding: the page answers only for the server's names, localhost, IP
+    /// literals and `allowed_hosts`.
+    #[test]
+    fn worker_allowed_hosts_and_server_names_guard_against_dns_rebinding() {
+        let mut f = fixture();
+        let names = ["jkm.example".to_owned(), "*.corp.example".to_owned()];
+        let answers = |f: &Fixture, host: &str| {
+            let c = StatusContext {
+                server_names: &names,
+                ..ctx(f)
+            };
+            handle(
+                &StatusRequest {
+                    host,
+                    ..base("mime=txt")
+                },
+                &c,
+            )
+            .status
         };
-        assert_eq!(handle(&req, &ctx(&f)).status, 200);
-        assert_eq!(member(&f, "tomcat1").activation, Activation::Active);
-        // Sec-Fetch-Site: none (typed into the address bar) is not cross-site.
-        let req = StatusRequest {
-            sec_fetch_site: Some("none"),
-            ..base("cmd=update&w=load_balancer&sw=tomcat1&vwa=D")
-        };
-        assert_eq!(handle(&req, &ctx(&f)).status, 200);
+        for host in [
+            "jkm.example:8080",
+            "JKM.example.",
+            "a.corp.example",
+            "localhost:8080",
+            "127.0.0.1:8080",
+            "[::1]:8080",
+            "",
+        ] {
+            assert_eq!(answers(&f, host), 200, "{host}");
+        }
+        for host in [
+            "evil.example",
+            "jkm.example.evil.example:8080",
+            "corp.example",
+        ] {
+            assert_eq!(answers(&f, host), 403, "{host}");
+        }
+        f.status.allowed_hosts = vec!["evil.example".to_owned()];
+        assert_eq!(answers(&f, "evil.example"), 200);
+        f.status.allowed_hosts = vec!["*".to_owned()];
+        assert_eq!(answers(&f, "anything.example"), 200);
     }
 
     #[test]
@@ -3349,18 +3765,24 @@ worker.jkstatus.type=status
         );
         assert_eq!(r.status, 200);
         // Default ports are normalised.
+        let names = ["example.org".to_owned()];
+        let c = StatusContext {
+            server_names: &names,
+            ..ctx(&f)
+        };
+        let q = format!("{q}&csrf={TOKEN}");
         let req = StatusRequest {
             origin: Some("http://example.org"),
             host: "example.org:80",
-            ..base(q)
+            ..base(&q)
         };
-        assert_eq!(handle(&req, &ctx(&f)).status, 200);
+        assert_eq!(handle(&req, &c).status, 200);
         let req = StatusRequest {
             origin: Some("https://Example.org:443"),
             host: "example.org",
-            ..base(q)
+            ..base(&q)
         };
-        assert_eq!(handle(&req, &ctx(&f)).status, 200);
+        assert_eq!(handle(&req, &c).status, 200);
     }
 
     #[test]
@@ -3537,15 +3959,20 @@ worker.jkstatus.type=status
             get(&f, "cmd=update&w=load_balancer&att=vwf&val0=0").status,
             400
         );
-        // mod_jk's ajp attributes: the configured value passes, another is refused.
+        // mod_jk's ajp attributes: the value goes to the member's shared slot.
         assert_eq!(
             get(&f, "cmd=update&w=load_balancer&att=vaprt&val0=18009").status,
             200
         );
         assert_eq!(
-            get(&f, "cmd=update&w=load_balancer&att=vaprt&val0=1").status,
+            get(&f, "cmd=update&w=load_balancer&att=vaprt&val0=70000").status,
             400
         );
+        let r = get(&f, "cmd=update&w=load_balancer&att=vart&val0=1500");
+        assert_eq!(r.status, 200, "{}", text(&r));
+        assert!(r.log[0].contains("changing 'reply_timeout' for sub worker 'tomcat1'"));
+        assert_eq!(f.seg.ajp("tomcat1").unwrap().settings().reply_timeout, 1500);
+        assert_eq!(f.seg.ajp("tomcat2").unwrap().settings().reply_timeout, 0);
     }
 
     #[test]
@@ -3581,9 +4008,10 @@ worker.jkstatus.type=status
         assert_eq!(bal(&f).settings().retries, 2);
         let r = get(
             &f,
-            "cmd=update&w=load_balancer&sw=tomcat1&vahst=otherhost&mime=txt",
+            "cmd=update&w=load_balancer&sw=tomcat1&vahst=host.invalid&mime=txt",
         );
-        assert!(text(&r).contains("not editable at runtime in mod_rjk"));
+        assert!(text(&r).contains("Could not resolve"), "{}", text(&r));
+        assert_eq!(f.seg.ajp("tomcat1").unwrap().settings().host, "localhost");
         // Repeating configured ajp values (mod_jk's full edit form) is accepted.
         let r = get(
             &f,
@@ -3591,8 +4019,105 @@ worker.jkstatus.type=status
         );
         assert_eq!(r.status, 200, "{}", text(&r));
         assert_eq!(get(&f, "cmd=update&w=solo&vaprt=48009").status, 200);
-        assert_eq!(get(&f, "cmd=update&w=solo&vaprt=1").status, 400);
+        assert!(r.log.iter().all(|l| !l.contains("'port'")), "{:?}", r.log);
+        // A standalone worker's values change in its shared slot, all or nothing.
+        let r = get(&f, "cmd=update&w=solo&vaprt=1&vart=2500&var=3");
+        assert_eq!(r.status, 200, "{}", text(&r));
+        assert_eq!(r.log.len(), 3, "{:?}", r.log);
+        assert!(r.log[0].contains("for ajp worker 'solo' from '48009' to '1'"));
+        let solo = f.seg.ajp("solo").unwrap();
+        let seq = solo.sequence();
+        let addr = solo.addr_sequence();
+        assert_eq!(
+            (
+                solo.settings().port,
+                solo.settings().reply_timeout,
+                solo.settings().retries
+            ),
+            (1, 2500, 3)
+        );
+        assert_eq!(get(&f, "cmd=update&w=solo&vart=10&vamps=100").status, 400);
+        assert_eq!(solo.settings().reply_timeout, 2500);
+        assert_eq!(solo.sequence(), seq);
+        assert_eq!(get(&f, "cmd=update&w=solo&vart=10").status, 200);
+        assert_eq!(solo.addr_sequence(), addr, "no address change");
+        assert_eq!(get(&f, "cmd=update&w=solo&vaprt=2").status, 200);
+        assert_eq!(solo.addr_sequence(), addr + 1);
+        // The page shows the values in force.
+        let r = get(&f, "cmd=show&w=solo&mime=prop");
+        assert!(
+            text(&r).contains("worker.solo.reply_timeout=10\n"),
+            "{}",
+            text(&r)
+        );
+        assert!(text(&r).contains("worker.solo.port=2\n"));
         assert_eq!(get(&f, "cmd=update&w=jkstatus&vwa=1").status, 400);
+    }
+
+    #[test]
+    fn standalone_workers_have_statistics_reset_and_recover() {
+        let f = fixture();
+        let solo = f.seg.ajp("solo").unwrap();
+        assert_eq!(solo.on_start(), 1);
+        solo.on_end(crate::shm::AjpResult::Ok, 300, 120, Some(7));
+        solo.on_start();
+        solo.on_end(
+            crate::shm::AjpResult::Error {
+                reply_timeout: true,
+            },
+            4,
+            90,
+            None,
+        );
+        solo.on_start();
+        solo.on_end(crate::shm::AjpResult::ClientError, 0, 0, None);
+        solo.connections_changed(2);
+        solo.connections_changed(-1);
+        let t = text(&get(&f, "cmd=show&w=solo&mime=txt")).to_owned();
+        let kv = "used=3 errors=1 client_errors=1 reply_timeouts=1 transferred=210 read=304 \
+                  busy=0 max_busy=1 connected=1 max_connected=2 map_count=";
+        assert!(t.contains(kv), "{t}");
+        assert!(
+            !t.contains("AJP Workers: count"),
+            "show has no list header: {t}"
+        );
+        let x = text(&get(&f, "cmd=show&w=solo&mime=xml")).to_owned();
+        assert!(
+            !x.contains("ajp_workers") && x.contains("used=\"3\""),
+            "{x}"
+        );
+        let (buckets, sum) = solo.latency();
+        assert_eq!(buckets[1], (0.01, 1), "7 ms lands in the 10 ms bucket");
+        assert!((sum - 0.007).abs() < 1e-9);
+        let r = get(&f, "cmd=reset&w=solo");
+        assert_eq!(r.status, 200);
+        assert!(r.log[0].contains("resetting statistics of ajp worker 'solo'"));
+        let s = solo.stats();
+        // As mod_jk: the open connection stays counted, its peak restarts at zero.
+        assert_eq!(
+            (s.used, s.errors, s.read, s.connected, s.max_connected),
+            (0, 0, 0, 1, 0)
+        );
+        assert_eq!(s.last_reset_ms, 1_778_760_000_000);
+        solo.on_start();
+        solo.on_end(
+            crate::shm::AjpResult::Error {
+                reply_timeout: true,
+            },
+            0,
+            0,
+            None,
+        );
+        assert_eq!(get(&f, "cmd=recover&w=solo").status, 200);
+        assert_eq!(solo.stats().reply_timeouts, 0);
+        // sw= shows that member only.
+        let t = text(&get(&f, "cmd=show&w=load_balancer&sw=tomcat2&mime=txt")).to_owned();
+        assert!(
+            t.contains("Member: name=tomcat2") && !t.contains("Member: name=tomcat1"),
+            "{t}"
+        );
+        assert!(t.contains(" connected=0 max_connected=0 "), "{t}");
+        assert_eq!(get(&f, "cmd=show&w=load_balancer&sw=nope").status, 404);
     }
 
     #[test]
@@ -3928,89 +4453,6 @@ worker.jkstatus.type=status
             if r.content_type.starts_with("text/xml") && method != "HEAD" {
                 proptest::prop_assert!(xml_ok(r.body_text()).is_ok());
             }
-        }
-    }
-
-    /// Serves the status pages on 127.0.0.1 for a browser test of the HTML alone:
-    /// `RJK_STATUS_SERVE=PORT cargo test --lib status::tests::serve -- --ignored --nocapture`.
-    #[test]
-    #[ignore]
-    fn serve() {
-        use std::io::{BufRead, BufReader, Read, Write};
-        let Ok(port) = std::env::var("RJK_STATUS_SERVE") else {
-            return;
-        };
-        let f = fixture();
-        let listener = std::net::TcpListener::bind(("127.0.0.1", port.parse().unwrap())).unwrap();
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
-        listener.set_nonblocking(true).unwrap();
-        while std::time::Instant::now() < deadline {
-            let Ok((stream, _)) = listener.accept() else {
-                std::thread::sleep(std::time::Duration::from_millis(20));
-                continue;
-            };
-            stream.set_nonblocking(false).unwrap();
-            let mut reader = BufReader::new(stream.try_clone().unwrap());
-            let mut line = String::new();
-            reader.read_line(&mut line).unwrap();
-            let mut parts = line.split_whitespace();
-            let method = parts.next().unwrap_or("").to_owned();
-            let target = parts.next().unwrap_or("/").to_owned();
-            let mut headers: Vec<(String, String)> = Vec::new();
-            loop {
-                let mut h = String::new();
-                if reader.read_line(&mut h).unwrap() == 0 || h.trim().is_empty() {
-                    break;
-                }
-                if let Some((k, v)) = h.split_once(':') {
-                    headers.push((k.trim().to_ascii_lowercase(), v.trim().to_owned()));
-                }
-            }
-            let header = |n: &str| headers.iter().find(|(k, _)| k == n).map(|(_, v)| v.clone());
-            let len: usize = header("content-length")
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(0);
-            let mut body = vec![0; len];
-            reader.read_exact(&mut body).unwrap();
-            let (path, query) = target.split_once('?').unwrap_or((&target, ""));
-            let (sfs, origin, referer, host) = (
-                header("sec-fetch-site"),
-                header("origin"),
-                header("referer"),
-                header("host").unwrap_or_default(),
-            );
-            let req = StatusRequest {
-                method: &method,
-                query,
-                form: &body,
-                remote_user: None,
-                sec_fetch_site: sfs.as_deref(),
-                origin: origin.as_deref(),
-                referer: referer.as_deref(),
-                host: &host,
-                path,
-            };
-            let mut c = ctx(&f);
-            let now = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap()
-                .as_millis() as u64;
-            c.now_ms = now;
-            let r = handle(&req, &c);
-            eprintln!("{method} {target} -> {} {:?}", r.status, r.log);
-            let mut out = format!(
-                "HTTP/1.1 {} X\r\nContent-Type: {}\r\nContent-Length: {}\r\nConnection: close\r\n",
-                r.status,
-                r.content_type,
-                r.body.len()
-            );
-            for (k, v) in &r.headers {
-                out.push_str(&format!("{k}: {v}\r\n"));
-            }
-            out.push_str("\r\n");
-            let mut s = stream;
-            let _ = s.write_all(out.as_bytes());
-            let _ = s.write_all(&r.body);
         }
     }
 }

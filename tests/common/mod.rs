@@ -11,6 +11,9 @@ use std::time::{Duration, Instant};
 
 pub const APACHE2: &str = "/usr/sbin/apache2";
 
+/// Debian's mod_jk (libapache2-mod-jk), the reference for side-by-side tests.
+pub const MOD_JK: &str = "/usr/lib/apache2/modules/mod_jk.so";
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Mpm {
     Prefork,
@@ -113,6 +116,9 @@ pub struct ServerRoot {
     pub dir: PathBuf,
     pub port: u16,
     pub mpm: Mpm,
+    /// The `.so` that `configure` loads as `jk_module`: mod_rjk's copy in modules/ unless
+    /// [`Self::with_module`] chose another (Debian's mod_jk for side-by-side tests).
+    pub module: PathBuf,
 }
 
 static COUNTER: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
@@ -136,10 +142,19 @@ impl ServerRoot {
                 .status();
         }
         ServerRoot {
+            // Relative to the ServerRoot, as an admin writes it.
+            module: PathBuf::from("modules/mod_rjk.so"),
             dir,
             port: free_port(),
             mpm,
         }
+    }
+
+    /// Loads `so` as `jk_module` instead of mod_rjk, e.g. [`MOD_JK`]. Never both in one
+    /// httpd: they define the same module and directives.
+    pub fn with_module(mut self, so: &Path) -> ServerRoot {
+        self.module = so.to_path_buf();
+        self
     }
 
     pub fn path(&self, rel: &str) -> String {
@@ -174,7 +189,7 @@ LoadModule dir_module {mods}/mod_dir.so
 LoadModule env_module {mods}/mod_env.so
 LoadModule setenvif_module {mods}/mod_setenvif.so
 LoadModule headers_module {mods}/mod_headers.so
-LoadModule jk_module modules/mod_rjk.so
+LoadModule jk_module {module}
 {user}{tuning}PidFile logs/httpd.pid
 DefaultRuntimeDir run
 ErrorLog logs/error_log
@@ -190,6 +205,7 @@ DirectoryIndex index.html
             root = self.dir.display(),
             port = self.port,
             tuning = self.mpm.tuning(),
+            module = self.module.display(),
         );
         self.write("conf/httpd.conf", &conf)
     }

@@ -541,7 +541,11 @@ impl Conn {
                 .str("type", "BODY")
                 .num("len", p.declared)
                 .num("data", data.map_or(0, <[u8]>::len))
-                .bool("solicited", solicited),
+                .bool("solicited", solicited)
+                .str(
+                    "fnv",
+                    &format!("{:016x}", fnv1a(FNV_OFFSET, data.unwrap_or(&[]))),
+                ),
         );
         body.packets += 1;
         match data {

@@ -10,6 +10,8 @@
 //   /session      HttpSession counter: "route=R count=N id=ID"
 //   /count        ?id=X increments X's counter and returns it, ?get=X only reads it
 //   /headers      two Set-Cookie headers, X-Long-Header (?len=N, default 4000), text/html UTF-8
+//   /redirect     sendRedirect to ?to= (default /echo): 302 with Location
+//   /etag         ETag "rjk-v1" and a fixed Last-Modified; 304 when If-None-Match matches
 // Anything else: 404 "not found".
 //
 // Output encoding of /echo: every char below 256 is written as that single byte, anything
@@ -72,6 +74,11 @@ public class RjkTestServlet extends HttpServlet {
                 count(req, resp);
             } else if (path.equals("/headers")) {
                 headers(req, resp);
+            } else if (path.equals("/redirect")) {
+                String to = queryParam(req, "to");
+                resp.sendRedirect(to == null ? "/echo" : to);
+            } else if (path.equals("/etag")) {
+                etag(req, resp);
             } else {
                 plain(resp, 404, "not found\n");
             }
@@ -307,5 +314,16 @@ public class RjkTestServlet extends HttpServlet {
         byte[] body = "<html><body>headers</body></html>\n".getBytes(StandardCharsets.UTF_8);
         resp.setContentLength(body.length);
         resp.getOutputStream().write(body);
+    }
+
+    private void etag(HttpServletRequest req, HttpServletResponse resp) throws IOException {
+        String tag = "\"rjk-v1\"";
+        resp.setHeader("ETag", tag);
+        resp.setDateHeader("Last-Modified", 1000000000000L);
+        if (tag.equals(req.getHeader("If-None-Match"))) {
+            resp.setStatus(304);
+            return;
+        }
+        plain(resp, 200, "etag body\n");
     }
 }
