@@ -224,7 +224,10 @@ fn tomcat_httpd(mpm: Mpm, t: &Tomcat) -> Httpd {
 fn f01_backend_down_at_start_is_skipped_and_rejoins_after_recover_time() {
     let f1 = FakeAjp::start("tomcat1", &[]);
     let f3 = FakeAjp::start("tomcat3", &[]);
-    let down = common::down_port();
+    // Held (bound, not listening) until tomcat2 comes back on it: down_port() would hold
+    // it until the binary exits, and the fake backend could never listen there.
+    let closed = common::ClosedPort::new();
+    let down = closed.port;
     let members = [
         Member::fake(&f1, "tomcat1"),
         Member::at("tomcat2", "127.0.0.1", down),
@@ -245,6 +248,7 @@ fn f01_backend_down_at_start_is_skipped_and_rejoins_after_recover_time() {
         assert!(state(&h, m).starts_with("ERR"), "{m}: {}", state(&h, m));
     }
     // Back on its port: probed by a real request after recover_time, then it rejoins.
+    drop(closed);
     let _f2 = FakeAjp::start_on("tomcat2", down);
     let deadline = Instant::now() + Duration::from_secs(15);
     let mut seen = 0;
