@@ -234,7 +234,7 @@ fn compose_names_services_images_and_ports() {
     for (name, svc) in &c {
         assert_eq!(svc.scalar("network_mode"), "host", "{name}");
         assert!(svc.list("ports").is_empty(), "{name}");
-        assert!(svc.scalars.get("networks").is_none(), "{name}");
+        assert!(!svc.scalars.contains_key("networks"), "{name}");
         if let Some(base) = svc.scalars.get("BASE") {
             assert_eq!(base, "${RJK_BASE_IMAGE:-localhost/mod_rjk/debian:trixie}");
             assert_eq!(
