@@ -13,6 +13,8 @@ for d in etc usr var run; do
     mount -t overlay overlay -o "lowerdir=/$d,upperdir=$WORK/ov/$d/u,workdir=$WORK/ov/$d/w" "/$d"
 done
 export DEBIAN_FRONTEND=noninteractive
+# An apache2 of the machine itself is none of ours: its pid file must not stop ours.
+rm -f /run/apache2/apache2.pid
 # A machine's own invoke-rc.d policy (containers forbid service actions) is not Debian's.
 rm -f /usr/sbin/policy-rc.d
 # Without an init, invoke-rc.d cannot tell the runlevel: answer as a sysvinit machine in
