@@ -46,8 +46,11 @@ phase() {
     obs "$1.routes" "$(routes)"
 }
 
-# A Debian machine serving through mod_jk with the site's configuration in jk.conf.
+# A Debian machine serving through mod_jk with the site's configuration in jk.conf: no
+# mod_rjk of an earlier package or of apxs/install.sh (apxs/quickstart.sh runs that).
 dpkg --purge libapache2-mod-rjk >/dev/null 2>&1 || true
+rm -f /etc/apache2/mods-enabled/rjk.* /etc/apache2/mods-available/rjk.* \
+    /usr/lib/apache2/modules/mod_rjk.so /usr/local/bin/rjk-check /usr/local/bin/rjk-switch
 echo "Listen 127.0.0.1:$PORT" > /etc/apache2/ports.conf
 # Debian's ServerTokens OS hides the modules' tokens in the Server header.
 sed -i 's/^ServerTokens .*/ServerTokens Full/' /etc/apache2/conf-available/security.conf
