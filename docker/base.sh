@@ -27,7 +27,7 @@ command -v debootstrap >/dev/null || { echo "base.sh: needs debootstrap (apt-get
 
 root=$(mktemp -d /var/tmp/mod_rjk-base.XXXXXX)
 trap 'rm -rf "$root"' EXIT
-echo "base.sh: debootstrap $suite from $mirror"
+echo "base.sh: debootstrap $suite from the mirror of the apt sources"
 debootstrap --variant=minbase --include=ca-certificates "$suite" "$root" "$mirror" >"$root.log" 2>&1 \
     || { tail -20 "$root.log" >&2; rm -f "$root.log"; exit 1; }
 rm -f "$root.log"

@@ -68,7 +68,10 @@ mkdir -p docker/secrets
 if [ ! -s docker/secrets/ajp_secret ]; then
     (umask 077; head -c 24 /dev/urandom | base64 >docker/secrets/ajp_secret)
 fi
-secret=$(head -n1 docker/secrets/ajp_secret)
+# Searched for with grep -f FILE: a pattern given as an argument would itself be on a
+# command line.
+secret_file=$top/docker/secrets/ajp_secret
+has_secret() { grep -qF -f "$secret_file"; }
 
 dc() { docker-compose -f docker/compose.yaml "$@"; }
 tb=$(date +%s)
@@ -82,8 +85,6 @@ for _ in $(seq 1 180); do
     sleep 1
 done
 say "up: $(docker ps --format '{{.Names}} {{.Status}}' | tr '\n' ';')"
-
-dc run --rm test || fail "the e2e script failed"
 
 route() { curl -s -o "$1.body" -w '%{http_code}' "$url/echo" >"$1.code"; sed -n 's/^route=//p' "$1.body"; }
 tmp=$(mktemp -d)
@@ -101,6 +102,10 @@ count() { tr ' ' '\n' <<<"$1" | grep -cx "$2" || true; }
 r=$(nine)
 for t in tomcat1 tomcat2 tomcat3; do [ "$(count "$r" $t)" = 3 ] || fail "not 3/3/3: $r"; done
 say "ok: 9 requests 3/3/3: $r"
+
+# The e2e script in its own container (a session's requests go to one member, so any 3/3/3
+# check comes before it).
+dc run --rm test || fail "the e2e script failed"
 
 st="$url/jkmanager/?cmd=update&w=load_balancer&sw=tomcat1"
 curl -fsS -o /dev/null "$st&vwa=1" || fail "the status page refused the drain"
@@ -127,25 +132,29 @@ say "ok: tomcat1 started again and serves"
 
 # The secret: in no process's command line or environment, no container's or image's
 # configuration or history, no log.
-ps -eo args | grep -qF -- "$secret" && fail "the secret is on a command line"
+httpd_id=$(dc ps -q httpd)
+docker exec "$httpd_id" cat /run/mod_rjk/secret.conf | has_secret \
+    || fail "the secret is not even where the entrypoint writes it: the checks below would prove nothing"
+[ "$(docker exec "$httpd_id" stat -c %a /run/mod_rjk/secret.conf)" = 600 ] || fail "secret.conf is not mode 600"
+ps -eo args | has_secret && fail "the secret is on a command line"
 for p in /proc/[0-9]*; do
-    if tr '\0' '\n' <"$p/environ" 2>/dev/null | grep -qF -- "$secret"; then
+    if { tr '\0' '\n' <"$p/environ"; } 2>/dev/null | has_secret; then
         fail "the secret is in the environment of $(cat "$p/comm")"
     fi
 done
 ids=$(docker ps -aq)
-docker inspect $ids | grep -qF -- "$secret" && fail "the secret is in a container's configuration"
+docker inspect $ids | has_secret && fail "the secret is in a container's configuration"
 for i in localhost/mod_rjk/httpd:0.1.0 localhost/mod_rjk/tomcat:10.1; do
-    docker history --no-trunc "$i" | grep -qF -- "$secret" && fail "the secret is in the history of $i"
-    docker image inspect "$i" | grep -qF -- "$secret" && fail "the secret is in the configuration of $i"
+    docker history --no-trunc "$i" | has_secret && fail "the secret is in the history of $i"
+    docker image inspect "$i" | has_secret && fail "the secret is in the configuration of $i"
 done
 logs=$(dc logs --no-color 2>&1)
-grep -qF -- "$secret" <<<"$logs" && fail "the secret is in a container's log"
+has_secret <<<"$logs" && fail "the secret is in a container's log"
 say "ok: the AJP secret is in no command line, environment, image, history or log"
 
-jk=$(docker logs "$(dc ps -q httpd)" 2>&1 >/dev/null | grep -E '^\[.*\] \[[0-9]+:[0-9]+\] \[(info|warn|error)\]' | grep tomcat1 | head -n2 || true)
+jk=$(docker logs "$httpd_id" 2>&1 >/dev/null | grep -E '^\[.*\] \[[0-9]+:[0-9]+\] \[(info|warn|error)\]' | grep tomcat1 | head -n2 || true)
 [ -n "$jk" ] || fail "no JK log line about tomcat1 on httpd's stderr"
 say "ok: the JK log is on httpd's stderr:"
-printf '    %s\n' "$jk"
+sed 's/^/    /' <<<"$jk"
 rm -rf "$tmp"
 say "PASS"
