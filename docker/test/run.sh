@@ -24,8 +24,17 @@ for p in docker.io docker-compose debootstrap curl; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
 if [ ${#missing[@]} -gt 0 ]; then
+    # docker.io's own service must not start (it would make a bridge): a policy-rc.d that
+    # refuses every start while the packages install, unless the machine has one.
+    policy=""
+    if [ ! -e /usr/sbin/policy-rc.d ]; then
+        policy=/usr/sbin/policy-rc.d
+        printf '#!/bin/sh\nexit 101\n' >"$policy"
+        chmod 755 "$policy"
+    fi
     apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    [ -z "$policy" ] || rm -f "$policy"
 fi
 say "docker-compose $(docker-compose version --short), $(dockerd --version)"
 
@@ -47,6 +56,9 @@ if [ -n "${RJK_DOCKER_HOST:-}" ]; then
 else
     state=/var/lib/mod_rjk-docker
     sock=/run/mod_rjk-docker.sock
+    # One private engine at a time on this data root (its image cache).
+    exec 9>"$state.lock"
+    flock 9
     mkdir -p "$state" /run/mod_rjk-docker
     dockerd --bridge=none --iptables=false --ip6tables=false --ip-forward=false \
         --data-root "$state" --exec-root /run/mod_rjk-docker -H "unix://$sock" \
