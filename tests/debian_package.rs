@@ -118,9 +118,19 @@ fn package_holds_module_config_tools_and_docs_with_apache2_maintainer_scripts() 
         ]
     );
     let script = |n: &str| std::fs::read_to_string(ctl.join(n)).unwrap();
-    assert!(script("postinst").contains("apache2_invoke enmod $conf"));
-    assert!(script("prerm").contains("apache2_invoke dismod $conf"));
-    assert!(script("postrm").contains("apache2_invoke dismod $conf"));
+    for (name, call) in [
+        ("postinst", "rjk_apache2 enmod"),
+        ("prerm", "rjk_apache2 dismod"),
+        ("postrm", "rjk_apache2 dismod"),
+    ] {
+        let text = script(name);
+        assert!(
+            text.contains(". /usr/share/apache2/apache2-maintscript-helper")
+                && text.contains("apache2_invoke \"$1\" rjk || rjk_not_enabled")
+                && text.contains(call),
+            "{name}:\n{text}"
+        );
+    }
     let load = std::fs::read_to_string(repo().join("apxs/rjk.load")).unwrap();
     assert!(load.lines().any(|l| l == "# Conflicts: jk"), "{load}");
     let _ = std::fs::remove_dir_all(&ctl);
@@ -146,7 +156,8 @@ fn spread(routes: &str) -> BTreeMap<String, usize> {
 /// enabled: `a2enmod rjk` refuses, and both enabled by hand fail `apachectl -t` naming
 /// both); `rjk-switch rjk` then serves the same requests with the same workers.properties
 /// through mod_rjk, `rjk-switch jk` goes back; remove keeps the conffiles, purge deletes
-/// them; a first install where jk is not enabled enables rjk and restarts apache2.
+/// them; a first install where jk is not enabled enables rjk and restarts apache2, and an
+/// install while apache2 is stopped leaves it stopped.
 #[test]
 fn switch_from_debian_mod_jk_to_mod_rjk_and_back() {
     if !common::is_root() {
@@ -261,4 +272,11 @@ fn switch_from_debian_mod_jk_to_mod_rjk_and_back() {
     assert!(get("fresh.rjk_state").contains("enabled"), "{log}");
     assert!(get("fresh.server").contains(&rjk_banner), "{log}");
     all_three("fresh");
+
+    // Installed while apache2 is stopped: enabled, not started.
+    assert_eq!(get("stopped.rc"), "0", "{log}");
+    assert!(get("stopped.rjk_state").contains("enabled"), "{log}");
+    assert_eq!(get("stopped.http"), "000", "apache2 was started:\n{log}");
+    assert!(get("started.server").contains(&rjk_banner), "{log}");
+    all_three("started");
 }

@@ -114,6 +114,17 @@ obs nomod.server "$(server)"
 out=$(dpkg -i "$DEB" 2>&1); obs fresh.rc $?; obs fresh.out "$out"
 obs fresh.rjk_state "$(a2query -m rjk 2>&1)"
 phase fresh
+
+# Removed and installed again while apache2 is stopped: enabled, and apache2 stays stopped.
+dpkg -r libapache2-mod-rjk >/dev/null 2>&1
+pid=$(cat /run/apache2/apache2.pid)
+apache2ctl stop >/dev/null 2>&1
+for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+out=$(dpkg -i "$DEB" 2>&1); obs stopped.rc $?; obs stopped.out "$out"
+obs stopped.rjk_state "$(a2query -m rjk 2>&1)"
+obs stopped.http "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$PORT/")"
+apache2ctl start >/dev/null 2>&1
+phase started
 set -e
 apache2ctl stop >/dev/null 2>&1 || true
 for _ in $(seq 1 100); do
