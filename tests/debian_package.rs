@@ -240,6 +240,22 @@ fn switch_from_debian_mod_jk_to_mod_rjk_and_back() {
         "{log}"
     );
 
+    // A configuration mod_rjk refuses: the switch says why (every error, with file and
+    // line) and leaves mod_jk serving.
+    assert_eq!(get("refused.rc"), "1", "{log}");
+    assert!(
+        get("refused.out").contains("/etc/apache2/mods-available/jk.conf:")
+            && get("refused.out").contains("worker 'jk-manager' is not defined"),
+        "{log}"
+    );
+    assert!(get("refused.jk_state").contains("enabled"), "{log}");
+    let server = get("refused.server");
+    assert!(
+        server.contains("mod_jk/") && !server.contains("mod_rjk"),
+        "{log}"
+    );
+    all_three("refused");
+
     // The switch: the same requests, the same workers, through mod_rjk; and back.
     assert_eq!(get("to_rjk.rc"), "0", "{log}");
     assert!(get("rjk.server").contains(&rjk_banner), "{log}");

@@ -88,6 +88,16 @@ ln -s ../mods-available/rjk.load /etc/apache2/mods-enabled/rjk.load
 out=$(apache2ctl -t 2>&1); obs both.rc $?; obs both.out "$out"
 rm /etc/apache2/mods-enabled/rjk.load
 
+# A mount of a worker that workers.properties does not define (as Debian's stock jk.conf
+# has for jk-manager): mod_jk starts with it, mod_rjk refuses it, so the switch goes back.
+cp /etc/apache2/mods-available/jk.conf "$WORK/jk.conf.site"
+sed -i 's|^</IfModule>|    <Location /jk-manager>\n        JkMount jk-manager\n    </Location>\n</IfModule>|' \
+    /etc/apache2/mods-available/jk.conf
+out=$(rjk-switch rjk 2>&1); obs refused.rc $?; obs refused.out "$out"
+obs refused.jk_state "$(a2query -m jk 2>&1)"
+phase refused
+cp "$WORK/jk.conf.site" /etc/apache2/mods-available/jk.conf
+
 out=$(rjk-switch rjk 2>&1); obs to_rjk.rc $?; obs to_rjk.out "$out"
 phase rjk
 out=$(rjk-switch jk 2>&1); obs to_jk.rc $?; obs to_jk.out "$out"
