@@ -84,6 +84,8 @@ pub struct Target {
     pub connect_ping: Option<Duration>,
     /// CPing before each request on a pooled connection.
     pub prepost_ping: Option<Duration>,
+    /// `ping_timeout`: the CPing of a new connection while the worker is in no-reuse mode.
+    pub ping_timeout: Duration,
     pub reply_timeout: Option<Duration>,
     pub max_packet: usize,
     pub retries: u32,
@@ -93,7 +95,8 @@ pub struct Target {
     /// Idle connections kept even when older than `idle_timeout`.
     pub pool_min: usize,
     pub acquire_timeout: Duration,
-    /// CPing idle pooled connections older than this during maintenance (`ping_mode` I).
+    /// CPing idle pooled connections older than this during maintenance
+    /// (`connection_ping_interval`, by default ping_timeout/100 s with `ping_mode` I).
     pub idle_ping: Option<(Duration, Duration)>,
     pub idle_timeout: Option<Duration>,
     pub secret: Option<String>,
@@ -124,6 +127,7 @@ impl Target {
             keepalive: p.socket_keepalive,
             connect_ping: ms(p.connect_timeout_ms),
             prepost_ping: ms(p.prepost_timeout_ms),
+            ping_timeout: Duration::from_millis(u64::from(p.ping_timeout_ms.max(1))),
             reply_timeout: ms(p.reply_timeout_ms),
             max_packet: ajp::clamp_packet_size(p.max_packet_size as usize),
             retries: p.retries.max(1),
@@ -131,7 +135,9 @@ impl Target {
             recovery_options: p.recovery_options,
             pool_size: pool_size.max(1) as usize,
             pool_min: pool_min as usize,
-            idle_ping: (p.ping_mode.interval && p.connection_ping_interval_secs > 0).then(|| {
+            // As mod_jk: a connection_ping_interval above zero enables interval probing
+            // by itself (ping_mode I only supplies a default interval).
+            idle_ping: (p.connection_ping_interval_secs > 0 && p.ping_timeout_ms > 0).then(|| {
                 (
                     Duration::from_secs(u64::from(p.connection_ping_interval_secs)),
                     Duration::from_millis(u64::from(p.ping_timeout_ms.max(1))),
@@ -238,6 +244,8 @@ pub struct Conn {
     /// The pool's address generation when connected: one from an older address is not
     /// pooled again.
     addr_gen: u32,
+    /// A CPing was answered by something else than CPONG: a reply nobody asked for.
+    stray_seen: bool,
 }
 
 /// A connection's receive buffer for one exchange.
@@ -379,6 +387,7 @@ impl Conn {
                         last_used: Instant::now(),
                         open: None,
                         addr_gen: 0,
+                        stray_seen: false,
                     };
                     if let Some(d) = t.connect_ping {
                         c.cping(t, d)?;
@@ -397,18 +406,23 @@ impl Conn {
         matches!(ajp::reply::peek_reply_len(pending, max_packet), Ok(Some(size)) if pending.len() >= size)
     }
 
-    /// True when the peer closed the connection or sent something unasked while it sat
-    /// in the pool (a stray packet must never be read as the next response).
-    fn is_stale(&mut self) -> bool {
+    /// What a pooled connection holds: nothing (a live, quiet connection), the peer's
+    /// close, or bytes nobody asked for (a stray reply, never to be read as the next
+    /// response).
+    fn peek(&mut self) -> Idle {
         if self.start != self.end {
-            return true;
+            return Idle::Stray;
         }
         // One non-blocking peek (no mode switch of the socket): "would block" is the
         // only answer of a live, quiet connection.
         let mut b = [std::mem::MaybeUninit::<u8>::uninit()];
-        let peek = SockRef::from(&self.stream)
-            .recv_with_flags(&mut b, libc::MSG_PEEK | libc::MSG_DONTWAIT);
-        !matches!(peek, Err(ref e) if e.kind() == ErrorKind::WouldBlock)
+        match SockRef::from(&self.stream)
+            .recv_with_flags(&mut b, libc::MSG_PEEK | libc::MSG_DONTWAIT)
+        {
+            Err(e) if e.kind() == ErrorKind::WouldBlock => Idle::Quiet,
+            Ok(n) if n > 0 => Idle::Stray,
+            _ => Idle::Closed,
+        }
     }
 
     /// Takes a receive buffer for an exchange. Small, as most responses are; a large
@@ -474,10 +488,13 @@ impl Conn {
                 self.start += used;
                 Ok(())
             }
-            Ok((other, _)) => Err(BackendError::Ping(format!(
-                "unexpected message type {} instead of CPONG",
-                other.code()
-            ))),
+            Ok((other, _)) => {
+                let code = other.code();
+                self.stray_seen = true;
+                Err(BackendError::Ping(format!(
+                    "unexpected message type {code} instead of CPONG"
+                )))
+            }
             Err(e) => Err(BackendError::Ping(e.to_string())),
         }
     }
@@ -557,12 +574,33 @@ pub struct Pool {
     addr_gen: AtomicU32,
     /// Version of the shared settings `target` was built from (`u64::MAX`: none yet).
     applied: AtomicU64,
+    /// Until then (ms since the epoch) every request gets a fresh connection, CPinged, and
+    /// no connection goes back to the pool: the backend was caught writing outside an
+    /// exchange.
+    no_reuse_until_ms: AtomicU64,
+    /// Stray bytes were seen since the last [`Pool::take_stray`].
+    stray: std::sync::atomic::AtomicBool,
 }
 
 struct PoolState {
     idle: Vec<Conn>,
     /// Connections (or slots being connected) handed out.
     leased: usize,
+}
+
+/// Milliseconds since the epoch (the no-reuse deadline is shared between children).
+pub fn wall_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// What an idle connection turned out to hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Idle {
+    Quiet,
+    Closed,
+    Stray,
 }
 
 /// A slot taken from the pool, with or without an open connection. Dropping it closes
@@ -585,7 +623,12 @@ impl Lease<'_> {
     /// Returns a connection that finished cleanly to the pool.
     fn release(mut self) {
         if let Some(mut c) = self.conn.take() {
-            if !c.park() || c.addr_gen != self.pool.addr_gen.load(Ordering::Acquire) {
+            if !c.park() {
+                // Bytes after END_RESPONSE: they cannot belong to this exchange.
+                self.pool.saw_stray();
+                return;
+            }
+            if self.pool.no_reuse() || c.addr_gen != self.pool.addr_gen.load(Ordering::Acquire) {
                 return;
             }
             c.last_used = Instant::now();
@@ -609,7 +652,29 @@ impl Pool {
             published: AtomicI64::new(0),
             addr_gen: AtomicU32::new(0),
             applied: AtomicU64::new(u64::MAX),
+            no_reuse_until_ms: AtomicU64::new(0),
+            stray: std::sync::atomic::AtomicBool::new(false),
         }
+    }
+
+    /// No-reuse mode until `until_ms` (ms since the epoch; 0 ends it): set from the
+    /// worker's shared state, so every child follows one detection.
+    pub fn set_no_reuse_until(&self, until_ms: u64) {
+        self.no_reuse_until_ms.store(until_ms, Ordering::Release);
+    }
+
+    fn no_reuse(&self) -> bool {
+        let until = self.no_reuse_until_ms.load(Ordering::Acquire);
+        until > 0 && until > wall_ms()
+    }
+
+    /// Whether stray bytes were seen since the last call.
+    pub fn take_stray(&self) -> bool {
+        self.stray.swap(false, Ordering::AcqRel)
+    }
+
+    fn saw_stray(&self) {
+        self.stray.store(true, Ordering::Release);
     }
 
     /// The settings in force (they change when the status worker edits the worker).
@@ -724,8 +789,15 @@ impl Pool {
                 continue;
             }
             if let Some((interval, timeout)) = t.idle_ping {
-                if age >= interval && (c.is_stale() || c.cping(&t, timeout).is_err()) {
-                    continue;
+                if age >= interval {
+                    match c.peek() {
+                        Idle::Quiet if c.cping(&t, timeout).is_ok() => {}
+                        Idle::Quiet | Idle::Closed => continue,
+                        Idle::Stray => {
+                            self.saw_stray();
+                            continue;
+                        }
+                    }
                 }
             }
             if !c.park() {
@@ -756,17 +828,36 @@ impl Pool {
     fn connection(&self) -> Result<(Lease<'_>, bool), BackendError> {
         let t = self.target();
         let mut lease = self.acquire()?;
+        let no_reuse = self.no_reuse();
         while let Some(mut c) = lease.conn.take() {
-            let alive = !c.is_stale()
+            let alive = !no_reuse
+                && match c.peek() {
+                    Idle::Quiet => true,
+                    Idle::Closed => false,
+                    Idle::Stray => {
+                        self.saw_stray();
+                        false
+                    }
+                }
                 && match t.prepost_ping {
-                    Some(d) => c.cping(&t, d).is_ok(),
+                    Some(d) => match c.cping(&t, d) {
+                        Ok(()) => true,
+                        Err(_) => {
+                            // A reply where CPONG belongs: the backend wrote outside an
+                            // exchange.
+                            if c.stray_seen {
+                                self.saw_stray();
+                            }
+                            false
+                        }
+                    },
                     None => true,
                 };
             if alive {
                 lease.conn = Some(c);
                 return Ok((lease, true));
             }
-            // Dead pooled connection (e.g. Tomcat restarted): try the next idle one.
+            // Dead pooled connection (e.g. Tomcat restarted), or no reuse: try the next.
             let mut st = self.state.lock();
             lease.conn = st.idle.pop();
         }
@@ -776,6 +867,10 @@ impl Pool {
         self.open.fetch_add(1, Ordering::AcqRel);
         c.open = Some(self.open.clone());
         c.addr_gen = addr_gen;
+        if no_reuse && t.connect_ping.is_none() {
+            // ping_mode C while the worker is not trusted.
+            c.cping(&t, t.ping_timeout)?;
+        }
         lease.conn = Some(c);
         Ok((lease, false))
     }
@@ -1413,6 +1508,7 @@ mod tests {
                 last_used: Instant::now(),
                 open: None,
                 addr_gen: 0,
+                stray_seen: false,
             })
             .collect();
         (conns, server)

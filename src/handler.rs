@@ -200,7 +200,30 @@ impl Runtime {
         }
     }
 
-    /// The pool of `name`, with the settings the status worker last gave it applied.
+    /// After an exchange on `name`: the shared connection count, and no-reuse mode when the
+    /// backend was caught writing outside an exchange. The message to log, once for all
+    /// children, when this call turned the mode on.
+    fn after_exchange(&self, name: &str, pool: &backend::Pool, p: &AjpParams) -> Option<String> {
+        self.publish_connections(name, pool);
+        if !pool.take_stray() || p.stray_no_reuse_secs == 0 {
+            return None;
+        }
+        let now = backend::wall_ms();
+        let until = now + u64::from(p.stray_no_reuse_secs) * 1000;
+        pool.set_no_reuse_until(until);
+        let first = self
+            .ajp_slot(name)
+            .is_none_or(|slot| slot.start_no_reuse(now, until));
+        first.then(|| {
+            format!(
+                "worker {name}: the backend sent bytes outside a request exchange (a stray \
+                 reply); for {} s every request gets a fresh connection, CPinged, and none is \
+                 reused (stray_no_reuse_time)",
+                p.stray_no_reuse_secs
+            )
+        })
+    }
+
     /// The global lock for an lb with `lock=Pessimistic`; nothing for Optimistic.
     fn lb_lock(&self, lbp: &LbParams) -> Option<httpd::GlobalLockGuard<'_>> {
         (lbp.lock == LbLock::Pessimistic)
@@ -208,6 +231,8 @@ impl Runtime {
             .flatten()
     }
 
+    /// The pool of `name`, with the settings the status worker last gave it applied and
+    /// the worker's shared no-reuse mode.
     fn pool(&self, name: &str) -> Option<&(backend::Pool, AjpParams)> {
         let entry = self.pool_entry(name)?;
         if let Some(slot) = self.ajp_slot(name) {
@@ -216,6 +241,7 @@ impl Runtime {
                 slot.settings().apply_to(&mut p);
                 backend::Target::from_params(name, &p, httpd::mpm_threads_per_child())
             });
+            entry.0.set_no_reuse_until(slot.no_reuse_until());
         }
         Some(entry)
     }
@@ -374,12 +400,14 @@ pub fn post_config(pool: &Pool, main: Server) -> i32 {
     // pid like mod_jk's, and the parent keeps it across graceful and normal restarts, so
     // admin changes survive them (mod_jk loses them).
     let mut startup_notes = Vec::new();
-    let has_lb = workers
+    // Every ajp13 worker keeps its statistics and runtime settings there too, so the
+    // segment exists whenever a worker does (mod_jk always has one).
+    let needs_shm = workers
         .workers
         .values()
-        .any(|w| matches!(w.kind, WorkerKind::Lb(_)));
+        .any(|w| matches!(w.kind, WorkerKind::Lb(_) | WorkerKind::Ajp13(_)));
     let mut lb_lock = None;
-    let shm = if has_lb {
+    let shm = if needs_shm {
         let base = main_conf
             .shm_file
             .clone()
@@ -1284,7 +1312,9 @@ fn serve(
                     Some(elapsed_ms(started)),
                 );
             }
-            rt.publish_connections(name, pool);
+            if let Some(msg) = rt.after_exchange(name, pool, params) {
+                log(LogLevel::Warn, msg);
+            }
             finish(req, outcome, name, &uri, &log)
         }
         Target::Lb(lb_name, lbp) => {
@@ -1425,7 +1455,9 @@ fn serve(
                     let now = now_ms();
                     let (read, written) = backend::wire::take();
                     bal.on_traffic(m, read, written);
-                    rt.publish_connections(&member, pool);
+                    if let Some(msg) = rt.after_exchange(&member, pool, params) {
+                        log(LogLevel::Warn, msg);
+                    }
                     let retry = match &outcome {
                         Outcome::Done { .. } => {
                             bal.record_latency(m, elapsed_ms(started));

@@ -5,6 +5,9 @@
 //! `reqlog`) and the
 //! httpd skin (`httpd`), which holds every `unsafe` line of the crate.
 
+// A dependency the module does not use fails the build (clippy runs with -D warnings).
+#![cfg_attr(not(test), warn(unused_crate_dependencies))]
+
 pub mod ajp;
 pub mod backend;
 pub mod config;

@@ -224,8 +224,7 @@ fn tomcat_httpd(mpm: Mpm, t: &Tomcat) -> Httpd {
 fn f01_backend_down_at_start_is_skipped_and_rejoins_after_recover_time() {
     let f1 = FakeAjp::start("tomcat1", &[]);
     let f3 = FakeAjp::start("tomcat3", &[]);
-    // Held (bound, not listening) until tomcat2 comes back on it: down_port() would hold
-    // it until the binary exits, and the fake backend could never listen there.
+    // Held (refused) until the backend comes up on it.
     let closed = common::ClosedPort::new();
     let down = closed.port;
     let members = [

@@ -174,7 +174,8 @@ pub static ATTRIBUTES: &[AttrSpec] = &[
     attr("ping_timeout", AJP, "10000", "ms", Unique, "CPong wait for ping_mode C and P"),
     attr("connect_timeout", AJP, "0", "ms", Unique, "CPing after connect; >0 enables it"),
     attr("prepost_timeout", AJP, "0", "ms", Unique, "CPing before each request; >0 enables it"),
-    attr("connection_ping_interval", AJP, "0 (ping_timeout/100 with ping_mode I)", "s", Unique, "idle time before a pooled connection is CPinged"),
+    attr("stray_no_reuse_time", AJP, "60", "s", Unique, "after the backend wrote outside an exchange, a fresh CPinged connection per request for this long; 0 = off (mod_rjk)"),
+    attr("connection_ping_interval", AJP, "0 (ping_timeout/100 with ping_mode I)", "s", Unique, "idle time before a pooled connection is CPinged; >0 enables it"),
     attr("connection_pool_size", AJP, "ThreadsPerChild", "connections", Unique, "connections per worker per child process"),
     attr("connection_pool_minsize", AJP, "(connection_pool_size+1)/2", "connections", Unique, "idle pool shrinking stops here"),
     attr("connection_pool_timeout", AJP, "0", "s", Unique, "close pooled connections idle this long; 0 = never"),
@@ -405,6 +406,8 @@ pub struct AjpParams {
     pub socket_keepalive: bool,
     /// 0 = OS default; otherwise at least `max_packet_size`.
     pub socket_buffer: u32,
+    /// `stray_no_reuse_time` (mod_rjk), seconds of no-reuse mode after a stray reply.
+    pub stray_no_reuse_secs: u32,
     pub ping_mode: PingMode,
     pub ping_timeout_ms: u32,
     /// CPing after connect when > 0.
@@ -454,6 +457,7 @@ impl AjpParams {
             socket_connect_timeout_ms: 0,
             socket_keepalive: false,
             socket_buffer: 0,
+            stray_no_reuse_secs: 60,
             ping_mode: PingMode::default(),
             ping_timeout_ms: DEFAULT_PING_TIMEOUT_MS,
             connect_timeout_ms: 0,
@@ -868,6 +872,7 @@ impl<'p> Builder<'p> {
             );
         }
         p.socket_buffer = a.non_negative("socket_buffer", 0);
+        p.stray_no_reuse_secs = a.non_negative("stray_no_reuse_time", 60);
         if p.socket_buffer > 0 && p.socket_buffer < p.max_packet_size {
             p.socket_buffer = p.max_packet_size;
         }

@@ -972,15 +972,8 @@ pub const HTTP_SERVICE_UNAVAILABLE: c_int = ffi::HTTP_SERVICE_UNAVAILABLE as c_i
 /// the httpd parent before it forks; children inherit the mapping, so they never reopen
 /// the file (it stays root-owned, mode 0600).
 pub struct SharedMemory {
-    ptr: std::ptr::NonNull<crate::shm::Segment>,
-    len: usize,
+    map: memmap2::MmapRaw,
 }
-
-// SAFETY: the mapping is shared memory made only of atomics (see crate::shm); every
-// access goes through `&Segment`, whose fields are all Sync.
-unsafe impl Send for SharedMemory {}
-// SAFETY: as above.
-unsafe impl Sync for SharedMemory {}
 
 impl SharedMemory {
     /// Opens or creates `path` (mode 0600, never through a symlink, refusing a file that
@@ -989,46 +982,24 @@ impl SharedMemory {
     pub fn open(path: &str, file_len: usize) -> Result<SharedMemory, String> {
         let len = crate::shm::SEGMENT_SIZE;
         let file = crate::shm::open_file(path, file_len.max(len) as u64)?;
-        use std::os::fd::AsRawFd;
-        // SAFETY: mapping `len` bytes of a file we just sized to at least `len`, shared and
-        // read-write; the result is checked before use and unmapped in Drop.
-        let p = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                len,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_SHARED,
-                file.as_raw_fd(),
-                0,
-            )
-        };
-        if p == libc::MAP_FAILED {
-            return Err(format!(
-                "cannot map {path}: {}",
-                std::io::Error::last_os_error()
-            ));
-        }
+        let map = memmap2::MmapOptions::new()
+            .len(len)
+            .map_raw(&file)
+            .map_err(|e| format!("cannot map {path}: {e}"))?;
         // mmap returns page-aligned memory, more than Segment's alignment needs.
-        debug_assert_eq!(p as usize % crate::shm::SEGMENT_ALIGN, 0);
-        Ok(SharedMemory {
-            ptr: std::ptr::NonNull::new(p.cast()).ok_or("mmap returned NULL")?,
-            len,
-        })
+        if map.as_ptr() as usize % crate::shm::SEGMENT_ALIGN != 0 || map.len() < len {
+            return Err(format!("cannot map {path}: unaligned or short mapping"));
+        }
+        Ok(SharedMemory { map })
     }
 
     pub fn segment(&self) -> &crate::shm::Segment {
-        // SAFETY: the mapping is live for self's lifetime, page-aligned and `len` bytes
-        // long; Segment consists only of atomics and integer arrays, for which every bit
-        // pattern is valid (zeros from a new file included), and it is only ever accessed
-        // through shared references and atomic operations.
-        unsafe { self.ptr.as_ref() }
-    }
-}
-
-impl Drop for SharedMemory {
-    fn drop(&mut self) {
-        // SAFETY: unmapping exactly the region mapped in `open`; no reference outlives self.
-        unsafe { libc::munmap(self.ptr.as_ptr().cast(), self.len) };
+        // SAFETY: the shared mapping is live for self's lifetime (unmapped when `map` is
+        // dropped), page-aligned and at least SEGMENT_SIZE bytes long (checked in `open`);
+        // Segment consists only of atomics and integer arrays, for which every bit pattern
+        // is valid (zeros from a new file included), and it is only ever accessed through
+        // shared references and atomic operations.
+        unsafe { &*self.map.as_ptr().cast::<crate::shm::Segment>() }
     }
 }
 

@@ -950,7 +950,8 @@ impl<'s> Balancer<'s> {
         }
         match kind {
             FailureKind::Client => {
-                slot.client_errors.fetch_add(1, Ordering::Relaxed);
+                // Twice per client error, as mod_jk counts it (see shm::ajp).
+                slot.client_errors.fetch_add(2, Ordering::Relaxed);
                 // The probe was inconclusive: let another request probe.
                 let _ = slot.state.compare_exchange(
                     MemberState::Probe.code(),

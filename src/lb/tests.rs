@@ -867,7 +867,8 @@ fn client_failures_never_change_the_member() {
     let snap = b.member(0).unwrap();
     assert_eq!(
         (snap.client_errors, snap.busy, snap.interval_errors),
-        (7, 0, 0)
+        (14, 0, 0),
+        "7 client errors, counted twice each as mod_jk does"
     );
 }
 

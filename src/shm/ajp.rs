@@ -174,6 +174,8 @@ pub struct AjpStats {
     pub connected: u64,
     pub max_connected: u64,
     pub last_reset_ms: u64,
+    /// No-reuse mode (stray reply) until then, ms since the epoch.
+    pub no_reuse_until_ms: u64,
 }
 
 /// One ajp13 worker.
@@ -199,6 +201,9 @@ pub struct AjpSlot {
     pub(crate) last_reset_ms: AtomicU64,
     pub(crate) latency: [AtomicU64; LATENCY_BUCKETS],
     pub(crate) latency_sum_ms: AtomicU64,
+    /// No-reuse mode until then (ms since the epoch): the backend wrote outside an
+    /// exchange, so every child opens a fresh connection per request.
+    pub(crate) no_reuse_until_ms: AtomicU64,
     pub(crate) name: ShmStr,
     pub(crate) host: ShmStr,
 }
@@ -265,6 +270,7 @@ impl AjpSlot {
             last_reset_ms: AtomicU64::new(0),
             latency: [const { AtomicU64::new(0) }; LATENCY_BUCKETS],
             latency_sum_ms: AtomicU64::new(0),
+            no_reuse_until_ms: AtomicU64::new(0),
             name: ShmStr::new(),
             host: ShmStr::new(),
         }
@@ -362,6 +368,7 @@ impl AjpSlot {
             &self.max_connected,
             &self.last_reset_ms,
             &self.latency_sum_ms,
+            &self.no_reuse_until_ms,
         ]
         .into_iter()
         .chain(&self.latency)
@@ -399,7 +406,9 @@ impl AjpSlot {
                     observe(&self.latency, &self.latency_sum_ms, ms);
                 }
             }
-            AjpResult::ClientError => add(&self.client_errors, 1),
+            // mod_jk counts a client error twice (where it is found, and again with the
+            // request's statistics); monitoring that compares the two sees the same.
+            AjpResult::ClientError => add(&self.client_errors, 2),
             AjpResult::Error { reply_timeout } => {
                 add(&self.errors, 1);
                 if reply_timeout {
@@ -450,9 +459,27 @@ impl AjpSlot {
         self.last_reset_ms.store(now_ms, Ordering::Release);
     }
 
+    /// Until when (ms since the epoch) connections are not reused; 0 or past: reuse.
+    pub fn no_reuse_until(&self) -> u64 {
+        self.no_reuse_until_ms.load(Ordering::Acquire)
+    }
+
+    /// Enters no-reuse mode until `until_ms` unless it is on already; true for the one
+    /// caller (of all children) that turned it on, which logs it.
+    pub fn start_no_reuse(&self, now_ms: u64, until_ms: u64) -> bool {
+        let cur = self.no_reuse_until_ms.load(Ordering::Acquire);
+        cur <= now_ms
+            && self
+                .no_reuse_until_ms
+                .compare_exchange(cur, until_ms, Ordering::AcqRel, Ordering::Acquire)
+                .is_ok()
+    }
+
     /// Status worker `recover` of a standalone worker: the reply timeout count restarts.
     pub fn recover(&self) {
         self.reply_timeouts.store(0, Ordering::Release);
+        // The admin vouches for the backend again: connections may be reused.
+        self.no_reuse_until_ms.store(0, Ordering::Release);
     }
 
     pub fn stats(&self) -> AjpStats {
@@ -468,6 +495,7 @@ impl AjpSlot {
             max_busy: get(&self.max_busy),
             connected: get(&self.connected),
             max_connected: get(&self.max_connected),
+            no_reuse_until_ms: get(&self.no_reuse_until_ms),
             last_reset_ms: get(&self.last_reset_ms),
         }
     }

@@ -27,7 +27,7 @@ pub use ajp::{AjpResult, AjpSettings, AjpSlot, AjpStats, MAX_AJPS};
 /// `b"RJKSHM01"` read as a little-endian word.
 pub const MAGIC: u64 = u64::from_le_bytes(*b"RJKSHM01");
 /// Bumped whenever the layout or the meaning of a field changes.
-pub const LAYOUT_VERSION: u32 = 2;
+pub const LAYOUT_VERSION: u32 = 3;
 /// Load balancers per segment. More than mod_jk users typically define; raising it only
 /// costs `size_of::<LbSlot>()` bytes each.
 pub const MAX_LBS: usize = 16;

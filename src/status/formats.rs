@@ -3,7 +3,7 @@
 //! [`super`]).
 
 use super::{
-    AjpView, Cmd, Json, Label, LbView, MapRef, MapRow, MemberView, OPT_NO_AJP, OPT_NO_LB,
+    AjpView, Cmd, Json, Label, LbView, MapRef, MapRow, MemberView, Mime, OPT_NO_AJP, OPT_NO_LB,
     OPT_NO_MAPS, OPT_NO_MEMBERS, Page, Prop, Rating, Txt, Xml, time_text,
 };
 use crate::config::workers::{Activation, AjpParams};
@@ -284,15 +284,7 @@ fn xml_element(o: &mut String, ns: &str, indent: usize, name: &str, fields: &[Fi
 }
 
 fn xml_head(o: &mut String, p: &Page, ns: &str) {
-    out!(o, "<?xml version=\"1.0\" encoding=\"UTF-8\" ?>\n");
-    if let Some(doctype) = &p.ctx.params.doctype {
-        out!(o, "{doctype}\n");
-    }
-    out!(o, "<{ns}status");
-    if !p.ctx.params.xmlns.is_empty() {
-        out!(o, "\n  {}", p.ctx.params.xmlns);
-    }
-    out!(o, ">\n");
+    xml_open(o, p, ns);
     xml_element(
         o,
         ns,
@@ -324,6 +316,19 @@ fn xml_head(o: &mut String, p: &Page, ns: &str) {
         ],
         true,
     );
+}
+
+/// The declaration, doctype and the opening `status` element.
+fn xml_open(o: &mut String, p: &Page, ns: &str) {
+    out!(o, "<?xml version=\"1.0\" encoding=\"UTF-8\" ?>\n");
+    if let Some(doctype) = &p.ctx.params.doctype {
+        out!(o, "{doctype}\n");
+    }
+    out!(o, "<{ns}status");
+    if !p.ctx.params.xmlns.is_empty() {
+        out!(o, "\n  {}", p.ctx.params.xmlns);
+    }
+    out!(o, ">\n");
 }
 
 fn xml_tail(o: &mut String, ns: &str, outcome: Outcome) {
@@ -661,6 +666,26 @@ pub(super) fn prop_dump(p: &Page, entries: &[(String, String)]) -> String {
     po.o
 }
 
+/// What `update`, `reset` and `recover` answer in xml, txt and prop: the result alone,
+/// inside the xml document element, as mod_jk does (no server, time or worker lines).
+pub(super) fn action_result(p: &Page, mime: Mime, outcome: Outcome) -> String {
+    let mut o = String::new();
+    match mime {
+        Mime::Xml => {
+            let ns = xml_ns(p);
+            xml_open(&mut o, p, ns);
+            xml_tail(&mut o, ns, outcome);
+        }
+        Mime::Txt => txt_result(&mut o, outcome),
+        _ => {
+            let mut po = prop_out(p);
+            prop_result(&mut po, outcome);
+            o = po.o;
+        }
+    }
+    o
+}
+
 // ---------------------------------------------------------------------------------------
 // JSON
 // ---------------------------------------------------------------------------------------
@@ -782,6 +807,11 @@ fn json_head(j: &mut JsonOut, p: &Page) {
     j.raw("read_only", p.read_only);
 }
 
+/// Seconds (rounded up) the worker's no-reuse mode still lasts; 0 when it is off.
+fn no_reuse_seconds(p: &Page, until_ms: u64) -> u64 {
+    until_ms.saturating_sub(p.ctx.now_ms).div_ceil(1000)
+}
+
 pub(super) fn json(p: &Page, outcome: Outcome, log: &[String]) -> String {
     let mut j = JsonOut::new();
     j.open(None, '{');
@@ -801,6 +831,7 @@ pub(super) fn json(p: &Page, outcome: Outcome, log: &[String]) -> String {
                     for m in &lb.members {
                         j.open(None, '{');
                         j.fields(&member_fields(p, m), &[]);
+                        j.raw("no_reuse_seconds", no_reuse_seconds(p, m.no_reuse_until_ms));
                         if m.error_secs().is_none() {
                             j.raw("error_time_unix_seconds", "null");
                             j.raw("error_time_ago", "null");
@@ -821,6 +852,9 @@ pub(super) fn json(p: &Page, outcome: Outcome, log: &[String]) -> String {
             for a in &p.ajps {
                 j.open(None, '{');
                 j.fields(&ajp_worker_fields(p, a), &[]);
+                if let Some(s) = &a.stats {
+                    j.raw("no_reuse_seconds", no_reuse_seconds(p, s.no_reuse_until_ms));
+                }
                 if !p.hidden(OPT_NO_MAPS) {
                     j.maps(&p.maps(Some(a.name)));
                 }

@@ -965,6 +965,8 @@ pub(crate) struct MemberView {
     /// Backend connections open now (all children) and their peak.
     pub connected: u64,
     pub max_connected: u64,
+    /// The member's no-reuse mode (stray reply) ends then (ms since the epoch).
+    pub no_reuse_until_ms: u64,
     pub rating: Rating,
     pub recover_min: u64,
     pub recover_max: u64,
@@ -1270,6 +1272,7 @@ fn lb_view<'a>(
             ajp,
             connected: conns.as_ref().map_or(0, |c| c.connected),
             max_connected: conns.as_ref().map_or(0, |c| c.max_connected),
+            no_reuse_until_ms: conns.as_ref().map_or(0, |c| c.no_reuse_until_ms),
             rating,
             recover_min,
             recover_max,
@@ -1916,9 +1919,10 @@ fn act(ctx: &StatusContext, r: &Request) -> Result<StatusResponse, Failure> {
                 let location = page.url(&back);
                 html::message_page(&page, true, done.message(), Some(&location), &log)
             }
-            Mime::Xml => formats::xml(&page, Some((true, message))),
-            Mime::Txt => formats::txt(&page, Some((true, message))),
-            Mime::Prop => formats::prop(&page, Some((true, message))),
+            // mod_jk's words, whatever changed.
+            Mime::Xml | Mime::Txt | Mime::Prop => {
+                formats::action_result(&page, r.mime, Some((true, "Action finished")))
+            }
             Mime::Json => formats::json(&page, Some((true, message)), &log),
             Mime::Prometheus => format!("# {message}\n"),
         };
@@ -4074,7 +4078,7 @@ worker.jkstatus.type=status
         solo.connections_changed(2);
         solo.connections_changed(-1);
         let t = text(&get(&f, "cmd=show&w=solo&mime=txt")).to_owned();
-        let kv = "used=3 errors=1 client_errors=1 reply_timeouts=1 transferred=210 read=304 \
+        let kv = "used=3 errors=1 client_errors=2 reply_timeouts=1 transferred=210 read=304 \
                   busy=0 max_busy=1 connected=1 max_connected=2 map_count=";
         assert!(t.contains(kv), "{t}");
         assert!(
@@ -4146,9 +4150,11 @@ worker.jkstatus.type=status
             &"Status worker 'jkstatus' changing 'method' for lb worker 'load_balancer' from 'Request' to 'Busyness'"
                 .to_owned()
         ));
-        // Nothing to change: OK, no log.
+        // Nothing to change: OK, no log, mod_jk's answer (JSON says nothing changed).
         let r = get(&f, "cmd=update&w=load_balancer&vlr=3&mime=txt");
         assert!(r.log.is_empty());
+        assert_eq!(text(&r), "Result: type=OK message=\"Action finished\"\n");
+        let r = get(&f, "cmd=update&w=load_balancer&vlr=3&mime=json");
         assert!(text(&r).contains("nothing changed"));
     }
 

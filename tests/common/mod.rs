@@ -790,6 +790,7 @@ pub fn open_download(
     (reader, head)
 }
 
+pub mod pki;
 pub mod tomcat;
 
 /// `data` as a chunked request body: chunks of the given sizes in turn (the last one
@@ -836,20 +837,26 @@ impl KeepAlive {
     }
 
     pub fn get(&mut self, path: &str) -> Response {
+        self.try_get(path)
+            .expect("a response on the kept-alive connection")
+    }
+
+    /// [`Self::get`] that reports a connection closed or cut instead of panicking.
+    pub fn try_get(&mut self, path: &str) -> std::io::Result<Response> {
         use std::io::BufRead;
         let req = format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
-        self.reader.get_mut().write_all(req.as_bytes()).unwrap();
+        self.reader.get_mut().write_all(req.as_bytes())?;
         let mut status_line = String::new();
-        self.reader.read_line(&mut status_line).unwrap();
+        self.reader.read_line(&mut status_line)?;
         let status: u16 = status_line
             .split(' ')
             .nth(1)
             .and_then(|s| s.parse().ok())
-            .expect("status line");
+            .ok_or_else(|| std::io::Error::other(format!("no status line: {status_line:?}")))?;
         let mut headers = Vec::new();
         loop {
             let mut l = String::new();
-            self.reader.read_line(&mut l).unwrap();
+            self.reader.read_line(&mut l)?;
             let l = l.trim_end();
             if l.is_empty() {
                 break;
@@ -868,10 +875,11 @@ impl KeepAlive {
         if header("Transfer-Encoding").is_some_and(|v| v.eq_ignore_ascii_case("chunked")) {
             loop {
                 let mut size = String::new();
-                self.reader.read_line(&mut size).unwrap();
-                let n = usize::from_str_radix(size.trim().split(';').next().unwrap(), 16).unwrap();
+                self.reader.read_line(&mut size)?;
+                let n = usize::from_str_radix(size.trim().split(';').next().unwrap_or(""), 16)
+                    .map_err(std::io::Error::other)?;
                 let mut chunk = vec![0; n + 2];
-                self.reader.read_exact(&mut chunk).unwrap();
+                self.reader.read_exact(&mut chunk)?;
                 if n == 0 {
                     break;
                 }
@@ -879,12 +887,12 @@ impl KeepAlive {
             }
         } else if let Some(len) = header("Content-Length").and_then(|v| v.parse::<usize>().ok()) {
             body.resize(len, 0);
-            self.reader.read_exact(&mut body).unwrap();
+            self.reader.read_exact(&mut body)?;
         }
-        Response {
+        Ok(Response {
             status,
             headers,
             body,
-        }
+        })
     }
 }

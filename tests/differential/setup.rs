@@ -2,7 +2,7 @@
 //! mod_jk, one loading mod_rjk. Certificates and the htpasswd file are made at test time.
 
 use crate::common::{self, FakeAjp, Httpd, Mpm, ServerRoot, apache_modules_dir, free_port};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::sync::OnceLock;
 
@@ -39,125 +39,21 @@ pub const VHOSTS: &[(&str, &str)] = &[
     ("strip.test", "JkStripSession On"),
 ];
 
-/// Files shared by both httpds of every run: CA, intermediate, server and client
-/// certificates, and the htpasswd file.
-pub struct Material {
-    pub dir: PathBuf,
-}
+pub use crate::common::pki::Material;
 
-impl Material {
-    pub fn get() -> &'static Material {
-        static M: OnceLock<Material> = OnceLock::new();
-        M.get_or_init(Material::make)
-    }
-
-    pub fn path(&self, f: &str) -> String {
-        self.dir.join(f).to_string_lossy().into_owned()
-    }
-
-    fn make() -> Material {
-        let dir = std::env::temp_dir().join(format!("rjk-diff-pki-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        let m = Material { dir };
-        std::fs::write(m.dir.join("ca.ext"), "basicConstraints=critical,CA:true\n").unwrap();
-        m.openssl(&[
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-            "-nodes",
-            "-keyout",
-            "ca.key",
-            "-out",
-            "ca.pem",
-            "-days",
-            "2",
-            "-subj",
-            "/CN=rjk diff root CA",
-        ]);
-        m.signed("int", "/CN=rjk diff intermediate", "ca", Some("ca.ext"));
-        std::fs::write(
-            m.dir.join("server.ext"),
-            "subjectAltName=DNS:ssl.test,DNS:chain.test,DNS:nokey.test,IP:127.0.0.1\n",
-        )
-        .unwrap();
-        m.signed("server", "/CN=ssl.test", "ca", Some("server.ext"));
-        m.signed("client", "/O=rjk/CN=diff client", "int", None);
-        let chain = [m.read("client.pem"), m.read("int.pem")].concat();
-        std::fs::write(m.dir.join("client-chain.pem"), chain).unwrap();
+/// The htpasswd file with [`AUTH_USER`], next to the certificates.
+pub fn htpasswd() -> String {
+    static DONE: OnceLock<String> = OnceLock::new();
+    DONE.get_or_init(|| {
+        let path = Material::get().path("htpasswd");
         let out = Command::new("htpasswd")
-            .args(["-cb"])
-            .arg(m.dir.join("htpasswd"))
-            .args([AUTH_USER, AUTH_PASS])
+            .args(["-cb", &path, AUTH_USER, AUTH_PASS])
             .output()
             .expect("htpasswd (apache2-utils)");
         assert!(out.status.success(), "htpasswd: {out:?}");
-        // Children (www-data when root) read nothing here; the parent loads it all.
-        m
-    }
-
-    fn read(&self, f: &str) -> String {
-        std::fs::read_to_string(self.dir.join(f)).unwrap()
-    }
-
-    fn signed(&self, name: &str, subj: &str, ca: &str, ext: Option<&str>) {
-        let (key, csr, pem) = (
-            format!("{name}.key"),
-            format!("{name}.csr"),
-            format!("{name}.pem"),
-        );
-        self.openssl(&[
-            "req",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-            "-nodes",
-            "-keyout",
-            &key,
-            "-out",
-            &csr,
-            "-subj",
-            subj,
-        ]);
-        let (ca_pem, ca_key) = (format!("{ca}.pem"), format!("{ca}.key"));
-        let mut args = vec![
-            "x509",
-            "-req",
-            "-in",
-            &csr,
-            "-CA",
-            &ca_pem,
-            "-CAkey",
-            &ca_key,
-            "-set_serial",
-            "7",
-            "-days",
-            "2",
-            "-out",
-            &pem,
-        ];
-        if let Some(e) = ext {
-            args.extend(["-extfile", e]);
-        }
-        self.openssl(&args);
-    }
-
-    fn openssl(&self, args: &[&str]) {
-        let out = Command::new("openssl")
-            .args(args)
-            .current_dir(&self.dir)
-            .output()
-            .expect("openssl");
-        assert!(
-            out.status.success(),
-            "openssl {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
+        path
+    })
+    .clone()
 }
 
 /// Backend addresses both configurations point at.
@@ -242,7 +138,7 @@ pub fn jk_config(root: &ServerRoot, ssl_port: u16) -> String {
              <Location /f/auth>\n        AuthType Basic\n        AuthName \"diff\"\n        \
              AuthBasicProvider file\n        AuthUserFile {}\n        Require valid-user\n    </Location>\n\
              </VirtualHost>\n",
-            m.path("htpasswd")
+            htpasswd()
         ));
     }
     // Own mounts only (no JkMountCopy): 4xx/5xx of Tomcat become httpd's error pages.

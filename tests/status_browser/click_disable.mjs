@@ -13,10 +13,7 @@
 // Exit status: 0 when the member shows DIS afterwards, 1 when it does not, 2 on errors.
 // Only 127.0.0.1 is contacted; the browser profile is a fresh temporary directory.
 
-import { chromium } from 'playwright-core';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { launch } from './chromium.mjs';
 
 const [port, member = 'tomcat1', screenshot = 'status-disabled.png', lb = '', mount = '/jkmanager/'] =
   process.argv.slice(2);
@@ -33,26 +30,12 @@ const scopeSel = lb ? `section[data-lb=${q(lb)}] ` : '';
 const rowSel = `${scopeSel}tr[data-member=${q(member)}]`;
 const editSel = `${scopeSel}a[data-edit-member=${q(member)}]`;
 
-const userDataDir = mkdtempSync(join(tmpdir(), 'rjk-chromium-'));
-let context;
+let browser;
 const result = { ok: false, member, lb: lb || null, start };
 
 try {
-  context = await chromium.launchPersistentContext(userDataDir, {
-    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-    headless: true,
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-    ],
-    viewport: { width: 1440, height: 900 },
-  });
+  browser = await launch([], { viewport: { width: 1440, height: 900 } });
+  const { context } = browser;
   const page = context.pages()[0] ?? (await context.newPage());
   page.setDefaultTimeout(15000);
 
@@ -96,7 +79,6 @@ try {
   result.error = String(e?.message ?? e).split('\n')[0];
   process.exitCode = 2;
 } finally {
-  await context?.close().catch(() => {});
-  rmSync(userDataDir, { recursive: true, force: true });
+  await browser?.close().catch(() => {});
   console.log(JSON.stringify(result));
 }

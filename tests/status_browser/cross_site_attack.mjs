@@ -16,11 +16,8 @@
 // when the browser did not hand the answer to the page), and the rebinding read's status.
 // Exit status: 0 when all four attack requests ended, 2 on errors.
 
-import { chromium } from 'playwright-core';
 import { createServer } from 'node:http';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { launch } from './chromium.mjs';
 
 const [port, mount = '/jkmanager/', lb = 'load_balancer', member = 'tomcat3'] =
   process.argv.slice(2);
@@ -56,25 +53,13 @@ const server = createServer((req, res) => {
 await new Promise((ok) => server.listen(0, '127.0.0.1', ok));
 const evil = `http://evil.test:${server.address().port}/`;
 
-const userDataDir = mkdtempSync(join(tmpdir(), 'rjk-chromium-'));
 const result = { attack: [], rebinding: null };
-let context;
+let browser;
 try {
-  context = await chromium.launchPersistentContext(userDataDir, {
-    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-    headless: true,
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-      '--host-resolver-rules=MAP jkm.test 127.0.0.1, MAP evil.test 127.0.0.1, MAP rebind.test 127.0.0.1',
-    ],
-  });
+  browser = await launch([
+    '--host-resolver-rules=MAP jkm.test 127.0.0.1, MAP evil.test 127.0.0.1, MAP rebind.test 127.0.0.1',
+  ]);
+  const { context } = browser;
   const page = context.pages()[0] ?? (await context.newPage());
   page.setDefaultTimeout(15000);
   // Every request the attacking page makes to the status manager (frames included), once
@@ -111,7 +96,6 @@ try {
   console.log(JSON.stringify({ error: String(e), ...result }));
   process.exitCode = 2;
 } finally {
-  if (context) await context.close();
+  if (browser) await browser.close();
   server.close();
-  rmSync(userDataDir, { recursive: true, force: true });
 }
