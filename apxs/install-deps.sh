@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages mod_rjk builds and tests with. Idempotent.
 set -euo pipefail
-PKGS=(apache2 apache2-dev libclang-dev clang binutils curl tomcat10 default-jdk-headless libapache2-mod-jk wrk chromium python3 valgrind)
+PKGS=(apache2 apache2-dev libclang-dev clang binutils curl tomcat10 default-jdk-headless libapache2-mod-jk debhelper dpkg-dev wrk chromium python3 valgrind)
 # The browser test drives Chromium with Node; use the machine's node when it has one.
 command -v node >/dev/null || PKGS+=(nodejs npm)
 missing=()

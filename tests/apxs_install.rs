@@ -69,6 +69,7 @@ fn run_install(wrapper: &Path, libexec: &Path, args: &[&str]) -> (bool, String) 
         .env("APXS", wrapper)
         .env("RJK_TEST_LIBEXECDIR", libexec)
         .env("RJK_INSTALL_NO_DEBIAN", "1")
+        .env("RJK_BINDIR", libexec.join("bin"))
         .env("CARGO_TARGET_DIR", target_dir().join("apxs-install-build"))
         .output()
         .expect("run apxs/install.sh");
@@ -102,7 +103,15 @@ fn install_sh_into_a_private_module_dir_then_load_and_serve() {
         log.contains(&format!("Installed {}", installed.display())),
         "{log}"
     );
-    assert!(!log.contains("a2enmod"), "the Debian part ran:\n{log}");
+    assert!(!log.contains("rjk-switch"), "the Debian part ran:\n{log}");
+    // rjk-check comes along, and runs.
+    let check = libexec.join("bin/rjk-check");
+    let out = Command::new(&check).arg("--help").output().unwrap();
+    assert!(
+        out.status.success() && String::from_utf8_lossy(&out.stdout).contains("usage: rjk-check"),
+        "{}: {out:?}",
+        check.display()
+    );
 
     // A private httpd loads the installed file (not the harness's copy of the debug build).
     let fake = FakeAjp::start("installed", &[]);
@@ -147,6 +156,7 @@ fn install_sh_into_a_private_module_dir_then_load_and_serve() {
     let (ok, log) = run_install(&wrapper, &libexec, &["--uninstall"]);
     assert!(ok, "install.sh --uninstall failed:\n{log}");
     assert!(!installed.exists(), "{log}");
+    assert!(!check.exists(), "{log}");
 
     let after: Vec<_> = system_paths().iter().map(|p| stamp(p)).collect();
     assert_eq!(
@@ -156,4 +166,45 @@ fn install_sh_into_a_private_module_dir_then_load_and_serve() {
         system_paths()
     );
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `install.sh --uninstall` on a Debian layout: rjk.load goes, rjk.conf goes only while it
+/// is the shipped one; an edited rjk.conf is the administrator's and stays.
+#[test]
+fn uninstall_keeps_an_edited_rjk_conf() {
+    let wrapper = write_wrapper();
+    for edited in [false, true] {
+        let dir = temp_dir("apxs-uninstall");
+        let avail = dir.join("etc/mods-available");
+        std::fs::create_dir_all(&avail).unwrap();
+        std::fs::create_dir_all(dir.join("etc/mods-enabled")).unwrap();
+        std::fs::create_dir_all(dir.join("modules")).unwrap();
+        std::fs::copy(repo().join("apxs/rjk.load"), avail.join("rjk.load")).unwrap();
+        let mut conf = std::fs::read_to_string(repo().join("apxs/rjk.conf")).unwrap();
+        if edited {
+            conf.push_str("JkMount /site/* site\n");
+        }
+        std::fs::write(avail.join("rjk.conf"), &conf).unwrap();
+        let out = Command::new("bash")
+            .arg(repo().join("apxs/install.sh"))
+            .arg("--uninstall")
+            .env("APXS", &wrapper)
+            .env("RJK_TEST_LIBEXECDIR", dir.join("modules"))
+            .env("RJK_BINDIR", dir.join("bin"))
+            .env("RJK_APACHE2_ETC", dir.join("etc"))
+            .output()
+            .unwrap();
+        let log = format!("{out:?}");
+        assert!(out.status.success(), "{log}");
+        assert!(!avail.join("rjk.load").exists(), "{log}");
+        assert_eq!(avail.join("rjk.conf").exists(), edited, "{log}");
+        if edited {
+            assert_eq!(
+                std::fs::read_to_string(avail.join("rjk.conf")).unwrap(),
+                conf
+            );
+            assert!(log.contains("Kept"), "{log}");
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }

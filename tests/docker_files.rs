@@ -1,5 +1,5 @@
-//! docker/: there is no Docker engine here, so this checks what can be checked without
-//! one: compose.yaml names the expected services, images and ports; every file it or the
+//! docker/: what can be checked without a container engine (docker/test/run.sh runs the
+//! setup on one): compose.yaml names the expected services, images and ports; every file it or the
 //! Dockerfiles reference exists; names, routes, ports and secrets agree between compose,
 //! workers.properties and Tomcat's server.xml; the e2e script parses; and the httpd
 //! configuration the image ends up with (docker/httpd/httpd.conf, conf-examples/httpd-jk.conf,
@@ -204,40 +204,64 @@ fn dockerfile(p: &Path) -> Dockerfile {
     }
 }
 
+const ADDRESSES: [(&str, &str); 3] = [
+    ("tomcat1", "127.0.0.11"),
+    ("tomcat2", "127.0.0.12"),
+    ("tomcat3", "127.0.0.13"),
+];
+
 #[test]
 fn compose_names_services_images_and_ports() {
+    let text = read(&docker().join("compose.yaml"));
+    // docker-compose 1.29 (Debian 12) rejects a top-level `name:`; docker/.env names the
+    // project for every version.
+    assert!(!text.lines().any(|l| l.starts_with("name:")), "{text}");
+    assert!(read(&docker().join(".env")).contains("COMPOSE_PROJECT_NAME=mod_rjk"));
     let c = compose();
     assert_eq!(
         c.keys().map(String::as_str).collect::<Vec<_>>(),
         ["httpd", "test", "tomcat1", "tomcat2", "tomcat3"]
     );
     let httpd = &c["httpd"];
-    assert_eq!(httpd.scalar("image"), "mod_rjk/httpd:2.4");
+    assert_eq!(httpd.scalar("image"), "localhost/mod_rjk/httpd:0.1.0");
     assert_eq!(httpd.scalar("dockerfile"), "docker/Dockerfile");
-    assert_eq!(httpd.list("ports"), ["127.0.0.1:8080:80"]);
+    assert_eq!(httpd.scalar("RJK_LISTEN"), "127.0.0.10:8080");
     for t in ["tomcat1", "tomcat2", "tomcat3"] {
-        assert_eq!(c[t].scalar("image"), "mod_rjk/tomcat:10.1", "{t}");
+        assert_eq!(c[t].scalar("image"), "localhost/mod_rjk/tomcat:10.1", "{t}");
         assert_eq!(c[t].scalar("dockerfile"), "docker/tomcat/Dockerfile");
-        assert_eq!(c[t].list("expose"), ["8009"]);
-        assert!(c[t].list("ports").is_empty(), "{t} must not be published");
+    }
+    // Host networking on loopback addresses, no bridge network, nothing published.
+    for (name, svc) in &c {
+        assert_eq!(svc.scalar("network_mode"), "host", "{name}");
+        assert!(svc.list("ports").is_empty(), "{name}");
+        assert!(!svc.scalars.contains_key("networks"), "{name}");
+        if let Some(base) = svc.scalars.get("BASE") {
+            assert_eq!(base, "${RJK_BASE_IMAGE:-localhost/mod_rjk/debian:trixie}");
+            assert_eq!(
+                svc.scalar("network"),
+                "host",
+                "{name}: the build needs the network"
+            );
+        }
     }
     let test = &c["test"];
-    assert!(test.scalar("image").starts_with("curlimages/curl:"));
-    assert_eq!(test.scalar("network_mode"), "service:httpd");
-    assert!(
-        test.list("volumes")
-            .iter()
-            .any(|v| v.starts_with("./test/e2e.sh:"))
-    );
+    assert_eq!(test.scalar("image"), "localhost/mod_rjk/httpd:0.1.0");
+    assert_eq!(test.scalar("profiles"), "[\"test\"]");
 }
 
 #[test]
 fn every_referenced_file_exists() {
+    // The root .dockerignore keeps build output and history out of every context
+    // (Dockerfile.dockerignore files are read by BuildKit only).
+    let ignore = read(&repo().join(".dockerignore"));
+    for entry in ["target", ".git", "docker/secrets"] {
+        assert!(ignore.lines().any(|l| l.trim() == entry), "{entry}");
+    }
     let c = compose();
     for (name, s) in &c {
         if let Some(ctx) = s.scalars.get("context") {
             let ctx = docker().join(ctx);
-            assert!(ctx.is_dir(), "{name}: build context {}", ctx.display());
+            assert_eq!(ctx.canonicalize().unwrap(), repo().canonicalize().unwrap());
             let df = ctx.join(s.scalar("dockerfile"));
             assert!(df.is_file(), "{name}: {}", df.display());
             let d = dockerfile(&df);
@@ -250,13 +274,6 @@ fn every_referenced_file_exists() {
                     );
                 }
             }
-            // BuildKit's per-Dockerfile ignore file keeps target/ out of the context.
-            let ignore = PathBuf::from(format!("{}.dockerignore", df.display()));
-            assert!(
-                read(&ignore).lines().any(|l| l.trim() == "target"),
-                "{}",
-                ignore.display()
-            );
         }
         for v in s.list("volumes") {
             let src = v.split(':').next().unwrap();
@@ -266,64 +283,98 @@ fn every_referenced_file_exists() {
             );
         }
     }
+    for f in [
+        "base.sh",
+        "test/run.sh",
+        "httpd/entrypoint.sh",
+        "tomcat/entrypoint.sh",
+    ] {
+        let out = Command::new("bash")
+            .arg("-n")
+            .arg(docker().join(f))
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{f}: {out:?}");
+    }
 }
 
+/// Both images build on the Debian base made by docker/base.sh from Debian's packages,
+/// passed as the BASE build argument; no Dockerfile names a registry.
 #[test]
-fn dockerfiles_use_the_official_images() {
+fn dockerfiles_build_on_the_debian_base() {
+    for f in ["Dockerfile", "tomcat/Dockerfile"] {
+        let d = dockerfile(&docker().join(f));
+        assert!(
+            d.from
+                .iter()
+                .all(|f| f == "localhost/mod_rjk/debian:trixie"),
+            "{f}: {:?}",
+            d.from
+        );
+        assert!(
+            d.text.contains("ARG BASE=localhost/mod_rjk/debian:trixie"),
+            "{f}"
+        );
+        assert!(d.text.contains("apt-get install"), "{f}");
+        assert!(
+            !d.text.contains("ENV "),
+            "{f}: no ENV (the secret must not be one)"
+        );
+    }
     let httpd = dockerfile(&docker().join("Dockerfile"));
-    assert_eq!(httpd.from.first().map(String::as_str), Some("httpd:2.4"));
-    assert!(
-        httpd.from.iter().any(|f| f.starts_with("rust:")),
-        "{:?}",
-        httpd.from
-    );
-    assert_eq!(httpd.from.last().map(String::as_str), Some("httpd:2.4"));
-    assert!(httpd.text.contains("libclang-dev"));
-    assert!(httpd.text.contains("APXS=/usr/local/apache2/bin/apxs"));
+    assert!(httpd.text.contains("cargo rustc libclang-dev"));
     assert!(
         httpd
             .text
-            .contains("COPY --from=build /mod_rjk.so /usr/local/apache2/modules/mod_rjk.so"),
-        "the module must land where conf-examples/httpd-jk.conf loads it (modules/mod_rjk.so)"
+            .contains("COPY --from=build /mod_rjk.so /usr/lib/apache2/modules/mod_rjk.so")
+    );
+    assert!(
+        httpd
+            .text
+            .contains("ln -s /proc/self/fd/2 /etc/mod_rjk/logs/mod_jk.log"),
+        "the JK log goes to the container's stderr"
     );
     let tomcat = dockerfile(&docker().join("tomcat/Dockerfile"));
     assert!(
-        tomcat.from.iter().all(|f| f == "tomcat:10.1"),
-        "{:?}",
-        tomcat.from
+        tomcat
+            .final_copies
+            .iter()
+            .any(|(s, d)| s == &["docker/tomcat/server.xml"] && d == "/srv/tomcat/conf/server.xml")
     );
-    assert!(tomcat.final_copies.iter().any(
-        |(s, d)| s == &["docker/tomcat/server.xml"] && d == "/usr/local/tomcat/conf/server.xml"
-    ));
 }
 
 #[test]
 fn routes_hosts_ports_and_secrets_agree() {
     let c = compose();
+    let compose_text = read(&docker().join("compose.yaml"));
     let workers = read(&docker().join("httpd/workers.properties"));
     let server_xml = read(&docker().join("tomcat/server.xml"));
-    for t in ["tomcat1", "tomcat2", "tomcat3"] {
-        let opts = c[t].scalar("CATALINA_OPTS");
-        // Worker name = jvmRoute = service (host) name: sticky sessions depend on it.
-        assert!(opts.contains(&format!("-Djvm.route={t}")), "{t}: {opts}");
+    for (t, addr) in ADDRESSES {
+        // Worker name = jvmRoute = service name: sticky sessions depend on it.
+        assert_eq!(c[t].scalar("RJK_JVM_ROUTE"), t);
+        assert_eq!(c[t].scalar("RJK_ADDRESS"), addr);
         assert!(
-            opts.contains("-Dajp.secret=${RJK_AJP_SECRET:-change-me}"),
-            "{opts}"
+            workers.contains(&format!("worker.{t}.host={addr}\n")),
+            "{t}"
         );
-        assert!(workers.contains(&format!("worker.{t}.host={t}\n")), "{t}");
+        assert_eq!(c[t].list("secrets"), ["ajp_secret"]);
     }
-    assert_eq!(
-        c["httpd"].scalar("RJK_AJP_SECRET"),
-        "${RJK_AJP_SECRET:-change-me}"
+    assert_eq!(c["httpd"].list("secrets"), ["ajp_secret"]);
+    // The secret is a file (a compose secret), never an environment value or a -D option.
+    assert!(compose_text.contains("file: ${RJK_AJP_SECRET_FILE:-./secrets/ajp_secret}"));
+    assert!(!compose_text.contains("-D") && !compose_text.contains("SECRET:"));
+    assert!(
+        !workers.lines().any(|l| l.contains(".secret=")),
+        "{workers}"
     );
-    assert!(workers.contains("worker.template.secret=$(RJK_AJP_SECRET)"));
     assert!(workers.contains("worker.template.port=8009"));
     for attr in [
         "protocol=\"AJP/1.3\"",
-        "port=\"8009\"",
+        "address=\"${rjk.address}\" port=\"8009\"",
         "secret=\"${ajp.secret}\"",
         "secretRequired=\"true\"",
         "jvmRoute=\"${jvm.route}\"",
+        "<Server port=\"-1\"",
         // The same as worker max_packet_size (default 8192).
         "packetSize=\"8192\"",
     ] {
@@ -344,24 +395,22 @@ fn e2e_script_parses() {
     }
 }
 
-/// The httpd image's /usr/local/apache2, rebuilt under a harness ServerRoot: the final
-/// stage's COPYs of docker/Dockerfile, then the compose volumes of the httpd service.
-fn assemble_image_root() -> ServerRoot {
-    const PREFIX: &str = "/usr/local/apache2/";
+/// The httpd image's /etc/mod_rjk, rebuilt under a harness ServerRoot: the final stage's
+/// COPYs of docker/Dockerfile, then the compose volumes of the httpd service, and the
+/// secret file the entrypoint writes (when `secret` is given).
+fn assemble_image_root(secret: Option<&str>) -> ServerRoot {
+    const PREFIX: &str = "/etc/mod_rjk/";
     let root = ServerRoot::new(Mpm::Event);
     let d = dockerfile(&docker().join("Dockerfile"));
     for (srcs, dst) in &d.final_copies {
-        let rel = dst
-            .strip_prefix(PREFIX)
-            .expect("COPY into /usr/local/apache2");
-        shipping::install(&root, &srcs[0], rel);
+        if let Some(rel) = dst.strip_prefix(PREFIX) {
+            shipping::install(&root, &srcs[0], rel);
+        }
     }
     for v in compose()["httpd"].list("volumes") {
         let mut parts = v.split(':');
         let (src, dst) = (parts.next().unwrap(), parts.next().unwrap());
-        let rel = dst
-            .strip_prefix(PREFIX)
-            .expect("volume in /usr/local/apache2");
+        let rel = dst.strip_prefix(PREFIX).expect("volume in /etc/mod_rjk");
         let src = docker().join(src);
         let src = src
             .strip_prefix(repo())
@@ -370,8 +419,7 @@ fn assemble_image_root() -> ServerRoot {
             .into_owned();
         shipping::install(&root, &src, rel);
     }
-    // What the official image has and Debian keeps elsewhere.
-    std::fs::copy("/etc/mime.types", root.dir.join("conf/mime.types")).unwrap();
+    // The image links modules/ to Debian's module directory.
     for e in std::fs::read_dir(common::apache_modules_dir()).unwrap() {
         let e = e.unwrap();
         let to = root.dir.join("modules").join(e.file_name());
@@ -379,28 +427,30 @@ fn assemble_image_root() -> ServerRoot {
             std::os::unix::fs::symlink(e.path(), to).unwrap();
         }
     }
-    let conf = root.dir.join("conf/httpd.conf");
-    let text = read(&conf);
-    assert!(text.contains("\nListen 80\n"), "{text}");
-    let text = text
-        .replace("/usr/local/apache2", &root.dir.to_string_lossy())
-        .replace(
-            "\nListen 80\n",
-            &format!("\nListen 127.0.0.1:{}\n", root.port),
+    if let Some(secret) = secret {
+        root.write(
+            "run/secret.conf",
+            &format!("JkWorkerProperty worker.template.secret={secret}\n"),
         );
+    }
+    let conf = root.dir.join("conf/httpd.conf");
+    let text = read(&conf)
+        .replace("/etc/mod_rjk", &root.dir.to_string_lossy())
+        .replace("/run/mod_rjk", &root.path("run"));
     std::fs::write(&conf, text).unwrap();
     root
 }
 
 #[test]
 fn image_httpd_config_passes_apache2_t_and_rjk_check() {
-    let root = assemble_image_root();
+    let root = assemble_image_root(Some(SECRET));
+    let listen = format!("127.0.0.1:{}", root.port);
     let out = Command::new(common::APACHE2)
         .args(["-t", "-d"])
         .arg(&root.dir)
         .arg("-f")
         .arg(root.dir.join("conf/httpd.conf"))
-        .env("RJK_AJP_SECRET", SECRET)
+        .env("RJK_LISTEN", &listen)
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -411,22 +461,26 @@ fn image_httpd_config_passes_apache2_t_and_rjk_check() {
     assert!(!stderr.contains("mod_rjk"), "{stderr}");
 
     let conf = root.path("conf/httpd.conf");
-    let out = Command::new(env!("CARGO_BIN_EXE_rjk-check"))
-        .args(["--httpd-conf", &conf])
-        .env("RJK_AJP_SECRET", SECRET)
-        .output()
-        .unwrap();
+    let out = rjk_check(&["--httpd-conf", &conf]);
     let (stdout, stderr) = text(&out);
     assert!(out.status.success(), "{stdout}{stderr}");
     assert!(!stdout.contains("Warnings"), "{stdout}");
-    for t in ["tomcat1", "tomcat2", "tomcat3"] {
-        assert!(stdout.contains(&format!("{t}:8009")), "{stdout}");
+    for (t, addr) in ADDRESSES {
+        assert!(
+            stdout
+                .lines()
+                .any(|l| l.trim_start().starts_with(t)
+                    && l.contains(&format!("ajp13   {addr}:8009"))),
+            "{stdout}"
+        );
     }
     assert!(stdout.contains("secret=(set)") && !stdout.contains(SECRET));
-    // Without the variable the secret stays literal, and rjk-check says so.
-    let out = rjk_check(&["--httpd-conf", &conf]);
+    let _ = std::fs::remove_dir_all(&root.dir);
+    // Without the secret file every Tomcat would answer 403: rjk-check says so.
+    let root = assemble_image_root(None);
+    let out = rjk_check(&["--httpd-conf", &root.path("conf/httpd.conf")]);
     let (stdout, _) = text(&out);
-    assert!(stdout.contains("$(RJK_AJP_SECRET)"), "{stdout}");
+    assert_eq!(stdout.matches("without a secret").count(), 3, "{stdout}");
     let _ = std::fs::remove_dir_all(&root.dir);
 }
 

@@ -163,7 +163,7 @@ fn httpd_conf_errors_are_all_reported() {
     let c = conf.display();
     for expected in [
         format!("{c}:2: JkMount: the URI pattern 'app/*' must start with '/'"),
-        format!("{c}:4: JkLogFile not allowed here"),
+        format!("{c}:4: JkLogFile not allowed in <Location> context"),
         format!("{c}:7: JkMountCopy All is only allowed in the main server"),
         format!("{c}:9: JkExtractSSL must be On or Off"),
     ] {
@@ -282,6 +282,34 @@ fn same_verdict_as_apache2_t() {
             "JkMount /m/* m\n",
             false,
         ),
+        ("worker.list=a\n", "JkLogLevl debug\n", false),
+        ("worker.list=a\n", "JkMountt /x a\n", false),
+        ("worker.list=a\n", "jkloglevel debug\n", true),
+        (
+            "worker.list=a\n",
+            "<IfModule !jk_module>\nJkBogus x\n</IfModule>\n",
+            true,
+        ),
+        (
+            "worker.list=a\n",
+            "<IfModule jk_module>\nError \"stop here\"\n</IfModule>\n",
+            false,
+        ),
+        (
+            "worker.list=a\n",
+            "<IfFile /nonexistent/x>\nJkBogus x\n</IfFile>\n",
+            true,
+        ),
+        (
+            "worker.list=a\n",
+            "<IfFile !/nonexistent/x>\nJkBogus x\n</IfFile>\n",
+            false,
+        ),
+        (
+            "worker.list=a\n",
+            "<IfFile conf/httpd.conf>\nJkBogus x\n</IfFile>\n",
+            false,
+        ),
     ];
     for (workers, jk, ok) in cases {
         let root = ServerRoot::new(Mpm::Event);
@@ -303,6 +331,161 @@ fn same_verdict_as_apache2_t() {
         );
         let _ = std::fs::remove_dir_all(&root.dir);
     }
+}
+
+/// Directive errors read word for word as `apache2 -t` prints them (after its "Syntax
+/// error on line N of FILE:"), as `FILE:N: message`.
+#[test]
+fn directive_errors_read_as_apache2_t_prints_them() {
+    let cases = [
+        "JkLogLevl debug",
+        "JkMountt /x a",
+        "JkLogLevel",
+        "JkLogLevel debug info",
+        "JkMount",
+        "JkMount /a/* a extra",
+        "JkExtractSSL",
+        "JkMountCopy",
+        "<Location /x>\nJkShmFile logs/shm\n</Location>",
+        "<VirtualHost *:80>\nJkWorkersFile conf/workers.properties\n</VirtualHost>",
+    ];
+    for jk in cases {
+        let root = ServerRoot::new(Mpm::Event);
+        let wf = root.write("conf/workers.properties", "worker.list=a\n");
+        let conf = root.configure(&format!("JkWorkersFile {wf}\n{jk}"));
+        let t = root.config_test();
+        let httpd = String::from_utf8_lossy(&t.stderr);
+        assert!(!t.status.success(), "apache2 -t accepted {jk:?}");
+        let (line, message) = httpd_syntax_error(&httpd);
+        let out = rjk_check(&["--httpd-conf", &conf]);
+        let (stdout, stderr) = text(&out);
+        assert_eq!(out.status.code(), Some(1), "{jk:?}: {stdout}{stderr}");
+        let expected = format!("{conf}:{line}: {message}");
+        assert!(
+            stderr.lines().any(|l| l.starts_with(&expected)),
+            "{jk:?}: apache2 -t says\n{httpd}\nrjk-check says\n{stderr}"
+        );
+        let _ = std::fs::remove_dir_all(&root.dir);
+    }
+}
+
+/// The line number and message of httpd's "AH00526: Syntax error on line N of FILE:".
+fn httpd_syntax_error(stderr: &str) -> (usize, String) {
+    let mut lines = stderr.lines();
+    let head = lines
+        .find(|l| l.contains("Syntax error on line"))
+        .unwrap_or_else(|| panic!("no syntax error in:\n{stderr}"));
+    let n = head
+        .split("on line ")
+        .nth(1)
+        .and_then(|r| r.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap();
+    (n, lines.next().unwrap_or("").to_string())
+}
+
+/// httpd stops at the first error; rjk-check lists every one, and still fails.
+#[test]
+fn every_error_is_reported_not_only_the_first() {
+    let root = ServerRoot::new(Mpm::Event);
+    let wf = root.write(
+        "conf/workers.properties",
+        "worker.list=lb\nworker.lb.type=lb\nworker.lb.balance_workers=m\nworker.m.secret=s\n",
+    );
+    let conf = root.configure(&format!(
+        "JkWorkersFile {wf}\nJkLogLevl debug\nJkMount /m/* m\nJkMountt /x lb\nJkLogLevel a b\nJkMount /n/* nobody\n"
+    ));
+    let t = root.config_test();
+    assert!(!t.status.success());
+    let out = rjk_check(&["--httpd-conf", &conf]);
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let n = |l: usize| format!("{conf}:{l}: ");
+    let base = conf_line_of(&conf, "JkLogLevl debug");
+    for (line, what) in [
+        (base, "Invalid command 'JkLogLevl'"),
+        (base + 1, "JkMount: worker 'm'"),
+        (base + 2, "Invalid command 'JkMountt'"),
+        (base + 3, "JkLogLevel takes one argument"),
+        (base + 4, "JkMount: worker 'nobody'"),
+    ] {
+        let expected = format!("{}{what}", n(line));
+        assert!(
+            stderr.lines().any(|l| l.starts_with(&expected)),
+            "missing '{expected}' in:\n{stderr}"
+        );
+    }
+    assert!(stderr.contains("5 error(s)"), "{stderr}");
+    let _ = std::fs::remove_dir_all(&root.dir);
+}
+
+fn conf_line_of(conf: &str, text: &str) -> usize {
+    std::fs::read_to_string(conf)
+        .unwrap()
+        .lines()
+        .position(|l| l == text)
+        .unwrap()
+        + 1
+}
+
+/// `--httpd-conf conf/httpd.conf --server-root DIR` reads DIR/conf/httpd.conf, as
+/// `apache2 -d DIR -f conf/httpd.conf` does, whatever the current directory.
+#[test]
+fn relative_httpd_conf_resolves_against_the_server_root() {
+    let root = ServerRoot::new(Mpm::Event);
+    root.write(
+        "conf/workers.properties",
+        "worker.list=a\nworker.a.secret=s\n",
+    );
+    root.configure("JkWorkersFile conf/workers.properties\nJkMount /a/* a\n");
+    let httpd = std::process::Command::new(common::APACHE2)
+        .current_dir("/")
+        .args(["-t", "-d", &root.path(""), "-f", "conf/httpd.conf"])
+        .output()
+        .unwrap();
+    assert!(httpd.status.success(), "{httpd:?}");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_rjk-check"))
+        .current_dir("/")
+        .args([
+            "--server-root",
+            &root.path(""),
+            "--httpd-conf",
+            "conf/httpd.conf",
+        ])
+        .output()
+        .unwrap();
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stdout}{stderr}");
+    assert!(line_of(&stdout, "/a/*").contains(" a "), "{stdout}");
+    let _ = std::fs::remove_dir_all(&root.dir);
+}
+
+/// Tomcat 9.0.31+/10 refuse AJP requests without the connector's secret: rjk-check names
+/// every ajp13 worker that has none (an lb's secret counts for its members).
+#[test]
+fn ajp13_worker_without_secret_is_warned_about() {
+    let dir = temp_dir("check-secret");
+    let wf = dir.join("workers.properties");
+    std::fs::write(
+        &wf,
+        "worker.list=lb,plain,guarded\nworker.lb.type=lb\nworker.lb.secret=s\n\
+         worker.lb.balance_workers=m1,m2\nworker.m1.port=1\nworker.m2.port=2\n\
+         worker.guarded.secret=t\n",
+    )
+    .unwrap();
+    let out = rjk_check(&["--workers", wf.to_str().unwrap()]);
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stdout}{stderr}");
+    let warned: Vec<&str> = stdout
+        .lines()
+        .filter(|l| l.contains("without a secret"))
+        .collect();
+    assert_eq!(warned.len(), 1, "{stdout}");
+    assert!(
+        warned[0].contains("worker plain ") && warned[0].contains("worker.plain.secret"),
+        "{stdout}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 fn readme_section(readme: &str, name: &str) -> String {
@@ -362,4 +545,53 @@ fn usage_errors_exit_2() {
     let out = rjk_check(&["--bogus"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(rjk_check(&["--help"]).status.success());
+}
+
+/// Debian's jk.load and our rjk.load enabled together: `apache2 -t` fails on rjk.load's
+/// Error line, and so does rjk-check; rjk.load alone passes both.
+#[test]
+fn jk_and_rjk_load_together_fail_like_apache2_t() {
+    let load = std::fs::read_to_string(repo().join("apxs/rjk.load"))
+        .unwrap()
+        .replace(
+            "/usr/lib/apache2/modules/mod_rjk.so",
+            common::module_path().to_str().unwrap(),
+        );
+    for with_jk in [false, true] {
+        let root = ServerRoot::new(Mpm::Event);
+        let wf = root.write(
+            "conf/workers.properties",
+            "worker.list=a\nworker.a.secret=s\n",
+        );
+        let jk = root.write(
+            "conf/mods/jk.load",
+            &format!(
+                "LoadModule jk_module {}/mod_jk.so\n",
+                common::apache_modules_dir()
+            ),
+        );
+        let rjk = root.write("conf/mods/rjk.load", &load);
+        if !with_jk {
+            std::fs::remove_file(&jk).unwrap();
+        }
+        let conf = shipping::configure_without_module(
+            &root,
+            &format!("IncludeOptional conf/mods/*.load\nJkWorkersFile {wf}\n"),
+        );
+        let t = root.config_test();
+        let httpd = String::from_utf8_lossy(&t.stderr).into_owned();
+        let out = rjk_check(&["--httpd-conf", &conf]);
+        let (stdout, stderr) = text(&out);
+        assert_eq!(t.status.success(), !with_jk, "{httpd}");
+        assert_eq!(out.status.success(), !with_jk, "{stdout}{stderr}");
+        if with_jk {
+            let (line, message) = httpd_syntax_error(&httpd);
+            assert!(message.contains("both enabled"), "{httpd}");
+            assert!(
+                stderr.contains(&format!("{rjk}:{line}: {message}")),
+                "{httpd}\n{stderr}"
+            );
+        }
+        let _ = std::fs::remove_dir_all(&root.dir);
+    }
 }

@@ -256,6 +256,18 @@ struct Section {
     line: usize,
 }
 
+/// Sections where httpd sets cmd->path (only ACCESS_CONF directives are allowed).
+const DIR_SECTIONS: &[&str] = &[
+    "Location",
+    "LocationMatch",
+    "Directory",
+    "DirectoryMatch",
+    "Files",
+    "FilesMatch",
+    "Proxy",
+    "ProxyMatch",
+];
+
 /// Modules Debian's httpd has compiled in: `<IfModule>` on them holds without a LoadModule.
 const BUILTIN_MODULES: &[&str] = &[
     "core",
@@ -281,6 +293,15 @@ struct Reader<'a> {
     errors: Vec<String>,
     notes: Vec<String>,
     depth: usize,
+    /// Whether the configuration loads jk_module anywhere (learnt by a first reading). If
+    /// it does, `<IfModule jk_module>` holds only after that LoadModule, as in httpd;
+    /// otherwise (a snippet checked on its own) the module counts as loaded throughout.
+    jk_load_seen: bool,
+    /// Where jk_module was loaded, with the file it was loaded from.
+    jk_loaded: Option<(String, String)>,
+    /// An error of JkWorkersFile/JkWorkerProperty: the workers are unknown, so the
+    /// mount checks that need them are skipped.
+    workers_failed: bool,
 }
 
 fn process_env(name: &str) -> Option<String> {
@@ -421,7 +442,14 @@ impl<'a> Reader<'a> {
             errors: Vec::new(),
             notes: Vec::new(),
             depth: 0,
+            jk_load_seen: false,
+            jk_loaded: None,
+            workers_failed: false,
         }
+    }
+
+    fn jk_is_loaded(&self) -> bool {
+        !self.jk_load_seen || self.jk_loaded.is_some()
     }
 
     fn active(&self) -> bool {
@@ -440,6 +468,19 @@ impl<'a> Reader<'a> {
             .rev()
             .find(|s| s.kind == SectionKind::Dir)
             .and_then(|s| s.path.as_deref())
+    }
+
+    /// The innermost `<Location>`-like section, spelt as httpd names it in messages.
+    fn dir_section(&self) -> Option<&'static str> {
+        let s = self
+            .stack
+            .iter()
+            .rev()
+            .find(|s| s.kind == SectionKind::Dir)?;
+        DIR_SECTIONS
+            .iter()
+            .find(|n| n.eq_ignore_ascii_case(&s.name))
+            .copied()
     }
 
     fn current(&mut self) -> &mut Server {
@@ -587,9 +628,17 @@ impl<'a> Reader<'a> {
             self.jk_directive(info, rest, file, line_no);
             return;
         }
+        if name.get(..2).is_some_and(|p| p.eq_ignore_ascii_case("jk")) {
+            self.errors.push(unknown_directive(name, file, line_no));
+            return;
+        }
         let words = conf_words(rest);
         let first = words.first().cloned().unwrap_or_default();
         match name.to_ascii_lowercase().as_str() {
+            // httpd's core `Error` directive: a configuration that reaches it fails.
+            "error" => self
+                .errors
+                .push(format!("{file}:{line_no}: {}", words.join(" "))),
             "serverroot" => {
                 self.server_root = first.trim_end_matches('/').to_string();
                 self.server_root_from = format!("ServerRoot at {file}:{line_no}");
@@ -602,23 +651,39 @@ impl<'a> Reader<'a> {
             "undefine" => {
                 self.defines.remove(&first);
             }
-            "loadmodule" => {
-                let m = first.strip_suffix("_module").unwrap_or(&first).to_string();
-                self.loaded.insert(m);
-                if let Some(p) = words.get(1).filter(|p| !p.ends_with("mod_rjk.so")) {
-                    if first == "jk_module" {
-                        self.notes.push(format!(
-                            "{file}:{line_no}: jk_module is loaded from {p}, which is not mod_rjk.so; this check shows what mod_rjk would do"
-                        ));
-                    }
-                }
-            }
+            "loadmodule" => self.load_module(&words, file, line_no),
             "include" | "includeoptional" => {
                 let optional = name.eq_ignore_ascii_case("includeoptional");
                 self.include(&first, optional, file, line_no);
             }
             _ => {}
         }
+    }
+
+    fn load_module(&mut self, words: &[String], file: &str, line_no: usize) {
+        let first = words.first().map_or("", String::as_str);
+        let m = first.strip_suffix("_module").unwrap_or(first).to_string();
+        self.loaded.insert(m);
+        if first != "jk_module" {
+            return;
+        }
+        let from = words.get(1).cloned().unwrap_or_default();
+        let at = format!("{file}:{line_no}");
+        if let Some((prev_at, prev_from)) = &self.jk_loaded {
+            // httpd: "AH01574: module jk_module is already loaded, skipping".
+            self.notes.push(format!(
+                "{at}: module jk_module is already loaded (from {prev_from} at {prev_at}), skipping: \
+                 httpd ignores this LoadModule of {from}; mod_jk and mod_rjk are both jk_module, \
+                 load only one (on Debian: a2dismod jk)"
+            ));
+            return;
+        }
+        if !from.ends_with("mod_rjk.so") {
+            self.notes.push(format!(
+                "{at}: jk_module is loaded from {from}, which is not mod_rjk.so; this check shows what mod_rjk would do"
+            ));
+        }
+        self.jk_loaded = Some((at, from));
     }
 
     fn include(&mut self, arg: &str, optional: bool, file: &str, line_no: usize) {
@@ -653,8 +718,9 @@ impl<'a> Reader<'a> {
         let parent_active = self.active();
         let (kind, active, path) = match lower.as_str() {
             "virtualhost" => (SectionKind::VirtualHost, true, None),
-            "location" | "locationmatch" | "directory" | "directorymatch" | "files"
-            | "filesmatch" | "proxy" | "proxymatch" => (SectionKind::Dir, true, Some(first)),
+            _ if DIR_SECTIONS.iter().any(|n| n.eq_ignore_ascii_case(name)) => {
+                (SectionKind::Dir, true, Some(first))
+            }
             "ifmodule" => {
                 let (neg, m) = match first.strip_prefix('!') {
                     Some(m) => (true, m),
@@ -666,7 +732,11 @@ impl<'a> Reader<'a> {
                     .unwrap_or(m);
                 // The configuration is checked as mod_rjk (registered as jk_module /
                 // mod_jk.c) would see it: loaded.
-                let loaded = m == "jk" || self.loaded.contains(m);
+                let loaded = if m == "jk" {
+                    self.jk_is_loaded()
+                } else {
+                    self.loaded.contains(m)
+                };
                 (SectionKind::Other, loaded != neg, None)
             }
             "ifdefine" => {
@@ -679,6 +749,13 @@ impl<'a> Reader<'a> {
                     self.defines.contains_key(d) != neg,
                     None,
                 )
+            }
+            "iffile" => {
+                let (neg, f) = match first.strip_prefix('!') {
+                    Some(f) => (true, f),
+                    None => (false, first.as_str()),
+                };
+                (SectionKind::Other, self.resolve(f).exists() != neg, None)
             }
             // Bodies that are not configuration of this server as written.
             "macro" => (SectionKind::Other, false, None),
@@ -714,10 +791,14 @@ impl<'a> Reader<'a> {
         line_no: usize,
     ) {
         let at = format!("{file}:{line_no}");
-        if info.scope != Scope::ServerOrLocation && self.location().is_some() {
-            self.errors
-                .push(format!("{at}: {} not allowed here", info.name()));
-            return;
+        if info.scope != Scope::ServerOrLocation {
+            if let Some(section) = self.dir_section() {
+                self.errors.push(format!(
+                    "{at}: {} not allowed in <{section}> context",
+                    info.name()
+                ));
+                return;
+            }
         }
         // The argument shapes httpd checks before it calls the module.
         let help = info.help.to_str().unwrap_or("");
@@ -769,6 +850,12 @@ impl<'a> Reader<'a> {
         };
         if let Err(e) = self.current().conf.apply(info, &args, &ctx) {
             self.errors.push(format!("{at}: {e}"));
+            if matches!(
+                info.directive,
+                directives::Directive::WorkersFile | directives::Directive::WorkerProperty
+            ) {
+                self.workers_failed = true;
+            }
         }
     }
 
@@ -789,6 +876,7 @@ impl<'a> Reader<'a> {
         };
         if let Err(e) = self.main.conf.apply(info, &[path], &ctx) {
             self.errors.push(e);
+            self.workers_failed = true;
         }
     }
 }
@@ -813,27 +901,137 @@ fn check(opts: &Opts) -> ExitCode {
         (None, None) => (cwd.clone(), "the current directory".to_string()),
     };
     let server_root = absolute(&server_root, &cwd);
-    let mut r = Reader::new(server_root, from, opts.workers.as_deref());
-    if opts.workers.is_some() && opts.httpd_conf.is_none() {
-        r.apply_workers_override();
+    // httpd resolves a relative `-f FILE` against the ServerRoot of `-d`.
+    let conf = opts.httpd_conf.as_ref().map(|c| match &opts.server_root {
+        Some(_) => PathBuf::from(absolute(c, &server_root)),
+        None => PathBuf::from(absolute(c, &cwd)),
+    });
+    let read = |jk_load_seen: bool| {
+        let mut r = Reader::new(server_root.clone(), from.clone(), opts.workers.as_deref());
+        r.jk_load_seen = jk_load_seen;
+        match &conf {
+            Some(conf) => {
+                read_server_root(&mut r, conf);
+                r.apply_workers_override();
+                r.read_file(conf);
+            }
+            None => r.apply_workers_override(),
+        }
+        r
+    };
+    // A first reading learns whether jk_module is loaded at all (see `jk_load_seen`).
+    let seen = conf.is_some() && read(false).jk_loaded.is_some();
+    let mut r = read(seen);
+    if seen && r.jk_loaded.is_none() {
+        r.notes.push(
+            "no LoadModule jk_module is reached: httpd would not load the module, and \
+             <IfModule jk_module> sections are skipped"
+                .to_string(),
+        );
     }
-    if let Some(conf) = &opts.httpd_conf {
-        let conf = PathBuf::from(absolute(conf, &cwd));
-        // ServerRoot is read before anything else, as in httpd: the first pass only
-        // looks for it, so that the --workers file resolves against it too.
-        if let Ok(text) = std::fs::read_to_string(&conf) {
-            for (i, l) in text.lines().enumerate() {
-                let w = conf_words(l);
-                if w.len() == 2 && w[0].eq_ignore_ascii_case("ServerRoot") {
-                    r.server_root = w[1].trim_end_matches('/').to_string();
-                    r.server_root_from = format!("ServerRoot at {}:{}", conf.display(), i + 1);
-                }
+    let verdict = Verdict::of(&mut r);
+    if !verdict.errors.is_empty() {
+        eprintln!(
+            "rjk-check: {} error(s); httpd would refuse to start (apachectl -t fails):",
+            verdict.errors.len()
+        );
+        for e in &verdict.errors {
+            eprintln!("{e}");
+        }
+        return ExitCode::from(1);
+    }
+    print!("{}", report(&r, &verdict, opts.httpd_conf.is_some()));
+    ExitCode::SUCCESS
+}
+
+/// httpd reads ServerRoot before anything else: a first look for it, so that the
+/// --workers file resolves against it too.
+fn read_server_root(r: &mut Reader, conf: &Path) {
+    if let Ok(text) = std::fs::read_to_string(conf) {
+        for (i, l) in text.lines().enumerate() {
+            let w = conf_words(l);
+            if w.len() == 2 && w[0].eq_ignore_ascii_case("ServerRoot") {
+                r.server_root = w[1].trim_end_matches('/').to_string();
+                r.server_root_from = format!("ServerRoot at {}:{}", conf.display(), i + 1);
             }
         }
-        r.apply_workers_override();
-        r.read_file(&conf);
     }
+}
 
+/// Everything httpd's configuration phase would say: every error (httpd stops at the
+/// first), the warnings, and the servers as merged.
+struct Verdict {
+    errors: Vec<String>,
+    warnings: Vec<String>,
+    merged: Vec<Server>,
+    workers: Option<std::sync::Arc<WorkersConfig>>,
+}
+
+impl Verdict {
+    fn of(r: &mut Reader) -> Verdict {
+        let mut errors = std::mem::take(&mut r.errors);
+        let mut warnings: Vec<String> = std::mem::take(&mut r.notes);
+        warnings.extend(r.main.conf.warnings.iter().cloned());
+        // httpd merges every vhost with the main server (AP_MODULE_FLAG_ALWAYS_MERGE),
+        // then runs check_config, which finishes the main server's workers.
+        let merged: Vec<Server> = r
+            .vhosts
+            .iter()
+            .map(|v| {
+                warnings.extend(v.conf.warnings.iter().cloned());
+                Server {
+                    label: v.label.clone(),
+                    server_name: v.server_name.clone(),
+                    conf: ServerConf::merge(&r.main.conf, &v.conf),
+                }
+            })
+            .collect();
+        let mut workers = None;
+        if !r.workers_failed {
+            let root = r.server_root.clone();
+            match r
+                .main
+                .conf
+                .finish_main(root.trim_end_matches('/'), &process_env)
+            {
+                Ok(()) => workers = r.main.conf.workers.clone(),
+                Err(e) => errors.push(e),
+            }
+        }
+        if let Some(w) = &workers {
+            warnings.extend(w.warnings.iter().cloned());
+            warnings.extend(missing_secrets(w));
+            // check_config: every mapping rule must name a worker of worker.list.
+            for s in std::iter::once(&r.main).chain(merged.iter()) {
+                errors.extend(s.conf.mount_errors(w, &format!("the {}", s.label)));
+            }
+        }
+        Verdict {
+            errors,
+            warnings,
+            merged,
+            workers,
+        }
+    }
+}
+
+/// An ajp13 worker without a secret is refused by Tomcat 9.0.31+ and 10 (secretRequired).
+fn missing_secrets(w: &WorkersConfig) -> Vec<String> {
+    w.workers
+        .values()
+        .filter(|d| d.ajp().is_some_and(|p| p.secret.is_none()))
+        .map(|d| {
+            format!(
+                "worker {} (defined at {}) is an ajp13 worker without a secret: Tomcat 9.0.31+ \
+                 and 10 answer 403 to it unless its AJP connector sets secretRequired=\"false\"; \
+                 set worker.{}.secret (or the secret of its lb) to the connector's secret",
+                d.name, d.origin, d.name
+            )
+        })
+        .collect()
+}
+
+fn report(r: &Reader, v: &Verdict, with_map: bool) -> String {
     let mut report = String::new();
     let _ = writeln!(
         report,
@@ -849,94 +1047,62 @@ fn check(opts: &Opts) -> ExitCode {
     if let Some(f) = &r.main.conf.workers_file {
         let _ = writeln!(report, "JkWorkersFile: {f}");
     }
-
-    let mut warnings: Vec<String> = Vec::new();
-    warnings.append(&mut r.notes);
-    warnings.extend(r.main.conf.warnings.iter().cloned());
-    // httpd merges every vhost with the main server (AP_MODULE_FLAG_ALWAYS_MERGE), then
-    // runs check_config, which finishes the main server's workers.
-    let merged: Vec<Server> = r
-        .vhosts
-        .iter()
-        .map(|v| {
-            warnings.extend(v.conf.warnings.iter().cloned());
-            Server {
-                label: v.label.clone(),
-                server_name: v.server_name.clone(),
-                conf: ServerConf::merge(&r.main.conf, &v.conf),
-            }
-        })
-        .collect();
-    if r.errors.is_empty() {
-        let root = r.server_root.clone();
-        if let Err(e) = r
-            .main
-            .conf
-            .finish_main(root.trim_end_matches('/'), &process_env)
-        {
-            r.errors.push(e);
-        }
-    }
-    if !r.errors.is_empty() {
-        eprintln!(
-            "rjk-check: {} error(s); httpd would refuse to start (apachectl -t fails):",
-            r.errors.len()
-        );
-        for e in &r.errors {
-            eprintln!("{e}");
-        }
-        return ExitCode::from(1);
-    }
-    let workers = r
-        .main
-        .conf
-        .workers
-        .clone()
-        .expect("finish_main sets the workers");
-    warnings.extend(workers.warnings.iter().cloned());
-    // check_config: every mapping rule must name a worker of worker.list.
-    let mount_errors: Vec<String> = std::iter::once(&r.main)
-        .chain(merged.iter())
-        .filter_map(|s| {
-            s.conf
-                .check_mounts(&workers, &format!("the {}", s.label))
-                .err()
-        })
-        .collect();
-    if !mount_errors.is_empty() {
-        eprintln!(
-            "rjk-check: {} error(s); httpd would refuse to start (apachectl -t fails):",
-            mount_errors.len()
-        );
-        for e in &mount_errors {
-            eprintln!("{e}");
-        }
-        return ExitCode::from(1);
-    }
-
     report.push('\n');
-    print_workers(&mut report, &workers);
-
-    if opts.httpd_conf.is_some() {
+    if let Some(w) = &v.workers {
+        print_workers(&mut report, w);
+    }
+    if with_map {
         let main_has_rules = !r.main.conf.uri_map.is_empty();
-        let servers = std::iter::once(&r.main).chain(merged.iter());
-        for s in servers {
+        for s in std::iter::once(&r.main).chain(v.merged.iter()) {
             report.push('\n');
             print_map(&mut report, s, main_has_rules);
         }
     } else {
         report.push_str("\n(no --httpd-conf given: no URI map)\n");
     }
-
-    if !warnings.is_empty() {
-        let _ = writeln!(report, "\nWarnings ({}):", warnings.len());
-        for w in &warnings {
+    if !v.warnings.is_empty() {
+        let _ = writeln!(report, "\nWarnings ({}):", v.warnings.len());
+        for w in &v.warnings {
             let _ = writeln!(report, "  {w}");
         }
     }
     let _ = writeln!(report, "\nConfiguration OK");
-    print!("{report}");
-    ExitCode::SUCCESS
+    report
+}
+
+/// httpd's words for a directive no loaded module defines, with the closest Jk directive.
+fn unknown_directive(name: &str, file: &str, line_no: usize) -> String {
+    let hint = DIRECTIVES
+        .iter()
+        .map(|d| {
+            (
+                edit_distance(&name.to_ascii_lowercase(), &d.name().to_ascii_lowercase()),
+                d,
+            )
+        })
+        .filter(|(dist, _)| *dist <= 3)
+        .min_by_key(|(dist, _)| *dist)
+        .map_or(String::new(), |(_, d)| {
+            format!(" (did you mean {}?)", d.name())
+        });
+    format!(
+        "{file}:{line_no}: Invalid command '{name}', perhaps misspelled or defined by a module \
+         not included in the server configuration{hint}"
+    )
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let cost = usize::from(ca != *cb);
+            cur.push((prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1));
+        }
+        prev = cur;
+    }
+    prev[b.len()]
 }
 
 fn absolute(p: &str, cwd: &str) -> String {

@@ -703,22 +703,36 @@ impl ServerConf {
     /// other): the first rule that does not is an error naming its JkMount line, or
     /// `server` (where the server was defined) for rules of other sources.
     pub fn check_mounts(&self, workers: &WorkersConfig, server: &str) -> Result<(), String> {
-        let listed = |w: &str| w == "*" || workers.list.iter().any(|l| l == w);
-        for (w, origin) in &self.mount_origins {
-            if !listed(w) {
-                return Err(format!(
-                    "{origin}: JkMount: {}",
-                    unlisted_worker(workers, w)
-                ));
-            }
-        }
-        match self.uri_map.workers().into_iter().find(|w| !listed(w)) {
-            Some(w) => Err(format!(
-                "a mapping rule of {server}: {}",
-                unlisted_worker(workers, w)
-            )),
+        match self.mount_errors(workers, server).into_iter().next() {
+            Some(e) => Err(e),
             None => Ok(()),
         }
+    }
+
+    /// Every error [`Self::check_mounts`] could report, in order (for rjk-check, which
+    /// lists them all): each JkMount line naming an unlisted worker, then the first other
+    /// rule that does.
+    pub fn mount_errors(&self, workers: &WorkersConfig, server: &str) -> Vec<String> {
+        let listed = |w: &str| w == "*" || workers.list.iter().any(|l| l == w);
+        let mut errors: Vec<String> = self
+            .mount_origins
+            .iter()
+            .filter(|(w, _)| !listed(w))
+            .map(|(w, origin)| format!("{origin}: JkMount: {}", unlisted_worker(workers, w)))
+            .collect();
+        let by_lines: Vec<&str> = self.mount_origins.iter().map(|(w, _)| w.as_str()).collect();
+        if let Some(w) = self
+            .uri_map
+            .workers()
+            .into_iter()
+            .find(|w| !listed(w) && !by_lines.contains(w))
+        {
+            errors.push(format!(
+                "a mapping rule of {server}: {}",
+                unlisted_worker(workers, w)
+            ));
+        }
+        errors
     }
 
     fn apply_options(&mut self, raw: &str, ctx: &DirectiveCtx) -> Result<(), String> {
