@@ -13,6 +13,9 @@ cargo build --all-targets
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 cargo test 2>&1 | tee "$log"
+# Two minutes of prefork mod_rjk and mod_jk under graceful restarts, Tomcat kills, drains
+# and aborted downloads: fails on a mixed or corrupted body, a crash or a leftover shm file.
+python3 tests/soak/soak.py --short --module target/debug/libmod_rjk.so
 # Every fuzz target for 20 s over its seed corpus (a longer run: bash fuzz/run.sh 3600).
 bash fuzz/run.sh 20
 # The benchmark script stays runnable: one short round checking that mod_rjk, mod_jk and
