@@ -35,10 +35,11 @@ event of that member: mod_rjk "cannot connect"/"Connection refused", mod_jk
 error_log), shared-memory files left after the httpd stopped.
 
 Exit status 1 when mod_rjk returned a mixed or corrupted body, a child crashed, or a
-shared-memory file was left behind; with --assert-failover (default in long runs) also
-when mod_rjk made more refused connects over the kills than mod_jk (plus --refused-slack
-per kill) or a request during a restart window took longer than the bound derived from
-the configured timeouts. mod_jk's numbers are the reference: reported, never failing.
+shared-memory file was left behind, or made more refused connects over the kills than
+mod_jk (plus --refused-slack per kill; mod_jk logs one line per connect attempt, mod_rjk
+one per request that met the dead member); with --assert-failover (default in long runs)
+also when a request during a restart window took longer than the bound derived from the
+configured timeouts (not in --short: a loaded 2-core machine can stall any request). mod_jk's numbers are the reference: reported, never failing.
 2 when the set-up failed. Every load loop is bounded by the deadline and a request cap.
 """
 
@@ -533,8 +534,9 @@ def run(args, workdir: Path, module: Path | None, mods: str) -> dict:
             clients.append(cl)
             cl.start()
     sched = Schedule(args)
-    # The members' in-flight counts of each connector's shared memory, every 2 s: more
-    # than --clients in flight on one member means the counter leaked.
+    # The members' in-flight counts of each connector's shared memory, every 2 s: far more
+    # than --clients on one member means the counter leaked (an aborted download may
+    # still be finishing in its child while that client's next request runs).
     busy_seen: dict[str, list] = {c: [] for c in servers}
 
     def sample_busy() -> None:
@@ -714,7 +716,7 @@ def report(res: dict) -> str:
     return "\n".join(out) + "\n"
 
 
-def verdict(res: dict, assert_failover: bool, slack: int) -> list[str]:
+def verdict(res: dict, assert_failover: bool, assert_refused: bool, slack: int) -> list[str]:
     bad = []
     r = res["connectors"].get("mod_rjk")
     if r is None:
@@ -727,12 +729,12 @@ def verdict(res: dict, assert_failover: bool, slack: int) -> list[str]:
         bad.append("the soak's own client failed; see the report")
     if r["leftover_shm"]:
         bad.append(f"mod_rjk: shared-memory files left after stop: {r['leftover_shm']}")
-    if assert_failover and res["kills"]:
+    if (assert_failover or assert_refused) and res["kills"] and "mod_jk" in res["connectors"]:
         mine = sum(k["refused"]["mod_rjk"] for k in res["kills"])
-        if "mod_jk" in res["connectors"]:
-            ref = sum(k["refused"]["mod_jk"] for k in res["kills"])
-            if mine > ref + slack * len(res["kills"]):
-                bad.append(f"mod_rjk: {mine} refused connects over {len(res['kills'])} kills, mod_jk {ref}")
+        ref = sum(k["refused"]["mod_jk"] for k in res["kills"])
+        if mine > ref + slack * len(res["kills"]):
+            bad.append(f"mod_rjk: {mine} refused connects over {len(res['kills'])} kills, mod_jk {ref}")
+    if assert_failover and res["kills"]:
         bound = failover_bound_s()
         for i, k in enumerate(res["kills"]):
             dt, what = k["slowest"]["mod_rjk"]
@@ -761,6 +763,8 @@ def parse_args(argv):
     ap.add_argument("--assert-failover", dest="assert_failover", action="store_true", default=None,
                     help="fail on more refused connects than mod_jk or a request over the bound (default: long runs)")
     ap.add_argument("--no-assert-failover", dest="assert_failover", action="store_false")
+    ap.add_argument("--no-assert-refused", dest="assert_refused", action="store_false",
+                    help="do not fail on more refused connects than mod_jk (checked in short runs too)")
     ap.add_argument("--refused-slack", type=int, default=2, help="refused connects per kill allowed over mod_jk")
     ap.add_argument("--tomcat-java-opts", default="", help="extra JVM options (default: tomcat.sh's)")
     ap.add_argument("--out", default=None, help="output directory (default target/soak)")
@@ -805,7 +809,7 @@ def main(argv: list[str]) -> int:
         (out / "soak.md").write_text(md)
         (out / "soak.json").write_text(json.dumps(res, indent=1, default=str))
         print(md)
-        bad = verdict(res, args.assert_failover, args.refused_slack)
+        bad = verdict(res, args.assert_failover, args.assert_refused, args.refused_slack)
         for b in bad:
             log(f"FAILED: {b}")
         return 1 if bad else 0
