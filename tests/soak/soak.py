@@ -338,10 +338,10 @@ class Client(threading.Thread):
             try:
                 self.one(what, rid)
             except socket.timeout:
-                self.stats.error("client timeout (30 s)")
+                self.stats.error(f"client timeout 30 s ({what})")
                 self.conn = None
             except (OSError, http.client.HTTPException) as e:
-                self.stats.error(type(e).__name__)
+                self.stats.error(f"{type(e).__name__} ({what})")
                 self.conn = None
             except Exception as e:  # noqa: BLE001 - a client bug must show, not stop the load
                 self.stats.error(f"client bug: {type(e).__name__}")
@@ -382,7 +382,7 @@ class Client(threading.Thread):
         if what == "echo":
             resp = self.send("GET", f"/echo?id={rid}", None, headers)
             body = resp.read()
-            if self.status_ok(resp):
+            if self.status_ok(resp, what):
                 q, h = echo_field(body, "query"), echo_field(body, "header.x-soak-id")
                 if q != f"id={rid}" or h != rid:
                     self.wrong("mixed", f"echo {rid}: query={q!r} x-soak-id={h!r}")
@@ -391,7 +391,7 @@ class Client(threading.Thread):
             n = self.rng.randint(0, MAX_SIZE) if self.rng.random() < 0.3 else n
             resp = self.send("GET", f"/size/{n}?id={rid}", None, headers)
             body = resp.read()
-            if self.status_ok(resp) and body != PATTERN[:n]:
+            if self.status_ok(resp, what) and body != PATTERN[:n]:
                 kind = "mixed" if body.startswith(b"method=") else "corrupted"
                 at = next((i for i, (x, y) in enumerate(zip(body, PATTERN)) if x != y), min(len(body), n))
                 self.wrong(kind, f"size {n} {rid}: got {len(body)} bytes, first difference at {at}: "
@@ -401,7 +401,7 @@ class Client(threading.Thread):
             data = self.rng.randbytes(n)
             resp = self.send("POST", f"/echo?id={rid}", data, {**headers, "Content-Type": "application/octet-stream"})
             body = resp.read()
-            if self.status_ok(resp):
+            if self.status_ok(resp, what):
                 q, ln, sha = echo_field(body, "query"), echo_field(body, "body_len"), echo_field(body, "body_sha256")
                 if q != f"id={rid}":
                     self.wrong("mixed", f"post {rid}: query={q!r}")
@@ -409,7 +409,7 @@ class Client(threading.Thread):
                     self.wrong("corrupted", f"post {rid}: body_len {ln} of {n}")
         else:
             resp = self.send("GET", f"/size/{ABORT_SIZE}?id={rid}", None, headers)
-            if self.status_ok(resp):
+            if self.status_ok(resp, what):
                 head = resp.read(16384)
                 if head != PATTERN[: len(head)]:
                     self.wrong("corrupted", f"abort {rid}: first bytes {head[:40]!r}")
@@ -420,13 +420,14 @@ class Client(threading.Thread):
                 self.conn.close()
             self.conn = None
 
-    def status_ok(self, resp) -> bool:
+    def status_ok(self, resp, what: str) -> bool:
         if resp.status == 200:
             with self.stats.lock:
                 self.stats.ok += 1
             return True
         resp.read()
-        self.stats.error(f"HTTP {resp.status}")
+        # By request kind: a POST in flight when its Tomcat dies is not replayed (502).
+        self.stats.error(f"HTTP {resp.status} ({what})")
         self.conn = None
         return False
 
@@ -651,6 +652,8 @@ def run(args, workdir: Path, module: Path | None, mods: str) -> dict:
             "leftover_shm": h.shm_files(), "bad": s.bad, "status_after": status_after[c],
             "busy_max": max((max(v.values(), default=0) for _, v in busy_seen[c]), default=0),
             "busy_samples": busy_seen[c],
+            "slowest_10": sorted(((round(dt, 3), round(st - t0, 2), w) for (st, dt, w) in s.samples),
+                                 reverse=True)[:10],
         }
     return results
 
