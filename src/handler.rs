@@ -1479,6 +1479,11 @@ fn serve(
                                 BackendError::ReplyTimeout => FailureKind::ReplyTimeout,
                                 BackendError::Protocol(_) => FailureKind::Protocol,
                                 BackendError::PoolExhausted => FailureKind::Busy,
+                                BackendError::Connect(e)
+                                    if e.kind() == std::io::ErrorKind::ConnectionRefused =>
+                                {
+                                    FailureKind::Refused
+                                }
                                 // A pooled connection closed under us: a local error.
                                 _ if !backend_fault => FailureKind::Protocol,
                                 _ => FailureKind::Backend,

@@ -16,6 +16,9 @@ cargo test 2>&1 | tee "$log"
 # The compose setup on a private container engine (docker/test/run.sh): about 2.5 min
 # when its images are not cached yet, under a minute after a change to src/.
 bash docker/test/run.sh
+# Two minutes of prefork mod_rjk and mod_jk under graceful restarts, Tomcat kills, drains
+# and aborted downloads: fails on a mixed or corrupted body, a crash or a leftover shm file.
+python3 tests/soak/soak.py --short --module target/debug/libmod_rjk.so
 # Every fuzz target for 20 s over its seed corpus (a longer run: bash fuzz/run.sh 3600).
 bash fuzz/run.sh 20
 # The benchmark script stays runnable: one short round checking that mod_rjk, mod_jk and

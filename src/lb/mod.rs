@@ -126,6 +126,11 @@ pub enum FailureKind {
     /// member, escalation is 0, the first error is older than error_escalation_time, or the
     /// attempt was a recovery probe; else a local error.
     Backend,
+    /// The backend refused the connection: nothing listens on its port, so the member is
+    /// down for every child. ERR at once, whatever else is in flight on it (those
+    /// requests fail too); [`FailureKind::Backend`]'s wait for a quiet moment would keep
+    /// a busy prefork server connecting to a killed backend until it listens again.
+    Refused,
     /// reply_timeout: ERR once the decayed count exceeds max_reply_timeouts.
     ReplyTimeout,
     /// Bad AJP from the backend or an internal error: local error only.
@@ -997,6 +1002,19 @@ impl<'s> Balancer<'s> {
                     set_ok_unless_error(slot);
                     false
                 }
+            }
+            FailureKind::Refused => {
+                slot.errors.fetch_add(1, Ordering::Relaxed);
+                let _ = slot.first_error_ms.compare_exchange(
+                    0,
+                    now,
+                    Ordering::AcqRel,
+                    Ordering::Acquire,
+                );
+                slot.last_error_ms.store(now, Ordering::Release);
+                slot.state
+                    .store(MemberState::Error.code(), Ordering::Release);
+                true
             }
             FailureKind::Backend => {
                 slot.errors.fetch_add(1, Ordering::Relaxed);

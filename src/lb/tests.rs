@@ -737,6 +737,39 @@ fn a_failure_beside_other_requests_stays_local_until_escalation() {
 }
 
 #[test]
+fn a_refused_connect_is_a_global_error_beside_other_requests() {
+    // The same load as above (two more requests in flight), but the backend refused the
+    // connection: nothing listens, so every child stops choosing the member at once.
+    let seg = three();
+    let b = Balancer::new(&seg, 0);
+    let t0 = 10 * MINUTE;
+    b.maintain(t0, MINUTE);
+    b.on_start(0);
+    b.on_start(0);
+    b.on_start(0);
+    assert!(b.on_failure(0, FailureKind::Refused, t0));
+    assert_eq!(state(&b, 0), MemberState::Error);
+    let m = b.member(0).unwrap();
+    assert_eq!((m.busy, m.errors, m.first_error_ms), (2, 1, t0));
+    for _ in 0..6 {
+        assert_ne!(b.choose(&PLAIN, &[], t0 + 1).unwrap().member, 0);
+    }
+    // The requests still in flight fail as local errors and leave it in ERR.
+    assert!(!b.on_failure(0, FailureKind::Protocol, t0 + 2));
+    assert_eq!(state(&b, 0), MemberState::Error);
+    b.on_failure(0, FailureKind::Refused, t0 + 3);
+    assert_eq!(
+        b.member(0).unwrap().first_error_ms,
+        t0,
+        "the first error is kept"
+    );
+    assert_eq!(b.member(0).unwrap().busy, 0);
+    // It comes back through recover_time like any other error.
+    let report = b.maintain(t0 + 2 * MINUTE, MINUTE).unwrap();
+    assert_eq!(report.recovered, vec![0]);
+}
+
+#[test]
 fn errors_recover_through_a_single_probe() {
     let seg = three();
     let b = Balancer::new(&seg, 0);
