@@ -93,6 +93,7 @@ fuzz_target!(|data: &[u8]| {
         read_only: true,
         ..f.params.clone()
     };
+    let names = ["jkm.example".to_owned()];
     let ctx = StatusContext {
         worker: "jkstatus",
         params: if selector & 0x10 != 0 {
@@ -106,6 +107,7 @@ fuzz_target!(|data: &[u8]| {
         server: "127.0.0.1:8080",
         software: "Apache/2.4 mod_rjk",
         csrf_token: TOKEN,
+        server_names: &names,
         now_ms: 1_778_760_000_000,
         latency: &latency,
     };
@@ -123,6 +125,9 @@ fuzz_target!(|data: &[u8]| {
         } else {
             "/jkmanager/"
         },
+        // The selector byte is full: the lengths pick the browser markers.
+        user_agent: (query.len() % 2 == 1).then_some("Mozilla/5.0"),
+        browser_headers: form.len() % 2 == 1,
     };
     // Twice on the same segment: the second request sees whatever the first one changed.
     for _ in 0..2 {
