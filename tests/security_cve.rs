@@ -1051,6 +1051,20 @@ fn backend_body_longer_than_its_content_length_is_cut_and_never_reused() {
     });
 }
 
+/// A reply with less body than its Content-Length, all of it received before anything
+/// went to the client: a 502, and that connection is never reused.
+#[test]
+fn backend_body_shorter_than_its_content_length_is_a_502() {
+    let s = single(Mpm::Event, "ok", "", "");
+    let r = s.h.get("/app/fault/cl_under");
+    assert_eq!(r.status, 502, "{}", r.text());
+    assert!(!r.text().contains("0123456789"), "{}", r.text());
+    assert_never_reused(&s.fake, "/app/fault/cl_under\"");
+    s.h.wait_log("logs/mod_jk.log", "the 502", |l| {
+        l.contains("response ended after 10 body bytes of the 100 its Content-Length announced")
+    });
+}
+
 /// Backend Content-Length / Transfer-Encoding cannot desync the client connection: a
 /// pipelined follow-up always gets its own response, or the connection ends visibly.
 #[test]

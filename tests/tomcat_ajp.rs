@@ -290,9 +290,22 @@ fn tomcat_body_longer_or_shorter_than_its_content_length() {
         l.contains("worker tc sent more body than its Content-Length 0 for /jsp/length_zero_then_newline.jsp")
     });
 
-    let r = h.get("/jsp/length_100_body_10.jsp");
-    assert_eq!(r.status, 502, "{}", r.text());
-    assert!(!r.text().contains("0123456789"), "{}", r.text());
+    // When Tomcat's END_RESPONSE arrives with the body, nothing has gone to the client
+    // yet: a 502. When the body packet arrives alone it is passed to httpd first, and the
+    // short body then cuts the client connection: the client sees no complete response
+    // (nothing, or the announced length not reached). Never a response that looks whole.
+    // The fake backend's `cl_under` (security_cve.rs) pins the 502 down.
+    let raw =
+        h.raw(b"GET /jsp/length_100_body_10.jsp HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    if text.starts_with("HTTP/1.1 502") {
+        assert!(!text.contains("0123456789"), "{text}");
+    } else if let Some(head_end) = text.find("\r\n\r\n") {
+        assert!(text[..head_end].contains("Content-Length: 100"), "{text}");
+        assert!(text[head_end + 4..].len() < 100, "{text}");
+    } else {
+        assert!(!text.starts_with("HTTP/1.1 200"), "{text}");
+    }
 
     let raw = h.raw(
         b"GET /jsp/length_100000_flushed_then_short.jsp HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",

@@ -1235,6 +1235,20 @@ const SCENARIOS: &[Scenario] = &[
         },
     },
     Scenario {
+        name: "cl_under",
+        about: "Content-Length: 100 with the body '0123456789', END reuse=1, all in one segment",
+        run: |c, _| {
+            let reply = [
+                c.headers(200, b"OK", &[(Name::Code(RES_CONTENT_LENGTH), b"100")]),
+                wire::body_chunk(b"0123456789"),
+                wire::end_response(true),
+            ]
+            .concat();
+            c.send(&reply)?;
+            Ok(Flow::Continue)
+        },
+    },
+    Scenario {
         name: "cl_and_te",
         about: "Content-Length: 5 and Transfer-Encoding: chunked with body 'hello'",
         run: |c, _| {
@@ -1421,6 +1435,7 @@ mod tests {
             "reuse0",
             "cl_mismatch",
             "cl_over",
+            "cl_under",
             "no_cpong",
             "getbody_ffff",
         ] {
