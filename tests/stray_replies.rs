@@ -91,10 +91,12 @@ fn worker_stray_no_reuse_time_stops_mixed_responses_after_the_first_detection() 
         1,
         "{log}"
     );
-    // The status page shows it.
+    // The status page shows it, in HTML and JSON.
     let json = h.get("/jkstatus?mime=json").text();
     assert!(json.contains("\"no_reuse_seconds\":"), "{json}");
     assert!(!json.contains("\"no_reuse_seconds\":0"), "{json}");
+    let html = h.get("/jkstatus").text();
+    assert!(html.contains("data-no-reuse=\"s\""), "{html}");
 }
 
 /// `stray_no_reuse_time=0` turns the mode off: then the mixing goes on, which is what the

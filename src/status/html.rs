@@ -337,6 +337,7 @@ pub(super) fn page(p: &Page) -> String {
             Html(w)
         );
     }
+    no_reuse_notice(&mut o, p);
     if p.hidden(OPT_NO_LB) {
         toggle_para(&mut o, p, "Show load balancers", OPT_NO_LB);
     } else {
@@ -863,11 +864,49 @@ fn ajp_conf_table<'a>(
     out!(o, "</tbody></table></div>");
 }
 
+/// Workers in no-reuse mode (their backend wrote outside an exchange), with the seconds
+/// left; nothing when there are none.
+fn no_reuse_notice(o: &mut String, p: &Page) {
+    let now = p.ctx.now_ms;
+    let members = p.lbs.iter().flat_map(|lb| {
+        lb.members
+            .iter()
+            .map(|m| (m.snap.name.as_str(), m.no_reuse_until_ms))
+    });
+    let ajps = p
+        .ajps
+        .iter()
+        .filter_map(|a| Some((a.name, a.stats.as_ref()?.no_reuse_until_ms)));
+    let active: Vec<(&str, u64)> = members
+        .chain(ajps)
+        .filter(|&(_, until)| until > now)
+        .map(|(name, until)| (name, (until - now).div_ceil(1000)))
+        .collect();
+    if active.is_empty() {
+        return;
+    }
+    out!(
+        o,
+        "<section class=\"card\" id=\"no-reuse\"><div class=\"card-head\"><h2>Connections not reused</h2></div><ul>"
+    );
+    for (name, secs) in active {
+        out!(
+            o,
+            "<li data-no-reuse=\"{}\"><code>{}</code>: its backend sent a reply outside a request \
+             exchange; every request gets a fresh connection for {secs} s more \
+             (<code>stray_no_reuse_time</code>).</li>",
+            Html(name),
+            Html(name)
+        );
+    }
+    out!(o, "</ul></section>\n");
+}
+
 fn ajp_section(o: &mut String, p: &Page) {
     out!(
         o,
         "<section class=\"card\" id=\"ajp-workers\"><div class=\"card-head\"><h2>AJP workers</h2>\
-         <span class=\"muted\">{} worker{}; runtime statistics are kept for load balancer members</span>",
+         <span class=\"muted\">{} worker{}; statistics in the txt, xml, prop and JSON views</span>",
         p.ajps.len(),
         if p.ajps.len() == 1 { "" } else { "s" }
     );
