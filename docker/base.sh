@@ -36,7 +36,7 @@ printf 'Types: deb\nURIs: %s\nSuites: %s %s-updates\nComponents: main\nSigned-By
     "$mirror" "$suite" "$suite" >"$root/etc/apt/sources.list.d/debian.sources"
 rm -f "$root/etc/apt/sources.list"
 # The machine's own local CA certificates (as update-ca-certificates takes them), so the
-# images reach what the machine reaches (crates.io for the build) through the same proxy.
+# images trust what the machine trusts (the crate downloads of the build included).
 if compgen -G "/usr/local/share/ca-certificates/*.crt" >/dev/null; then
     cp /usr/local/share/ca-certificates/*.crt "$root/usr/local/share/ca-certificates/"
     chroot "$root" update-ca-certificates >/dev/null
