@@ -237,29 +237,7 @@ fn lb(extra: &str) -> (Httpd, Vec<FakeAjp>) {
 
 /// As [`lb`] with `n` members `tomcat1`..`tomcatN`.
 fn lb_of(n: usize, extra: &str) -> (Httpd, Vec<FakeAjp>) {
-    let fakes: Vec<FakeAjp> = (1..=n)
-        .map(|i| FakeAjp::start(&format!("tomcat{i}"), &[]))
-        .collect();
-    let root = ServerRoot::new(Mpm::Event);
-    let mut w = String::from("worker.list=lb\n");
-    for (i, f) in fakes.iter().enumerate() {
-        w.push_str(&format!(
-            "worker.tomcat{n}.host=127.0.0.1\nworker.tomcat{n}.port={p}\n",
-            n = i + 1,
-            p = f.port
-        ));
-    }
-    let members: Vec<String> = (1..=n).map(|i| format!("tomcat{i}")).collect();
-    w.push_str(&format!(
-        "worker.lb.type=lb\nworker.lb.balance_workers={}\n",
-        members.join(",")
-    ));
-    w.push_str(extra);
-    let wf = root.write("conf/workers.properties", &w);
-    root.configure(&format!(
-        "JkWorkersFile {wf}\nJkShmFile logs/jk-shm\nJkMount /app/* lb\n"
-    ));
-    (root.start(), fakes)
+    common::lb_over_fakes(n, "/app/*", extra, "")
 }
 
 /// The members that answered six requests for `path`.

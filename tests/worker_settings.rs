@@ -110,25 +110,7 @@ fn worker_socket_buffer_is_at_least_max_packet_size() {
 
 /// An lb `lb` over two fake members `tomcat1`/`tomcat2`, mounted at `/*`.
 fn two_members(lb_extra: &str, conf_extra: &str) -> (Httpd, Vec<FakeAjp>) {
-    let fakes: Vec<FakeAjp> = (1..=2)
-        .map(|i| FakeAjp::start(&format!("tomcat{i}"), &[]))
-        .collect();
-    let root = ServerRoot::new(Mpm::Event);
-    let mut w = String::from("worker.list=lb\n");
-    for (i, f) in fakes.iter().enumerate() {
-        w.push_str(&format!(
-            "worker.tomcat{n}.host=127.0.0.1\nworker.tomcat{n}.port={p}\n",
-            n = i + 1,
-            p = f.port
-        ));
-    }
-    w.push_str("worker.lb.type=lb\nworker.lb.balance_workers=tomcat1,tomcat2\n");
-    w.push_str(lb_extra);
-    let wf = root.write("conf/workers.properties", &w);
-    root.configure(&format!(
-        "JkWorkersFile {wf}\nJkShmFile logs/jk-runtime-status\nJkMount /* lb\n{conf_extra}"
-    ));
-    (root.start(), fakes)
+    common::lb_over_fakes(2, "/*", lb_extra, conf_extra)
 }
 
 fn set_cookies(r: &common::Response) -> Vec<&str> {
@@ -250,7 +232,7 @@ fn locking_setup(lb_lock: &str) -> (Httpd, Vec<FakeAjp>, String) {
     );
     let path = h
         .root
-        .path(&format!("logs/jk-runtime-status.{}.lock", h.pid()));
+        .path(&format!("logs/jk-shm.{}.lock", h.pid()));
     (h, fakes, path)
 }
 

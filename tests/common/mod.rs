@@ -766,6 +766,38 @@ impl Drop for FakeAjp {
     }
 }
 
+/// An lb `lb` over `n` fake members `tomcat1`..`tomcatN` (event MPM), mounted at `mount`,
+/// with `lb_extra` in workers.properties and `conf_extra` in httpd.conf.
+pub fn lb_over_fakes(
+    n: usize,
+    mount: &str,
+    lb_extra: &str,
+    conf_extra: &str,
+) -> (Httpd, Vec<FakeAjp>) {
+    let fakes: Vec<FakeAjp> = (1..=n)
+        .map(|i| FakeAjp::start(&format!("tomcat{i}"), &[]))
+        .collect();
+    let root = ServerRoot::new(Mpm::Event);
+    let mut w = String::from("worker.list=lb\n");
+    for (i, f) in fakes.iter().enumerate() {
+        w.push_str(&format!(
+            "worker.tomcat{n}.host=127.0.0.1\nworker.tomcat{n}.port={p}\n",
+            n = i + 1,
+            p = f.port
+        ));
+    }
+    let members: Vec<String> = (1..=n).map(|i| format!("tomcat{i}")).collect();
+    w.push_str(&format!(
+        "worker.lb.type=lb\nworker.lb.balance_workers={}\n{lb_extra}",
+        members.join(",")
+    ));
+    let wf = root.write("conf/workers.properties", &w);
+    root.configure(&format!(
+        "JkWorkersFile {wf}\nJkShmFile logs/jk-shm\nJkMount {mount} lb\n{conf_extra}"
+    ));
+    (root.start(), fakes)
+}
+
 /// The fake backend that answered `path` (its `X-Backend` header); the request must
 /// succeed.
 pub fn backend_of(h: &Httpd, path: &str, headers: &[(&str, &str)]) -> String {
