@@ -230,9 +230,7 @@ fn locking_setup(lb_lock: &str) -> (Httpd, Vec<FakeAjp>, String) {
         ),
         "JkMount /p/* lbp\n",
     );
-    let path = h
-        .root
-        .path(&format!("logs/jk-shm.{}.lock", h.pid()));
+    let path = h.root.path(&format!("logs/jk-shm.{}.lock", h.pid()));
     (h, fakes, path)
 }
 
