@@ -2,9 +2,10 @@
 //! key names), plus `json` and Prometheus text exposition (schemas in the module docs of
 //! [`super`]).
 
+use super::escape as esc;
 use super::{
-    AjpView, Cmd, Json, Label, LbView, MapRef, MapRow, MemberView, Mime, OPT_NO_AJP, OPT_NO_LB,
-    OPT_NO_MAPS, OPT_NO_MEMBERS, Page, Prop, Rating, Txt, Xml, time_text,
+    AjpView, Cmd, LbView, MapRef, MapRow, MemberView, Mime, OPT_NO_AJP, OPT_NO_LB, OPT_NO_MAPS,
+    OPT_NO_MEMBERS, Page, Rating, time_text,
 };
 use crate::config::workers::{Activation, AjpParams};
 use crate::lb::MemberState;
@@ -276,7 +277,7 @@ fn xml_element(o: &mut String, ns: &str, indent: usize, name: &str, fields: &[Fi
             "{:w$}{}=\"{}\"\n",
             "",
             f.key,
-            Xml(&f.value),
+            esc::xml(&f.value),
             w = indent + 2
         );
     }
@@ -431,7 +432,7 @@ pub(super) fn xml_dump(p: &Page, entries: &[(String, String)]) -> String {
     xml_head(&mut o, p, ns);
     out!(o, "  <{ns}configuration\n");
     for (k, v) in entries.iter().filter(|(k, _)| xml_name_ok(k)) {
-        out!(o, "    {k}=\"{}\"\n", Xml(v));
+        out!(o, "    {k}=\"{}\"\n", esc::xml(v));
     }
     out!(o, "  />\n");
     xml_tail(&mut o, ns, Some((true, "Action finished")));
@@ -446,9 +447,9 @@ fn txt_line(o: &mut String, label: &str, fields: &[Field]) {
     out!(o, "{label}:");
     for f in fields {
         if f.quoted {
-            out!(o, " {}=\"{}\"", f.key, Txt(&f.value, false));
+            out!(o, " {}=\"{}\"", f.key, esc::txt(&f.value));
         } else {
-            out!(o, " {}={}", f.key, Txt(&f.value, true));
+            out!(o, " {}={}", f.key, esc::txt_token(&f.value));
         }
     }
     out!(o, "\n");
@@ -534,7 +535,7 @@ pub(super) fn txt_dump(p: &Page, entries: &[(String, String)]) -> String {
     txt_head(&mut o, p);
     out!(o, "Configuration:\n");
     for (k, v) in entries {
-        out!(o, "{}={}\n", Txt(k, true), Txt(v, false));
+        out!(o, "{}={}\n", esc::txt_token(k), esc::txt(v));
     }
     txt_result(&mut o, Some((true, "Action finished")));
     o
@@ -554,9 +555,9 @@ impl PropOut<'_> {
         out!(
             self.o,
             "{}.{}={}\n",
-            Prop(self.prefix, true),
+            esc::prop_key(self.prefix),
             key,
-            Prop(value, false)
+            esc::prop(value)
         );
     }
 
@@ -564,10 +565,10 @@ impl PropOut<'_> {
         out!(
             self.o,
             "{}.{}.{}={}\n",
-            Prop(self.prefix, true),
-            Prop(name, true),
+            esc::prop_key(self.prefix),
+            esc::prop_key(name),
             key,
-            Prop(value, false)
+            esc::prop(value)
         );
     }
 
@@ -583,11 +584,11 @@ impl PropOut<'_> {
                 out!(
                     self.o,
                     "{}.{}.map.{}.{}={}\n",
-                    Prop(self.prefix, true),
-                    Prop(worker, true),
+                    esc::prop_key(self.prefix),
+                    esc::prop_key(worker),
                     m.id,
                     f.key,
-                    Prop(&f.value, false)
+                    esc::prop(&f.value)
                 );
             }
         }
@@ -661,7 +662,7 @@ pub(super) fn prop(p: &Page, outcome: Outcome) -> String {
 pub(super) fn prop_dump(p: &Page, entries: &[(String, String)]) -> String {
     let mut po = prop_out(p);
     for (k, v) in entries {
-        out!(po.o, "{}={}\n", Prop(k, true), Prop(v, false));
+        out!(po.o, "{}={}\n", esc::prop_key(k), esc::prop(v));
     }
     po.o
 }
@@ -713,7 +714,7 @@ impl JsonOut {
             *f = true;
         }
         if let Some(k) = key {
-            out!(self.o, "\"{}\":", Json(k));
+            out!(self.o, "\"{}\":", esc::json(k));
         }
     }
 
@@ -730,7 +731,7 @@ impl JsonOut {
 
     fn str(&mut self, key: &str, value: &str) {
         self.sep(Some(key));
-        out!(self.o, "\"{}\"", Json(value));
+        out!(self.o, "\"{}\"", esc::json(value));
     }
 
     fn raw(&mut self, key: &str, value: impl std::fmt::Display) {
@@ -740,7 +741,7 @@ impl JsonOut {
 
     fn item_str(&mut self, value: &str) {
         self.sep(None);
-        out!(self.o, "\"{}\"", Json(value));
+        out!(self.o, "\"{}\"", esc::json(value));
     }
 
     /// Fields as JSON members: integers as numbers, True/False of `bools` as booleans.
@@ -893,7 +894,11 @@ fn family(o: &mut String, name: &str, kind: &str, help: &str) {
 }
 
 fn member_labels(lb: &str, m: &MemberView) -> String {
-    format!("lb=\"{}\",member=\"{}\"", Label(lb), Label(&m.snap.name))
+    format!(
+        "lb=\"{}\",member=\"{}\"",
+        esc::label(lb),
+        esc::label(&m.snap.name)
+    )
 }
 
 /// `le` value of a bucket bound.
@@ -954,7 +959,12 @@ fn ajp_series(o: &mut String, p: &Page) {
     let ajps: Vec<(String, &AjpStats)> = p
         .ajps
         .iter()
-        .filter_map(|a| Some((format!("worker=\"{}\"", Label(a.name)), a.stats.as_ref()?)))
+        .filter_map(|a| {
+            Some((
+                format!("worker=\"{}\"", esc::label(a.name)),
+                a.stats.as_ref()?,
+            ))
+        })
         .collect();
     type Get = fn(&AjpStats) -> u64;
     let series: [(&str, &str, &str, Get); 10] = [
@@ -1033,7 +1043,7 @@ fn ajp_series(o: &mut String, p: &Page) {
         .iter()
         .filter_map(|a| {
             let (buckets, sum) = p.ctx.segment?.ajp(a.name)?.latency();
-            Some((format!("worker=\"{}\"", Label(a.name)), buckets, sum))
+            Some((format!("worker=\"{}\"", esc::label(a.name)), buckets, sum))
         })
         .collect();
     histogram(
@@ -1055,8 +1065,8 @@ pub(super) fn prometheus(p: &Page) -> String {
     out!(
         o,
         "rjk_info{{version=\"{}\",web_server=\"{}\"}} 1\n",
-        Label(crate::VERSION),
-        Label(p.ctx.software)
+        esc::label(crate::VERSION),
+        esc::label(p.ctx.software)
     );
     let members: Vec<(&str, &MemberView)> = p
         .lbs
@@ -1076,7 +1086,7 @@ pub(super) fn prometheus(p: &Page) -> String {
                 o,
                 "rjk_member_state{{{},state=\"{}\"}} {}\n",
                 member_labels(lb, m),
-                Label(state.as_str()),
+                esc::label(state.as_str()),
                 u8::from(m.snap.state == state)
             );
         }
@@ -1236,7 +1246,7 @@ pub(super) fn prometheus(p: &Page) -> String {
             out!(
                 o,
                 "rjk_lb_members{{lb=\"{}\",rating=\"{}\"}} {n}\n",
-                Label(lb.name),
+                esc::label(lb.name),
                 rating.as_str()
             );
         }
@@ -1248,7 +1258,12 @@ pub(super) fn prometheus(p: &Page) -> String {
         "Requests in flight on the lb.",
     );
     for lb in &p.lbs {
-        out!(o, "rjk_lb_busy{{lb=\"{}\"}} {}\n", Label(lb.name), lb.busy);
+        out!(
+            o,
+            "rjk_lb_busy{{lb=\"{}\"}} {}\n",
+            esc::label(lb.name),
+            lb.busy
+        );
     }
     family(
         &mut o,
@@ -1260,7 +1275,7 @@ pub(super) fn prometheus(p: &Page) -> String {
         out!(
             o,
             "rjk_lb_max_busy{{lb=\"{}\"}} {}\n",
-            Label(lb.name),
+            esc::label(lb.name),
             lb.max_busy
         );
     }

@@ -4,10 +4,11 @@
 //! `data-activation` and `data-state`), `a[data-edit-member]`, `button[data-quick]`,
 //! `form#edit-member`, `select[name=vwa]`, `button#save`.
 
+use super::escape as esc;
 use super::{
-    AjpView, AttrSpec, Cmd, Html, LbView, MEMBER_ATTRS, MapRef, MemberView, OPT_NO_AJP,
-    OPT_NO_AJP_CONF, OPT_NO_LB, OPT_NO_LB_CONF, OPT_NO_LB_SUMMARY, OPT_NO_LEGEND, OPT_NO_MAPS,
-    OPT_NO_MEMBERS, OPT_READ_ONLY, Page, RESULT_REFRESH_SECS, ajp_attrs, manager_url, time_human,
+    AjpView, AttrSpec, Cmd, LbView, MEMBER_ATTRS, MapRef, MemberView, OPT_NO_AJP, OPT_NO_AJP_CONF,
+    OPT_NO_LB, OPT_NO_LB_CONF, OPT_NO_LB_SUMMARY, OPT_NO_LEGEND, OPT_NO_MAPS, OPT_NO_MEMBERS,
+    OPT_READ_ONLY, Page, RESULT_REFRESH_SECS, ajp_attrs, manager_url, time_human,
 };
 use crate::config::workers::{Activation, AjpParams, LbMethod};
 use crate::lb::MemberState;
@@ -97,8 +98,8 @@ fn hidden(o: &mut String, name: &str, value: &str) {
     out!(
         o,
         "<input type=\"hidden\" name=\"{}\" value=\"{}\">",
-        Html(name),
-        Html(value)
+        esc::html(name),
+        esc::html(value)
     );
 }
 
@@ -124,18 +125,18 @@ fn head(o: &mut String, p: &Page, title: &str, refresh: Option<(u32, String)>) {
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
          <meta name=\"robots\" content=\"noindex, nofollow\">\
          <title>{} – JK Status Manager</title>",
-        Html(title)
+        esc::html(title)
     );
     if let Some((secs, url)) = refresh {
         out!(
             o,
             "<meta http-equiv=\"refresh\" content=\"{secs};url={}\">",
-            Html(&url)
+            esc::html(&url)
         );
     }
     out!(o, "<style>{CSS}</style>");
     if let Some(css) = &p.ctx.params.css {
-        out!(o, "<link rel=\"stylesheet\" href=\"{}\">", Html(css));
+        out!(o, "<link rel=\"stylesheet\" href=\"{}\">", esc::html(css));
     }
     out!(o, "</head>\n<body>\n");
     topbar(o, p);
@@ -146,9 +147,9 @@ fn topbar(o: &mut String, p: &Page) {
         o,
         "<header class=\"top\"><div><h1><a href=\"{}\" style=\"color:inherit\">JK Status Manager</a></h1>\
          <div class=\"sub\">{} · status worker <code>{}</code>{}</div></div><nav>",
-        Html(&p.url(&[])),
-        Html(&p.version()),
-        Html(p.ctx.worker),
+        esc::html(&p.url(&[])),
+        esc::html(&p.version()),
+        esc::html(p.ctx.worker),
         if p.read_only { " · read only" } else { "" }
     );
     // Format links for the current view (list or show).
@@ -169,14 +170,14 @@ fn topbar(o: &mut String, p: &Page) {
         out!(
             o,
             "<a href=\"{}\" data-format=\"{mime}\">{label}</a>",
-            Html(&manager_url(p.path, &pairs))
+            esc::html(&manager_url(p.path, &pairs))
         );
     }
     out!(o, "<span class=\"sep\">|</span>");
     out!(
         o,
         "<a href=\"{}\">Configuration</a>",
-        Html(&p.url(&[("cmd", "dump")]))
+        esc::html(&p.url(&[("cmd", "dump")]))
     );
     if !p.ctx.params.read_only {
         let toggled = (p.opt ^ OPT_READ_ONLY).to_string();
@@ -187,14 +188,14 @@ fn topbar(o: &mut String, p: &Page) {
         } else {
             "Read-only view"
         };
-        out!(o, "<a href=\"{}\">{label}</a>", Html(&p.url(&pairs)));
+        out!(o, "<a href=\"{}\">{label}</a>", esc::html(&p.url(&pairs)));
     }
     out!(o, "</nav>");
     if matches!(p.cmd, Cmd::List | Cmd::Show) {
         out!(
             o,
             "<form method=\"get\" action=\"{}\">",
-            Html(&form_action(p))
+            esc::html(&form_action(p))
         );
         if let Some(w) = show {
             hidden(o, "cmd", "show");
@@ -230,10 +231,10 @@ fn topbar(o: &mut String, p: &Page) {
     out!(
         o,
         "<p class=\"meta\">Server <code>{}:{}</code> · {} · {}</p>\n",
-        Html(&p.server_name),
+        esc::html(&p.server_name),
         p.server_port,
-        Html(p.ctx.software),
-        Html(&time_human(p.now_secs))
+        esc::html(p.ctx.software),
+        esc::html(&time_human(p.now_secs))
     );
 }
 
@@ -241,7 +242,7 @@ fn foot(o: &mut String, p: &Page) {
     out!(
         o,
         "</main>\n<footer>{} · Apache License, Version 2.0</footer>\n</body></html>\n",
-        Html(&p.version())
+        esc::html(&p.version())
     );
 }
 
@@ -323,8 +324,8 @@ pub(super) fn page(p: &Page) -> String {
         out!(
             o,
             "<section class=\"card\"><h2>Version</h2><p><code>{}</code> on <code>{}</code></p></section>",
-            Html(&p.version()),
-            Html(p.ctx.software)
+            esc::html(&p.version()),
+            esc::html(p.ctx.software)
         );
         foot(&mut o, p);
         return o;
@@ -333,8 +334,8 @@ pub(super) fn page(p: &Page) -> String {
         out!(
             o,
             "<nav class=\"crumbs\"><a href=\"{}\">All workers</a> › <code>{}</code></nav>",
-            Html(&p.url(&[])),
-            Html(w)
+            esc::html(&p.url(&[])),
+            esc::html(w)
         );
     }
     no_reuse_notice(&mut o, p);
@@ -378,7 +379,7 @@ fn notice(o: &mut String, ok: bool, message: &str) {
         "<div class=\"notice {}\" role=\"status\" id=\"result\" data-result=\"{}\">{}</div>",
         if ok { "ok" } else { "err" },
         if ok { "OK" } else { "ERROR" },
-        Html(message)
+        esc::html(message)
     );
 }
 
@@ -398,8 +399,8 @@ fn toggle_para(o: &mut String, p: &Page, label: &str, bit: u32) {
     out!(
         o,
         "<p class=\"meta\"><a href=\"{}\">{}</a></p>",
-        Html(&toggle_url(p, bit)),
-        Html(label)
+        esc::html(&toggle_url(p, bit)),
+        esc::html(label)
     );
 }
 
@@ -407,7 +408,7 @@ fn hide_link(o: &mut String, p: &Page, bit: u32) {
     out!(
         o,
         " <a class=\"muted\" href=\"{}\" title=\"Hide this block\">hide</a>",
-        Html(&toggle_url(p, bit))
+        esc::html(&toggle_url(p, bit))
     );
 }
 
@@ -415,8 +416,8 @@ fn kv(o: &mut String, label: &str, value: &str) {
     out!(
         o,
         "<div><dt>{}</dt><dd>{}</dd></div>",
-        Html(label),
-        Html(value)
+        esc::html(label),
+        esc::html(value)
     );
 }
 
@@ -433,7 +434,7 @@ fn action_form(
     out!(
         o,
         "<form class=\"inline\" method=\"post\" action=\"{}\">",
-        Html(&form_action(p))
+        esc::html(&form_action(p))
     );
     for (k, v) in fields {
         hidden(o, k, v);
@@ -446,9 +447,9 @@ fn action_form(
         o,
         "<button type=\"submit\" class=\"{class}\" {}=\"{}\" title=\"{}\">{}</button></form>",
         data.0,
-        Html(data.1),
-        Html(title),
-        Html(button)
+        esc::html(data.1),
+        esc::html(title),
+        esc::html(button)
     );
 }
 
@@ -458,7 +459,7 @@ fn lb_section(o: &mut String, p: &Page, lb: &LbView) {
         o,
         "<section class=\"card lb\" id=\"lb-{0}\" data-lb=\"{0}\"><div class=\"card-head\">\
          <h2>Load balancer <code>{0}</code></h2><span class=\"badge r-{1}\" data-lb-status=\"{1}\">{1}</span>",
-        Html(lb.name),
+        esc::html(lb.name),
         overall.as_str()
     );
     if !lb.runtime {
@@ -472,15 +473,15 @@ fn lb_section(o: &mut String, p: &Page, lb: &LbView) {
         out!(
             o,
             "<a class=\"btn\" href=\"{}\">Show</a>",
-            Html(&p.url(&[("cmd", "show"), ("w", lb.name)]))
+            esc::html(&p.url(&[("cmd", "show"), ("w", lb.name)]))
         );
     }
     if !p.read_only && lb.runtime {
         out!(
             o,
             "<a class=\"btn\" data-edit-lb=\"{}\" href=\"{}\">Edit settings</a>",
-            Html(lb.name),
-            Html(&p.url(&[("cmd", "edit"), ("w", lb.name)]))
+            esc::html(lb.name),
+            esc::html(&p.url(&[("cmd", "edit"), ("w", lb.name)]))
         );
         action_form(
             o,
@@ -545,7 +546,7 @@ fn lb_section(o: &mut String, p: &Page, lb: &LbView) {
         out!(
             o,
             "<div class=\"chip\"><b>{}</b><span>Next maintenance</span></div>",
-            Html(&maint)
+            esc::html(&maint)
         );
         let reset = if lb.last_reset_ms == 0 {
             "never".to_owned()
@@ -558,7 +559,7 @@ fn lb_section(o: &mut String, p: &Page, lb: &LbView) {
         out!(
             o,
             "<div class=\"chip\"><b>{}</b><span>Last reset</span></div>",
-            Html(&reset)
+            esc::html(&reset)
         );
         hide_link(o, p, OPT_NO_LB_SUMMARY);
         out!(o, "</div>");
@@ -571,7 +572,7 @@ fn lb_section(o: &mut String, p: &Page, lb: &LbView) {
             out!(
                 o,
                 "<form method=\"get\" action=\"{}\" class=\"inline\" style=\"display:block;margin-top:10px\">",
-                Html(&form_action(p))
+                esc::html(&form_action(p))
             );
             hidden(o, "cmd", "edit");
             hidden(o, "w", lb.name);
@@ -585,7 +586,7 @@ fn lb_section(o: &mut String, p: &Page, lb: &LbView) {
                 o,
                 "<label class=\"muted\" for=\"att-{0}\">Edit one attribute for all members:</label> \
                  <select id=\"att-{0}\" name=\"att\">",
-                Html(lb.name)
+                esc::html(lb.name)
             );
             for a in MEMBER_ATTRS {
                 out!(o, "<option value=\"{}\">{}</option>", a.param, a.label);
@@ -654,15 +655,15 @@ fn member_row(o: &mut String, p: &Page, lb: &LbView, m: &MemberView, actions: bo
         o,
         "<tr class=\"m act-{act} {}\" data-member=\"{}\" data-activation=\"{act}\" data-state=\"{}\" data-rating=\"{}\">",
         state_class(s.state),
-        Html(&s.name),
-        Html(state),
+        esc::html(&s.name),
+        esc::html(state),
         m.rating.as_str()
     );
     out!(
         o,
         "<td class=\"name\"><a href=\"{}\" title=\"Show the worker's connection settings\"><code>{}</code></a></td>",
-        Html(&p.url(&[("cmd", "show"), ("w", &s.name)])),
-        Html(&s.name)
+        esc::html(&p.url(&[("cmd", "show"), ("w", &s.name)])),
+        esc::html(&s.name)
     );
     out!(
         o,
@@ -671,7 +672,7 @@ fn member_row(o: &mut String, p: &Page, lb: &LbView, m: &MemberView, actions: bo
         activation_title(s.activation),
         state_class(s.state),
         m.rating.as_str(),
-        Html(state)
+        esc::html(state)
     );
     out!(
         o,
@@ -709,9 +710,9 @@ fn member_row(o: &mut String, p: &Page, lb: &LbView, m: &MemberView, actions: bo
     out!(
         o,
         "<td><code>{}</code></td><td>{}</td><td>{}</td>",
-        Html(&s.route),
-        Html(&dash(&s.redirect)),
-        Html(&dash(&s.domain))
+        esc::html(&s.route),
+        esc::html(&dash(&s.redirect)),
+        esc::html(&dash(&s.domain))
     );
     let rs = if s.state == MemberState::Error {
         format!("{}–{} s", m.recover_min, m.recover_max)
@@ -730,14 +731,14 @@ fn member_row(o: &mut String, p: &Page, lb: &LbView, m: &MemberView, actions: bo
     out!(
         o,
         "<td>{}</td><td>{}</td><td title=\"{}\">{}</td>",
-        Html(&rs),
-        Html(&lr),
+        esc::html(&rs),
+        esc::html(&lr),
         if s.last_error_ms == 0 {
             String::new()
         } else {
             time_human(s.last_error_ms / 1000)
         },
-        Html(&le)
+        esc::html(&le)
     );
     if actions {
         out!(o, "<td><div class=\"actions\">");
@@ -748,8 +749,8 @@ fn member_row(o: &mut String, p: &Page, lb: &LbView, m: &MemberView, actions: bo
         out!(
             o,
             "<a class=\"btn\" data-edit-member=\"{}\" href=\"{}\">Edit</a>",
-            Html(&s.name),
-            Html(&p.url(&edit))
+            esc::html(&s.name),
+            esc::html(&p.url(&edit))
         );
         if s.activation == Activation::Active {
             action_form(
@@ -836,11 +837,11 @@ fn ajp_conf_table<'a>(
             o,
             "<tr data-ajp=\"{0}\"><td><a href=\"{1}\"><code>{0}</code></a></td><td>ajp13</td>\
              <td>{2}</td><td>{2}:{3}</td><td>{4}</td>",
-            Html(name),
-            Html(&p.url(&[("cmd", "show"), ("w", name)])),
-            Html(&a.host),
+            esc::html(name),
+            esc::html(&p.url(&[("cmd", "show"), ("w", name)])),
+            esc::html(&a.host),
             a.port,
-            Html(a.source.as_deref().unwrap_or("–"))
+            esc::html(a.source.as_deref().unwrap_or("–"))
         );
         out!(
             o,
@@ -895,8 +896,8 @@ fn no_reuse_notice(o: &mut String, p: &Page) {
             "<li data-no-reuse=\"{}\"><code>{}</code>: its backend sent a reply outside a request \
              exchange; every request gets a fresh connection for {secs} s more \
              (<code>stray_no_reuse_time</code>).</li>",
-            Html(name),
-            Html(name)
+            esc::html(name),
+            esc::html(name)
         );
     }
     out!(o, "</ul></section>\n");
@@ -954,12 +955,12 @@ fn maps_section(o: &mut String, p: &Page) {
             o,
             "<tr><td class=\"num\">{id}</td><td>{}</td><td><code>{}</code></td><td><code>{}</code></td>\
              <td>{}</td><td>{}</td><td>{}</td></tr>",
-            Html(server),
-            Html(&row.pattern),
-            Html(&row.worker),
-            Html(&row.type_text()),
-            Html(&row.source),
-            Html(if ext.is_empty() { "–" } else { &ext })
+            esc::html(server),
+            esc::html(&row.pattern),
+            esc::html(&row.worker),
+            esc::html(&row.type_text()),
+            esc::html(&row.source),
+            esc::html(if ext.is_empty() { "–" } else { &ext })
         );
     }
     out!(o, "</tbody></table></div></section>\n");
@@ -1051,7 +1052,7 @@ pub(super) fn message_page(
     if !log.is_empty() {
         out!(o, "<section class=\"card\"><h3>Changes</h3><ul>");
         for line in log {
-            out!(o, "<li>{}</li>", Html(line));
+            out!(o, "<li>{}</li>", esc::html(line));
         }
         out!(o, "</ul></section>");
     }
@@ -1059,12 +1060,12 @@ pub(super) fn message_page(
         Some(b) => out!(
             o,
             "<p class=\"meta\">Returning to the status page in {RESULT_REFRESH_SECS} s. <a href=\"{}\" id=\"back\">Go now</a></p>",
-            Html(b)
+            esc::html(b)
         ),
         None => out!(
             o,
             "<p class=\"meta\"><a href=\"{}\" id=\"back\">JK Status Manager start page</a></p>",
-            Html(&manager_url(p.path, &[]))
+            esc::html(&manager_url(p.path, &[]))
         ),
     }
     foot(&mut o, p);
@@ -1081,7 +1082,7 @@ pub(super) fn dump(p: &Page, entries: &[(String, String)]) -> String {
          <pre class=\"dump\">"
     );
     for (k, v) in entries {
-        out!(o, "{}={}\n", Html(k), Html(v));
+        out!(o, "{}={}\n", esc::html(k), esc::html(v));
     }
     out!(o, "</pre></section>");
     foot(&mut o, p);
@@ -1096,10 +1097,10 @@ fn crumbs(o: &mut String, p: &Page, lb: &str, last: &str) {
     out!(
         o,
         "<nav class=\"crumbs\"><a href=\"{}\">All workers</a> › <a href=\"{}\"><code>{}</code></a> › {}</nav>",
-        Html(&p.url(&[])),
-        Html(&p.url(&[("cmd", "show"), ("w", lb)])),
-        Html(lb),
-        Html(last)
+        esc::html(&p.url(&[])),
+        esc::html(&p.url(&[("cmd", "show"), ("w", lb)])),
+        esc::html(lb),
+        esc::html(last)
     );
 }
 
@@ -1115,7 +1116,7 @@ fn form_start(o: &mut String, p: &Page, id: &str, fields: &[(&str, &str)], from:
     out!(
         o,
         "<form class=\"edit\" id=\"{id}\" method=\"post\" action=\"{}\">",
-        Html(&form_action(p))
+        esc::html(&form_action(p))
     );
     for (k, v) in fields {
         hidden(o, k, v);
@@ -1143,7 +1144,7 @@ fn form_end(o: &mut String, back: &str) {
         o,
         "<div class=\"buttons\"><button type=\"submit\" id=\"save\" class=\"primary\">Save changes</button>\
          <a class=\"btn\" id=\"cancel\" href=\"{}\">Cancel</a></div></form>",
-        Html(back)
+        esc::html(back)
     );
 }
 
@@ -1169,7 +1170,7 @@ fn text_row(o: &mut String, id: &str, label: &str, value: &str, required: bool, 
         o,
         "<label for=\"{id}\">{label}</label><input id=\"{id}\" name=\"{id}\" type=\"text\" maxlength=\"63\" \
          value=\"{}\"{} autocomplete=\"off\" spellcheck=\"false\"><small>{help}</small>",
-        Html(value),
+        esc::html(value),
         if required { " required" } else { "" }
     );
 }
@@ -1191,10 +1192,10 @@ pub(super) fn edit_member(p: &Page, lb: &LbView, m: &MemberView, from: Option<&s
         o,
         "<section class=\"card\" data-lb=\"{0}\"><div class=\"card-head\"><h2>Edit member <code>{1}</code> of <code>{0}</code></h2>\
          <span class=\"pill {2}\">{3}</span><span class=\"pill act-pill act-{4}\">{4}</span></div>",
-        Html(lb.name),
-        Html(&s.name),
+        esc::html(lb.name),
+        esc::html(&s.name),
         state_class(s.state),
-        Html(s.state.as_str()),
+        esc::html(s.state.as_str()),
         s.activation.as_str()
     );
     let back = back_url(p, lb.name, from);
@@ -1281,9 +1282,9 @@ pub(super) fn edit_attribute(p: &Page, lb: &LbView, spec: AttrSpec, from: Option
     out!(
         o,
         "<section class=\"card\" data-lb=\"{}\"><div class=\"card-head\"><h2>{} of all members of <code>{}</code></h2></div>",
-        Html(lb.name),
-        Html(spec.label),
-        Html(lb.name)
+        esc::html(lb.name),
+        esc::html(spec.label),
+        esc::html(lb.name)
     );
     let back = back_url(p, lb.name, from);
     form_start(
@@ -1296,7 +1297,7 @@ pub(super) fn edit_attribute(p: &Page, lb: &LbView, spec: AttrSpec, from: Option
     out!(
         o,
         "<div class=\"table-wrap\"><table><thead><tr><th>Member</th><th>{}</th></tr></thead><tbody>",
-        Html(spec.label)
+        esc::html(spec.label)
     );
     for (i, m) in lb.members.iter().enumerate() {
         let s = &m.snap;
@@ -1304,8 +1305,8 @@ pub(super) fn edit_attribute(p: &Page, lb: &LbView, spec: AttrSpec, from: Option
         out!(
             o,
             "<tr data-member=\"{}\"><td><label for=\"{field}\"><code>{}</code></label></td><td>",
-            Html(&s.name),
-            Html(&s.name)
+            esc::html(&s.name),
+            esc::html(&s.name)
         );
         match spec.param {
             "vwa" => activation_select(&mut o, &field, &field, s.activation),
@@ -1330,7 +1331,7 @@ pub(super) fn edit_attribute(p: &Page, lb: &LbView, spec: AttrSpec, from: Option
                 out!(
                     o,
                     "<input id=\"{field}\" name=\"{field}\" type=\"text\" maxlength=\"63\" value=\"{}\"{}>",
-                    Html(v),
+                    esc::html(v),
                     if spec.param == "vwn" { " required" } else { "" }
                 );
             }
@@ -1352,8 +1353,8 @@ pub(super) fn edit_lb(p: &Page, lb: &LbView, from: Option<&str>) -> String {
     out!(
         o,
         "<section class=\"card\" data-lb=\"{}\"><div class=\"card-head\"><h2>Settings of load balancer <code>{}</code></h2></div>",
-        Html(lb.name),
-        Html(lb.name)
+        esc::html(lb.name),
+        esc::html(lb.name)
     );
     let back = back_url(p, lb.name, from);
     form_start(
@@ -1476,9 +1477,9 @@ pub(super) fn edit_ajp(p: &Page, ajp: &AjpView) -> String {
         "<nav class=\"crumbs\"><a href=\"{}\">All workers</a> › <code>{}</code></nav>\
          <section class=\"card\"><div class=\"card-head\"><h2>AJP worker <code>{}</code></h2></div>\
          <p>Changes apply to every child at once; a new host or port closes the idle connections.</p>",
-        Html(&p.url(&[])),
-        Html(ajp.name),
-        Html(ajp.name)
+        esc::html(&p.url(&[])),
+        esc::html(ajp.name),
+        esc::html(ajp.name)
     );
     ajp_conf_table(
         &mut o,

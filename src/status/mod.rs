@@ -189,8 +189,7 @@
 //!
 //! The `opt` bits do not apply to this format.
 
-use std::fmt;
-
+use self::escape as esc;
 use crate::config::properties::parse_bool;
 use crate::config::workers::{
     Activation, AjpParams, LbLock, LbMethod, LbParams, StatusParams, WorkerKind, WorkersConfig,
@@ -207,6 +206,7 @@ macro_rules! out {
     }};
 }
 
+mod escape;
 mod formats;
 mod html;
 
@@ -1366,138 +1366,6 @@ pub(crate) fn time_human(secs: u64) -> String {
 }
 
 // ---------------------------------------------------------------------------------------
-// Escaping (Display adapters)
-// ---------------------------------------------------------------------------------------
-
-/// HTML text and double- or single-quoted attribute values.
-pub(crate) struct Html<'a>(pub &'a str);
-
-impl fmt::Display for Html<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for c in self.0.chars() {
-            match c {
-                '&' => f.write_str("&amp;")?,
-                '<' => f.write_str("&lt;")?,
-                '>' => f.write_str("&gt;")?,
-                '"' => f.write_str("&quot;")?,
-                '\'' => f.write_str("&#39;")?,
-                '\n' | '\t' => fmt::Write::write_char(f, c)?,
-                c if c.is_control() => f.write_str("\u{FFFD}")?,
-                c => fmt::Write::write_char(f, c)?,
-            }
-        }
-        Ok(())
-    }
-}
-
-/// XML attribute values (XML 1.0: other control characters cannot appear at all).
-pub(crate) struct Xml<'a>(pub &'a str);
-
-impl fmt::Display for Xml<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for c in self.0.chars() {
-            match c {
-                '&' => f.write_str("&amp;")?,
-                '<' => f.write_str("&lt;")?,
-                '>' => f.write_str("&gt;")?,
-                '"' => f.write_str("&quot;")?,
-                '\'' => f.write_str("&apos;")?,
-                '\n' => f.write_str("&#10;")?,
-                '\r' => f.write_str("&#13;")?,
-                '\t' => f.write_str("&#9;")?,
-                c if c.is_control() || c == '\u{FFFE}' || c == '\u{FFFF}' => {
-                    f.write_str("\u{FFFD}")?
-                }
-                c => fmt::Write::write_char(f, c)?,
-            }
-        }
-        Ok(())
-    }
-}
-
-/// JSON string contents (also safe inside HTML `<script>`, which is never used).
-pub(crate) struct Json<'a>(pub &'a str);
-
-impl fmt::Display for Json<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for c in self.0.chars() {
-            match c {
-                '"' => f.write_str("\\\"")?,
-                '\\' => f.write_str("\\\\")?,
-                '\n' => f.write_str("\\n")?,
-                '\r' => f.write_str("\\r")?,
-                '\t' => f.write_str("\\t")?,
-                '<' | '>' | '&' | '\u{2028}' | '\u{2029}' => write!(f, "\\u{:04x}", c as u32)?,
-                c if c.is_control() => write!(f, "\\u{:04x}", c as u32)?,
-                c => fmt::Write::write_char(f, c)?,
-            }
-        }
-        Ok(())
-    }
-}
-
-/// Prometheus label values: `\`, `"` and newlines escaped.
-pub(crate) struct Label<'a>(pub &'a str);
-
-impl fmt::Display for Label<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for c in self.0.chars() {
-            match c {
-                '\\' => f.write_str("\\\\")?,
-                '"' => f.write_str("\\\"")?,
-                '\n' => f.write_str("\\n")?,
-                c if c.is_control() => f.write_str("\u{FFFD}")?,
-                c => fmt::Write::write_char(f, c)?,
-            }
-        }
-        Ok(())
-    }
-}
-
-/// txt values: one object per line, tokens split at blanks. Backslash, quote and control
-/// characters are escaped; with `.1 == true` (unquoted tokens) blanks as well.
-pub(crate) struct Txt<'a>(pub &'a str, pub bool);
-
-impl fmt::Display for Txt<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for c in self.0.chars() {
-            match c {
-                '\\' => f.write_str("\\\\")?,
-                '"' => f.write_str("\\\"")?,
-                '\n' => f.write_str("\\n")?,
-                '\r' => f.write_str("\\r")?,
-                ' ' if self.1 => f.write_str("\\x20")?,
-                c if c.is_control() => write!(f, "\\x{:02x}", c as u32 & 0xff)?,
-                c => fmt::Write::write_char(f, c)?,
-            }
-        }
-        Ok(())
-    }
-}
-
-/// Java properties: a value (`.1 == false`) or a key component (`.1 == true`, which also
-/// escapes `=`, `:`, blanks, `#` and `!`).
-pub(crate) struct Prop<'a>(pub &'a str, pub bool);
-
-impl fmt::Display for Prop<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (i, c) in self.0.chars().enumerate() {
-            match c {
-                '\\' => f.write_str("\\\\")?,
-                '\n' => f.write_str("\\n")?,
-                '\r' => f.write_str("\\r")?,
-                '\t' => f.write_str("\\t")?,
-                c if c.is_control() => write!(f, "\\u{:04x}", c as u32)?,
-                '=' | ':' | '#' | '!' if self.1 => write!(f, "\\{c}")?,
-                ' ' if self.1 || i == 0 => f.write_str("\\ ")?,
-                c => fmt::Write::write_char(f, c)?,
-            }
-        }
-        Ok(())
-    }
-}
-
-// ---------------------------------------------------------------------------------------
 // Secrets
 // ---------------------------------------------------------------------------------------
 
@@ -1749,7 +1617,7 @@ fn error_response(
         Mime::Txt => formats::txt(&page, Some((false, message))),
         Mime::Prop => formats::prop(&page, Some((false, message))),
         Mime::Json => formats::json(&page, Some((false, message)), &[]),
-        Mime::Prometheus => format!("# error: {}\n", Txt(message, false)),
+        Mime::Prometheus => format!("# error: {}\n", esc::txt(message)),
     };
     let mime = if mime == Mime::Prometheus {
         Mime::Txt

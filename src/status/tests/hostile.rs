@@ -135,21 +135,27 @@ fn secret_never_shown() {
 #[test]
 fn escapers() {
     assert_eq!(
-        Html("<a href=\"x\">&'").to_string(),
+        esc::html("<a href=\"x\">&'").to_string(),
         "&lt;a href=&quot;x&quot;&gt;&amp;&#39;"
     );
     assert_eq!(
-        Xml("a\"b\nc<\u{1}").to_string(),
+        esc::xml("a\"b\nc<\u{1}").to_string(),
         "a&quot;b&#10;c&lt;\u{FFFD}"
     );
     assert_eq!(
-        Json("a\"\\\n<\u{1}").to_string(),
+        esc::json("a\"\\\n<\u{1}").to_string(),
         "a\\\"\\\\\\n\\u003c\\u0001"
     );
-    assert_eq!(Label("a\"\\\nb").to_string(), "a\\\"\\\\\\nb");
-    assert_eq!(Txt("a b\"\n", true).to_string(), "a\\x20b\\\"\\n");
-    assert_eq!(Prop(" a=b:c\n", true).to_string(), "\\ a\\=b\\:c\\n");
-    assert_eq!(Prop(" a=b", false).to_string(), "\\ a=b");
+    assert_eq!(esc::label("a\"\\\nb").to_string(), "a\\\"\\\\\\nb");
+    assert_eq!(esc::txt_token("a b\"\n").to_string(), "a\\x20b\\\"\\n");
+    assert_eq!(esc::prop_key(" a=b:c\n").to_string(), "\\ a\\=b\\:c\\n");
+    assert_eq!(esc::prop(" a=b").to_string(), "\\ a=b");
+    // Control characters: each format's last resort.
+    assert_eq!(esc::html("a\nb\r\u{1}").to_string(), "a\nb\u{FFFD}\u{FFFD}");
+    assert_eq!(esc::txt("a b\t\u{85}").to_string(), "a b\\x09\\x85");
+    assert_eq!(esc::label("a\tb").to_string(), "a\u{FFFD}b");
+    assert_eq!(esc::prop("a b\u{1}").to_string(), "a b\\u0001");
+    assert_eq!(esc::xml("\u{FFFE}\t").to_string(), "\u{FFFD}&#9;");
     assert_eq!(encode_component("a b&c=d/é"), "a%20b%26c%3Dd%2F%C3%A9");
     assert_eq!(
         manager_url("/jk manager/", &[("cmd", "list")]),
