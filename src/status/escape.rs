@@ -25,7 +25,7 @@ pub(crate) enum Format {
 }
 
 /// What one character becomes.
-enum Rule {
+enum Subst {
     Keep,
     Text(&'static str),
     /// `\uXXXX`.
@@ -40,34 +40,34 @@ enum Rule {
 
 /// The table. Rules of one character for several formats share a row; control characters
 /// not named get the format's last resort.
-fn rule(format: Format, c: char, first: bool) -> Rule {
+fn subst(format: Format, c: char, first: bool) -> Subst {
     use Format::*;
     match (format, c) {
-        (Html | Xml, '&') => Rule::Text("&amp;"),
-        (Html | Xml, '<') => Rule::Text("&lt;"),
-        (Html | Xml, '>') => Rule::Text("&gt;"),
-        (Html | Xml, '"') => Rule::Text("&quot;"),
-        (Html, '\'') => Rule::Text("&#39;"),
-        (Xml, '\'') => Rule::Text("&apos;"),
-        (Html, '\n' | '\t') => Rule::Keep,
-        (Xml, '\n') => Rule::Text("&#10;"),
-        (Xml, '\r') => Rule::Text("&#13;"),
-        (Xml, '\t') => Rule::Text("&#9;"),
-        (Xml, '\u{FFFE}' | '\u{FFFF}') => Rule::Replace,
-        (Json | Label | Txt | TxtToken | Prop | PropKey, '\\') => Rule::Text("\\\\"),
-        (Json | Label | Txt | TxtToken, '"') => Rule::Text("\\\""),
-        (Json | Label | Txt | TxtToken | Prop | PropKey, '\n') => Rule::Text("\\n"),
-        (Json | Txt | TxtToken | Prop | PropKey, '\r') => Rule::Text("\\r"),
-        (Json | Prop | PropKey, '\t') => Rule::Text("\\t"),
-        (Json, '<' | '>' | '&' | '\u{2028}' | '\u{2029}') => Rule::Unicode,
-        (TxtToken, ' ') => Rule::Text("\\x20"),
-        (PropKey, '=' | ':' | '#' | '!') => Rule::Backslash,
-        (PropKey, ' ') => Rule::Text("\\ "),
-        (Prop, ' ') if first => Rule::Text("\\ "),
-        (Html | Xml | Label, c) if c.is_control() => Rule::Replace,
-        (Json | Prop | PropKey, c) if c.is_control() => Rule::Unicode,
-        (Txt | TxtToken, c) if c.is_control() => Rule::Byte,
-        _ => Rule::Keep,
+        (Html | Xml, '&') => Subst::Text("&amp;"),
+        (Html | Xml, '<') => Subst::Text("&lt;"),
+        (Html | Xml, '>') => Subst::Text("&gt;"),
+        (Html | Xml, '"') => Subst::Text("&quot;"),
+        (Html, '\'') => Subst::Text("&#39;"),
+        (Xml, '\'') => Subst::Text("&apos;"),
+        (Html, '\n' | '\t') => Subst::Keep,
+        (Xml, '\n') => Subst::Text("&#10;"),
+        (Xml, '\r') => Subst::Text("&#13;"),
+        (Xml, '\t') => Subst::Text("&#9;"),
+        (Xml, '\u{FFFE}' | '\u{FFFF}') => Subst::Replace,
+        (Json | Label | Txt | TxtToken | Prop | PropKey, '\\') => Subst::Text("\\\\"),
+        (Json | Label | Txt | TxtToken, '"') => Subst::Text("\\\""),
+        (Json | Label | Txt | TxtToken | Prop | PropKey, '\n') => Subst::Text("\\n"),
+        (Json | Txt | TxtToken | Prop | PropKey, '\r') => Subst::Text("\\r"),
+        (Json | Prop | PropKey, '\t') => Subst::Text("\\t"),
+        (Json, '<' | '>' | '&' | '\u{2028}' | '\u{2029}') => Subst::Unicode,
+        (TxtToken, ' ') => Subst::Text("\\x20"),
+        (PropKey, '=' | ':' | '#' | '!') => Subst::Backslash,
+        (PropKey, ' ') => Subst::Text("\\ "),
+        (Prop, ' ') if first => Subst::Text("\\ "),
+        (Html | Xml | Label, c) if c.is_control() => Subst::Replace,
+        (Json | Prop | PropKey, c) if c.is_control() => Subst::Unicode,
+        (Txt | TxtToken, c) if c.is_control() => Subst::Byte,
+        _ => Subst::Keep,
     }
 }
 
@@ -77,13 +77,13 @@ pub(crate) struct Escaped<'a>(pub Format, pub &'a str);
 impl fmt::Display for Escaped<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         for (i, c) in self.1.chars().enumerate() {
-            match rule(self.0, c, i == 0) {
-                Rule::Keep => f.write_char(c)?,
-                Rule::Text(s) => f.write_str(s)?,
-                Rule::Unicode => write!(f, "\\u{:04x}", c as u32)?,
-                Rule::Byte => write!(f, "\\x{:02x}", c as u32 & 0xff)?,
-                Rule::Backslash => write!(f, "\\{c}")?,
-                Rule::Replace => f.write_char('\u{FFFD}')?,
+            match subst(self.0, c, i == 0) {
+                Subst::Keep => f.write_char(c)?,
+                Subst::Text(s) => f.write_str(s)?,
+                Subst::Unicode => write!(f, "\\u{:04x}", c as u32)?,
+                Subst::Byte => write!(f, "\\x{:02x}", c as u32 & 0xff)?,
+                Subst::Backslash => write!(f, "\\{c}")?,
+                Subst::Replace => f.write_char('\u{FFFD}')?,
             }
         }
         Ok(())

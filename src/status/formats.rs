@@ -3,10 +3,9 @@
 //! [`super`]).
 
 use super::escape as esc;
-use super::{
-    AjpView, Cmd, LbView, MapRef, MapRow, MemberView, Mime, OPT_NO_AJP, OPT_NO_LB, OPT_NO_MAPS,
-    OPT_NO_MEMBERS, Page, Rating, time_text,
-};
+use super::params::{Cmd, Mime};
+use super::view::{AjpView, LbView, MapRef, MemberView, Page, Rating, time_text};
+use super::{MapRow, OPT_NO_AJP, OPT_NO_LB, OPT_NO_MAPS, OPT_NO_MEMBERS};
 use crate::config::workers::{Activation, AjpParams};
 use crate::lb::MemberState;
 use crate::shm::AjpStats;

@@ -4,11 +4,13 @@
 //! `data-activation` and `data-state`), `a[data-edit-member]`, `button[data-quick]`,
 //! `form#edit-member`, `select[name=vwa]`, `button#save`.
 
+use super::actions::{AttrSpec, MEMBER_ATTRS, ajp_attrs};
 use super::escape as esc;
+use super::params::{Cmd, manager_url};
+use super::view::{AjpView, LbView, MapRef, MemberView, Page, time_human};
 use super::{
-    AjpView, AttrSpec, Cmd, LbView, MEMBER_ATTRS, MapRef, MemberView, OPT_NO_AJP, OPT_NO_AJP_CONF,
-    OPT_NO_LB, OPT_NO_LB_CONF, OPT_NO_LB_SUMMARY, OPT_NO_LEGEND, OPT_NO_MAPS, OPT_NO_MEMBERS,
-    OPT_READ_ONLY, Page, RESULT_REFRESH_SECS, ajp_attrs, manager_url, time_human,
+    OPT_NO_AJP, OPT_NO_AJP_CONF, OPT_NO_LB, OPT_NO_LB_CONF, OPT_NO_LB_SUMMARY, OPT_NO_LEGEND,
+    OPT_NO_MAPS, OPT_NO_MEMBERS, OPT_READ_ONLY, RESULT_REFRESH_SECS,
 };
 use crate::config::workers::{Activation, AjpParams, LbMethod};
 use crate::lb::MemberState;

@@ -1,9 +1,12 @@
 //! Unit tests of the status worker: a fixture configuration with a live segment, and
 //! helpers that send requests to `handle`.
 
+use super::params::{encode_component, glob, manager_url};
+use super::view::{Rating, rate, time_human, time_text};
 use super::*;
 use crate::config::properties::Source;
-use crate::lb::FailureKind;
+use crate::config::workers::{Activation, LbMethod};
+use crate::lb::{Balancer, FailureKind, MemberSnapshot, MemberState};
 
 const SEED: &str = "\
 worker.list=load_balancer,jkstatus,solo
