@@ -369,150 +369,191 @@ pub(super) fn update(ctx: &StatusContext, params: &Params) -> Result<Vec<String>
     let members: Vec<MemberSnapshot> = bal.members().collect();
 
     // Plan: validate everything, change nothing yet.
-    let mut plan: Vec<(MemberSnapshot, MemberEdit)> = Vec::new();
-    let mut ajp_plan: Vec<AjpEdit> = Vec::new();
-    let mut lb_plan: Option<LbSettings> = None;
+    let mut plan = Plan::default();
     if let Some(sw) = params.get_nonempty("sw") {
         for m in matching_members(&bal, sw)? {
             let get = |k: &str| params.get(k).map(str::to_owned);
-            ajp_plan.extend(plan_ajp(&get, ctx, &m.name)?);
-            let edit = parse_member_edit(&get).map_err(|e| (400, e))?;
-            plan.push((m, edit));
+            plan.member(ctx, m, &get)?;
         }
     } else if let Some(att) = params.get_nonempty("att") {
-        let ajp_param = members
-            .first()
-            .and_then(|m| ctx.workers.get(&m.name))
-            .and_then(|d| d.ajp())
-            .map(|p| ajp_attrs(p).iter().any(|(param, ..)| *param == att))
-            .unwrap_or(false);
-        if member_attr(att).is_none() && !ajp_param {
-            return Err((400, format!("Unknown attribute {}.", quote_short(att))));
-        }
-        for (i, m) in members.iter().enumerate() {
-            let key = format!("val{i}");
-            let Some(value) = params.get(&key).map(str::to_owned) else {
-                continue;
-            };
-            let get = |k: &str| (k == att).then(|| value.clone());
-            ajp_plan.extend(plan_ajp(&get, ctx, &m.name)?);
-            let edit = parse_member_edit(&get).map_err(|e| (400, e))?;
-            plan.push((m.clone(), edit));
-        }
+        plan_attribute(ctx, params, att, &members, &mut plan)?;
     } else {
-        lb_plan = Some(parse_lb_edit(params, bal.settings(), lb_params, lb_name)?);
+        plan.lb = Some(parse_lb_edit(params, bal.settings(), lb_params, lb_name)?);
     }
-    check_routes(&members, &plan)?;
+    check_routes(&members, &plan.members)?;
 
     // Apply.
-    let sw_name = ctx.worker;
-    let mut log = Vec::new();
-    apply_ajp(&ajp_plan, sw_name, Some(lb_name), &mut log);
-    let member_log = |log: &mut Vec<String>, attr: &str, m: &str, from: &str, to: &str| {
-        log.push(format!(
-            "Status worker '{sw_name}' changing '{attr}' for sub worker '{m}' of lb worker \
-             '{lb_name}' from '{from}' to '{to}'"
-        ));
+    let who = Who {
+        status: ctx.worker,
+        lb: lb_name,
     };
-    for (m, e) in &plan {
-        let g = m.index;
-        if let Some(a) = e.activation.filter(|a| *a != m.activation) {
-            bal.set_activation(g, a);
-            member_log(
-                &mut log,
-                "activation",
-                &m.name,
-                m.activation.as_str(),
-                a.as_str(),
-            );
-        }
-        if let Some(f) = e.lbfactor.filter(|f| *f != m.lbfactor) {
-            bal.set_lbfactor(g, f);
-            member_log(
-                &mut log,
-                "lbfactor",
-                &m.name,
-                &m.lbfactor.to_string(),
-                &f.to_string(),
-            );
-        }
-        if let Some(r) = e.route.as_ref().filter(|r| **r != m.route) {
-            bal.set_route(g, r).map_err(|e| (400, e))?;
-            member_log(&mut log, "route", &m.name, &m.route, r);
-        }
-        if let Some(r) = e.redirect.as_ref().filter(|r| **r != m.redirect) {
-            bal.set_redirect(g, r).map_err(|e| (400, e))?;
-            member_log(&mut log, "redirect", &m.name, &m.redirect, r);
-        }
-        if let Some(d) = e.domain.as_ref().filter(|d| **d != m.domain) {
-            bal.set_domain(g, d).map_err(|e| (400, e))?;
-            member_log(&mut log, "domain", &m.name, &m.domain, d);
-        }
-        if let Some(d) = e.distance.filter(|d| i64::from(*d) != m.distance) {
-            bal.set_distance(g, d);
-            member_log(
-                &mut log,
-                "distance",
-                &m.name,
-                &m.distance.to_string(),
-                &d.to_string(),
-            );
-        }
+    let mut log = Vec::new();
+    apply_ajp(&plan.ajp, who.status, Some(lb_name), &mut log);
+    for (m, e) in &plan.members {
+        apply_member(&bal, m, e, who, &mut log)?;
     }
-    if let Some(new) = lb_plan {
-        let old = bal.settings();
-        if new != old {
-            bal.set_settings(&new);
-            let b = |v: bool| if v { "True" } else { "False" }.to_owned();
-            let changes = [
-                ("retries", old.retries.to_string(), new.retries.to_string()),
-                (
-                    "retry_interval",
-                    old.retry_interval_ms.to_string(),
-                    new.retry_interval_ms.to_string(),
-                ),
-                (
-                    "recover_time",
-                    old.recover_time_secs.to_string(),
-                    new.recover_time_secs.to_string(),
-                ),
-                (
-                    "error_escalation_time",
-                    old.error_escalation_time_secs.to_string(),
-                    new.error_escalation_time_secs.to_string(),
-                ),
-                (
-                    "max_reply_timeouts",
-                    old.max_reply_timeouts.to_string(),
-                    new.max_reply_timeouts.to_string(),
-                ),
-                (
-                    "sticky_session",
-                    b(old.sticky_session),
-                    b(new.sticky_session),
-                ),
-                (
-                    "sticky_session_force",
-                    b(old.sticky_session_force),
-                    b(new.sticky_session_force),
-                ),
-                (
-                    "method",
-                    old.method.as_str().to_owned(),
-                    new.method.as_str().to_owned(),
-                ),
-            ];
-            for (attr, from, to) in changes {
-                if from != to {
-                    log.push(format!(
-                        "Status worker '{sw_name}' changing '{attr}' for lb worker '{lb_name}' \
-                         from '{from}' to '{to}'"
-                    ));
-                }
-            }
-        }
+    if let Some(new) = plan.lb {
+        apply_lb(&bal, new, who, &mut log);
     }
     Ok(log)
+}
+
+/// The validated changes of one `update` of an lb.
+#[derive(Default)]
+struct Plan<'s> {
+    members: Vec<(MemberSnapshot, MemberEdit)>,
+    ajp: Vec<AjpEdit<'s>>,
+    lb: Option<LbSettings>,
+}
+
+impl<'s> Plan<'s> {
+    /// The member values and the ajp13 values of member `m` that `get` carries.
+    fn member(
+        &mut self,
+        ctx: &StatusContext<'s>,
+        m: MemberSnapshot,
+        get: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<(), Failure> {
+        self.ajp.extend(plan_ajp(get, ctx, &m.name)?);
+        let edit = parse_member_edit(get).map_err(|e| (400, e))?;
+        self.members.push((m, edit));
+        Ok(())
+    }
+}
+
+/// `att` with `val0..valN`: one attribute for the members in `balance_workers` order.
+fn plan_attribute<'s>(
+    ctx: &StatusContext<'s>,
+    params: &Params,
+    att: &str,
+    members: &[MemberSnapshot],
+    plan: &mut Plan<'s>,
+) -> Result<(), Failure> {
+    let ajp_param = members
+        .first()
+        .and_then(|m| ctx.workers.get(&m.name))
+        .and_then(|d| d.ajp())
+        .map(|p| ajp_attrs(p).iter().any(|(param, ..)| *param == att))
+        .unwrap_or(false);
+    if member_attr(att).is_none() && !ajp_param {
+        return Err((400, format!("Unknown attribute {}.", quote_short(att))));
+    }
+    for (i, m) in members.iter().enumerate() {
+        let key = format!("val{i}");
+        let Some(value) = params.get(&key).map(str::to_owned) else {
+            continue;
+        };
+        let get = |k: &str| (k == att).then(|| value.clone());
+        plan.member(ctx, m.clone(), &get)?;
+    }
+    Ok(())
+}
+
+/// The status worker and the lb, for the log lines.
+#[derive(Clone, Copy)]
+struct Who<'a> {
+    status: &'a str,
+    lb: &'a str,
+}
+
+/// Applies the member values that differ from the current ones.
+fn apply_member(
+    bal: &Balancer,
+    m: &MemberSnapshot,
+    e: &MemberEdit,
+    who: Who,
+    log: &mut Vec<String>,
+) -> Result<(), Failure> {
+    let mut changed = |attr: &str, from: &str, to: &str| {
+        log.push(format!(
+            "Status worker '{}' changing '{attr}' for sub worker '{}' of lb worker '{}' from \
+             '{from}' to '{to}'",
+            who.status, m.name, who.lb
+        ));
+    };
+    let g = m.index;
+    if let Some(a) = e.activation.filter(|a| *a != m.activation) {
+        bal.set_activation(g, a);
+        changed("activation", m.activation.as_str(), a.as_str());
+    }
+    if let Some(f) = e.lbfactor.filter(|f| *f != m.lbfactor) {
+        bal.set_lbfactor(g, f);
+        changed("lbfactor", &m.lbfactor.to_string(), &f.to_string());
+    }
+    if let Some(r) = e.route.as_ref().filter(|r| **r != m.route) {
+        bal.set_route(g, r).map_err(|e| (400, e))?;
+        changed("route", &m.route, r);
+    }
+    if let Some(r) = e.redirect.as_ref().filter(|r| **r != m.redirect) {
+        bal.set_redirect(g, r).map_err(|e| (400, e))?;
+        changed("redirect", &m.redirect, r);
+    }
+    if let Some(d) = e.domain.as_ref().filter(|d| **d != m.domain) {
+        bal.set_domain(g, d).map_err(|e| (400, e))?;
+        changed("domain", &m.domain, d);
+    }
+    if let Some(d) = e.distance.filter(|d| i64::from(*d) != m.distance) {
+        bal.set_distance(g, d);
+        changed("distance", &m.distance.to_string(), &d.to_string());
+    }
+    Ok(())
+}
+
+/// Applies new lb settings; one log line per changed value.
+fn apply_lb(bal: &Balancer, new: LbSettings, who: Who, log: &mut Vec<String>) {
+    let old = bal.settings();
+    if new == old {
+        return;
+    }
+    bal.set_settings(&new);
+    let b = |v: bool| if v { "True" } else { "False" }.to_owned();
+    let changes = [
+        ("retries", old.retries.to_string(), new.retries.to_string()),
+        (
+            "retry_interval",
+            old.retry_interval_ms.to_string(),
+            new.retry_interval_ms.to_string(),
+        ),
+        (
+            "recover_time",
+            old.recover_time_secs.to_string(),
+            new.recover_time_secs.to_string(),
+        ),
+        (
+            "error_escalation_time",
+            old.error_escalation_time_secs.to_string(),
+            new.error_escalation_time_secs.to_string(),
+        ),
+        (
+            "max_reply_timeouts",
+            old.max_reply_timeouts.to_string(),
+            new.max_reply_timeouts.to_string(),
+        ),
+        (
+            "sticky_session",
+            b(old.sticky_session),
+            b(new.sticky_session),
+        ),
+        (
+            "sticky_session_force",
+            b(old.sticky_session_force),
+            b(new.sticky_session_force),
+        ),
+        (
+            "method",
+            old.method.as_str().to_owned(),
+            new.method.as_str().to_owned(),
+        ),
+    ];
+    for (attr, from, to) in changes {
+        if from != to {
+            log.push(format!(
+                "Status worker '{}' changing '{attr}' for lb worker '{}' from '{from}' to \
+                 '{to}'",
+                who.status, who.lb
+            ));
+        }
+    }
 }
 
 /// No two members of the lb may end up with the same route.

@@ -306,66 +306,45 @@ pub(super) fn split_server(server: &str) -> (String, u16) {
     }
 }
 
-pub(super) fn lb_view<'a>(
+fn lb_view<'a>(
     ctx: &'a StatusContext<'a>,
     page: &Page<'a>,
     name: &'a str,
     params: &'a LbParams,
 ) -> LbView<'a> {
     let interval_secs = u64::try_from(ctx.workers.maintain_secs.max(0)).unwrap_or(0);
-    let now_ms = ctx.now_ms;
     let balancer = ctx.segment.and_then(|seg| Balancer::find(seg, name));
-    let (snaps, settings, busy, max_busy, last_reset_ms, last_maintain_ms) = match &balancer {
+    let (snaps, state) = match &balancer {
         Some(b) => {
             let s = b.snapshot();
-            (
-                b.members().collect::<Vec<_>>(),
-                s.settings,
-                s.busy,
-                s.max_busy,
-                s.last_reset_ms,
-                s.last_maintain_ms,
-            )
+            let state = LbState {
+                settings: s.settings,
+                busy: s.busy,
+                max_busy: s.max_busy,
+                last_reset_ms: s.last_reset_ms,
+                last_maintain_ms: s.last_maintain_ms,
+            };
+            (b.members().collect::<Vec<_>>(), state)
         }
-        None => (
-            params
-                .balance_workers
-                .iter()
-                .enumerate()
-                .map(|(i, m)| config_member(ctx.workers, i, m))
-                .collect(),
-            LbSettings {
-                method: params.method,
-                sticky_session: params.sticky_session,
-                sticky_session_force: params.sticky_session_force,
-                retries: params.retries,
-                lb_retries: params.lb_retries,
-                retry_interval_ms: params.retry_interval_ms,
-                recover_time_secs: params.recover_time_secs,
-                error_escalation_time_secs: params.error_escalation_time_secs,
-                max_reply_timeouts: params.max_reply_timeouts,
-            },
-            0,
-            0,
-            0,
-            0,
-        ),
+        None => config_lb(ctx.workers, params),
     };
     let (maintain_min, maintain_max) = if interval_secs == 0 {
         (0, 0)
     } else {
-        let next_ms = last_maintain_ms.saturating_add(interval_secs.saturating_mul(1000));
-        let min = next_ms.saturating_sub(now_ms) / 1000;
+        let next_ms = state
+            .last_maintain_ms
+            .saturating_add(interval_secs.saturating_mul(1000));
+        let min = next_ms.saturating_sub(ctx.now_ms) / 1000;
         (min, min.saturating_add(interval_secs))
     };
     let mut view = LbView {
         name,
         params,
-        settings,
+        settings: state.settings,
         runtime: balancer.is_some(),
-        busy,
-        max_busy,
-        last_reset_ms,
+        busy: state.busy,
+        max_busy: state.max_busy,
+        last_reset_ms: state.last_reset_ms,
         members: Vec::new(),
         good: 0,
         degraded: 0,
@@ -375,37 +354,89 @@ pub(super) fn lb_view<'a>(
         maintain_max,
     };
     for snap in snaps {
-        let rating = rate(ctx.params, snap.activation, snap.state);
-        match rating {
+        let m = member_view(ctx, snap, &state.settings, maintain_min, interval_secs);
+        match m.rating {
             Rating::Good => view.good += 1,
             Rating::Degraded => view.degraded += 1,
             Rating::Bad => view.bad += 1,
         }
-        let (recover_min, recover_max) = if snap.state == MemberState::Error {
-            let waited = now_ms.saturating_sub(snap.last_error_ms) / 1000;
-            let left = u64::from(settings.recover_time_secs).saturating_sub(waited);
-            let min = left.max(maintain_min);
-            (min, min.saturating_add(interval_secs))
-        } else {
-            (0, 0)
-        };
-        let ajp = effective_ajp(ctx, &snap.name);
-        let conns = ctx
-            .segment
-            .and_then(|seg| seg.ajp(&snap.name))
-            .map(|s| s.stats());
-        view.members.push(MemberView {
-            snap,
-            ajp,
-            connected: conns.as_ref().map_or(0, |c| c.connected),
-            max_connected: conns.as_ref().map_or(0, |c| c.max_connected),
-            no_reuse_until_ms: conns.as_ref().map_or(0, |c| c.no_reuse_until_ms),
-            rating,
-            recover_min,
-            recover_max,
-        });
+        view.members.push(m);
     }
     view
+}
+
+/// A member with its rating, estimated recovery time and connection counts.
+fn member_view(
+    ctx: &StatusContext,
+    snap: MemberSnapshot,
+    settings: &LbSettings,
+    maintain_min: u64,
+    interval_secs: u64,
+) -> MemberView {
+    let rating = rate(ctx.params, snap.activation, snap.state);
+    let (recover_min, recover_max) = if snap.state == MemberState::Error {
+        let waited = ctx.now_ms.saturating_sub(snap.last_error_ms) / 1000;
+        let left = u64::from(settings.recover_time_secs).saturating_sub(waited);
+        let min = left.max(maintain_min);
+        (min, min.saturating_add(interval_secs))
+    } else {
+        (0, 0)
+    };
+    let ajp = effective_ajp(ctx, &snap.name);
+    let conns = ctx
+        .segment
+        .and_then(|seg| seg.ajp(&snap.name))
+        .map(|s| s.stats());
+    MemberView {
+        snap,
+        ajp,
+        connected: conns.as_ref().map_or(0, |c| c.connected),
+        max_connected: conns.as_ref().map_or(0, |c| c.max_connected),
+        no_reuse_until_ms: conns.as_ref().map_or(0, |c| c.no_reuse_until_ms),
+        rating,
+        recover_min,
+        recover_max,
+    }
+}
+
+/// The lb values a view shows.
+struct LbState {
+    settings: LbSettings,
+    busy: u64,
+    max_busy: u64,
+    last_reset_ms: u64,
+    last_maintain_ms: u64,
+}
+
+/// The members and lb values as configured, for an lb without shared state.
+fn config_lb(workers: &WorkersConfig, params: &LbParams) -> (Vec<MemberSnapshot>, LbState) {
+    let members = params
+        .balance_workers
+        .iter()
+        .enumerate()
+        .map(|(i, m)| config_member(workers, i, m))
+        .collect();
+    let settings = LbSettings {
+        method: params.method,
+        sticky_session: params.sticky_session,
+        sticky_session_force: params.sticky_session_force,
+        retries: params.retries,
+        lb_retries: params.lb_retries,
+        retry_interval_ms: params.retry_interval_ms,
+        recover_time_secs: params.recover_time_secs,
+        error_escalation_time_secs: params.error_escalation_time_secs,
+        max_reply_timeouts: params.max_reply_timeouts,
+    };
+    (
+        members,
+        LbState {
+            settings,
+            busy: 0,
+            max_busy: 0,
+            last_reset_ms: 0,
+            last_maintain_ms: 0,
+        },
+    )
 }
 
 /// A member as configured, for an lb without shared state.
