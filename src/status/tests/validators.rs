@@ -86,132 +86,143 @@ pub(super) fn check_text(t: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// A complete JSON document (RFC 8259 grammar).
-pub(super) fn json_ok(s: &str) -> Result<(), String> {
-    fn ws(b: &[u8], i: &mut usize) {
-        while *i < b.len() && matches!(b[*i], b' ' | b'\n' | b'\r' | b'\t') {
-            *i += 1;
-        }
-    }
-    fn lit(b: &[u8], i: &mut usize, l: &[u8]) -> Result<(), String> {
-        if b[*i..].starts_with(l) {
-            *i += l.len();
-            Ok(())
-        } else {
-            Err(format!("bad literal at {i}"))
-        }
-    }
-    fn string(b: &[u8], i: &mut usize) -> Result<(), String> {
+// A small recursive-descent JSON checker (RFC 8259 grammar).
+
+fn ws(b: &[u8], i: &mut usize) {
+    while *i < b.len() && matches!(b[*i], b' ' | b'\n' | b'\r' | b'\t') {
         *i += 1;
-        loop {
-            let c = *b.get(*i).ok_or("unterminated string")?;
-            *i += 1;
-            match c {
-                b'"' => return Ok(()),
-                b'\\' => {
-                    let e = *b.get(*i).ok_or("bad escape")?;
-                    *i += 1;
-                    match e {
-                        b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't' => {}
-                        b'u' => {
-                            let hex = b.get(*i..*i + 4).ok_or("short \\u")?;
-                            if !hex.iter().all(u8::is_ascii_hexdigit) {
-                                return Err("bad \\u".into());
-                            }
-                            *i += 4;
-                        }
-                        _ => return Err("bad escape".into()),
-                    }
-                }
-                c if c < 0x20 => return Err("control char in string".into()),
-                _ => {}
-            }
-        }
     }
-    fn number(b: &[u8], i: &mut usize) -> Result<(), String> {
-        let start = *i;
-        if b[*i] == b'-' {
-            *i += 1;
-        }
-        let digits = b[*i..].iter().take_while(|c| c.is_ascii_digit()).count();
-        if digits == 0 || (digits > 1 && b[*i] == b'0') {
-            return Err(format!("bad number at {start}"));
-        }
-        *i += digits;
-        if b.get(*i) == Some(&b'.') {
-            *i += 1;
-            let d = b[*i..].iter().take_while(|c| c.is_ascii_digit()).count();
-            if d == 0 {
-                return Err("bad fraction".into());
-            }
-            *i += d;
-        }
+}
+
+fn lit(b: &[u8], i: &mut usize, l: &[u8]) -> Result<(), String> {
+    if b[*i..].starts_with(l) {
+        *i += l.len();
         Ok(())
+    } else {
+        Err(format!("bad literal at {i}"))
     }
-    fn value(b: &[u8], i: &mut usize, depth: usize) -> Result<(), String> {
-        if depth > 64 {
-            return Err("too deep".into());
+}
+
+fn string(b: &[u8], i: &mut usize) -> Result<(), String> {
+    *i += 1;
+    loop {
+        let c = *b.get(*i).ok_or("unterminated string")?;
+        *i += 1;
+        match c {
+            b'"' => return Ok(()),
+            b'\\' => {
+                let e = *b.get(*i).ok_or("bad escape")?;
+                *i += 1;
+                match e {
+                    b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't' => {}
+                    b'u' => {
+                        let hex = b.get(*i..*i + 4).ok_or("short \\u")?;
+                        if !hex.iter().all(u8::is_ascii_hexdigit) {
+                            return Err("bad \\u".into());
+                        }
+                        *i += 4;
+                    }
+                    _ => return Err("bad escape".into()),
+                }
+            }
+            c if c < 0x20 => return Err("control char in string".into()),
+            _ => {}
         }
+    }
+}
+
+fn number(b: &[u8], i: &mut usize) -> Result<(), String> {
+    let start = *i;
+    if b[*i] == b'-' {
+        *i += 1;
+    }
+    let digits = b[*i..].iter().take_while(|c| c.is_ascii_digit()).count();
+    if digits == 0 || (digits > 1 && b[*i] == b'0') {
+        return Err(format!("bad number at {start}"));
+    }
+    *i += digits;
+    if b.get(*i) == Some(&b'.') {
+        *i += 1;
+        let d = b[*i..].iter().take_while(|c| c.is_ascii_digit()).count();
+        if d == 0 {
+            return Err("bad fraction".into());
+        }
+        *i += d;
+    }
+    Ok(())
+}
+
+fn value(b: &[u8], i: &mut usize, depth: usize) -> Result<(), String> {
+    if depth > 64 {
+        return Err("too deep".into());
+    }
+    ws(b, i);
+    match *b.get(*i).ok_or("unexpected end")? {
+        b'{' => object(b, i, depth),
+        b'[' => array(b, i, depth),
+        b'"' => string(b, i),
+        b't' => lit(b, i, b"true"),
+        b'f' => lit(b, i, b"false"),
+        b'n' => lit(b, i, b"null"),
+        b'-' | b'0'..=b'9' => number(b, i),
+        c => Err(format!("unexpected {:?} at {i}", c as char)),
+    }
+}
+
+fn object(b: &[u8], i: &mut usize, depth: usize) -> Result<(), String> {
+    *i += 1;
+    ws(b, i);
+    if b.get(*i) == Some(&b'}') {
+        *i += 1;
+        return Ok(());
+    }
+    loop {
         ws(b, i);
-        match *b.get(*i).ok_or("unexpected end")? {
-            b'{' => {
+        if b.get(*i) != Some(&b'"') {
+            return Err(format!("expected key at {i}"));
+        }
+        string(b, i)?;
+        ws(b, i);
+        if b.get(*i) != Some(&b':') {
+            return Err(format!("expected : at {i}"));
+        }
+        *i += 1;
+        value(b, i, depth + 1)?;
+        ws(b, i);
+        match b.get(*i) {
+            Some(b',') => *i += 1,
+            Some(b'}') => {
                 *i += 1;
-                ws(b, i);
-                if b.get(*i) == Some(&b'}') {
-                    *i += 1;
-                    return Ok(());
-                }
-                loop {
-                    ws(b, i);
-                    if b.get(*i) != Some(&b'"') {
-                        return Err(format!("expected key at {i}"));
-                    }
-                    string(b, i)?;
-                    ws(b, i);
-                    if b.get(*i) != Some(&b':') {
-                        return Err(format!("expected : at {i}"));
-                    }
-                    *i += 1;
-                    value(b, i, depth + 1)?;
-                    ws(b, i);
-                    match b.get(*i) {
-                        Some(b',') => *i += 1,
-                        Some(b'}') => {
-                            *i += 1;
-                            return Ok(());
-                        }
-                        _ => return Err(format!("expected , or }} at {i}")),
-                    }
-                }
+                return Ok(());
             }
-            b'[' => {
-                *i += 1;
-                ws(b, i);
-                if b.get(*i) == Some(&b']') {
-                    *i += 1;
-                    return Ok(());
-                }
-                loop {
-                    value(b, i, depth + 1)?;
-                    ws(b, i);
-                    match b.get(*i) {
-                        Some(b',') => *i += 1,
-                        Some(b']') => {
-                            *i += 1;
-                            return Ok(());
-                        }
-                        _ => return Err(format!("expected , or ] at {i}")),
-                    }
-                }
-            }
-            b'"' => string(b, i),
-            b't' => lit(b, i, b"true"),
-            b'f' => lit(b, i, b"false"),
-            b'n' => lit(b, i, b"null"),
-            b'-' | b'0'..=b'9' => number(b, i),
-            c => Err(format!("unexpected {:?} at {i}", c as char)),
+            _ => return Err(format!("expected , or }} at {i}")),
         }
     }
+}
+
+fn array(b: &[u8], i: &mut usize, depth: usize) -> Result<(), String> {
+    *i += 1;
+    ws(b, i);
+    if b.get(*i) == Some(&b']') {
+        *i += 1;
+        return Ok(());
+    }
+    loop {
+        value(b, i, depth + 1)?;
+        ws(b, i);
+        match b.get(*i) {
+            Some(b',') => *i += 1,
+            Some(b']') => {
+                *i += 1;
+                return Ok(());
+            }
+            _ => return Err(format!("expected , or ] at {i}")),
+        }
+    }
+}
+
+/// A complete JSON value and nothing else.
+pub(super) fn json_ok(s: &str) -> Result<(), String> {
     let b = s.as_bytes();
     let mut i = 0;
     value(b, &mut i, 0)?;
