@@ -7,7 +7,7 @@
 use std::collections::HashMap;
 use std::fmt;
 
-use super::workers::{AttrSpec, Multi, find_attribute, suggestable_attribute_names};
+use super::attributes::{AttrSpec, Multi, find_attribute, suggestable_attribute_names};
 
 /// mod_jk stops expanding `$(…)` after this many occurrences in one value.
 pub const MAX_SUBSTITUTIONS: usize = 20;
