@@ -489,77 +489,13 @@ impl ServerConf {
         }
         let first = args.first().copied().unwrap_or("");
         match info.directive {
-            D::WorkersFile => {
-                if self.workers_file.is_some() {
-                    return Err("JkWorkersFile can only be used once".to_string());
-                }
-                let path = ctx.resolve_path(first);
-                if !Path::new(&path).is_file() {
-                    return Err(format!(
-                        "JkWorkersFile: the workers file {path} does not exist or is not a regular file"
-                    ));
-                }
-                self.workers_file = Some(path);
-                self.load_workers(ctx)?;
-            }
-            D::WorkerProperty => {
-                let line = first.trim();
-                if line.len() > 8192 {
-                    return Err("JkWorkerProperty: the line is longer than 8192 characters".into());
-                }
-                if !line.contains('=') {
-                    return Err(format!(
-                        "JkWorkerProperty: expected a 'name=value' line, got '{line}'"
-                    ));
-                }
-                self.worker_properties
-                    .push((ctx.origin(), line.to_string()));
-                // After the file was read, a property line changes the result: re-validate.
-                if self.workers_file.is_some() {
-                    self.load_workers(ctx)?;
-                }
-            }
+            D::WorkersFile => self.set_workers_file(first, ctx)?,
+            D::WorkerProperty => self.add_worker_property(first, ctx)?,
             D::ShmFile => self.shm_file = Some(ctx.resolve_path(first)),
             D::ShmSize => self.shm_size_kb = Some(parse_u32(info.name(), first)?),
             D::WatchdogInterval => self.watchdog_interval = Some(parse_u32(info.name(), first)?),
-            D::Mount | D::UnMount => {
-                let (pattern, spec) = match (args.len(), ctx.location) {
-                    (2, _) => (args[0], args[1]),
-                    (1, Some(loc)) => (loc, args[0]),
-                    _ => {
-                        return Err(format!(
-                            "{} needs a URI pattern and a worker when used outside <Location>",
-                            info.name()
-                        ));
-                    }
-                };
-                if !pattern.starts_with('/') {
-                    return Err(format!(
-                        "{}: the URI pattern '{pattern}' must start with '/' (for example '/*.jsp', not '*.jsp')",
-                        info.name()
-                    ));
-                }
-                let warnings = if info.directive == D::Mount {
-                    let worker = spec.split(';').next().unwrap_or("").trim();
-                    self.mount_origins.push((worker.to_string(), ctx.origin()));
-                    self.uri_map.add_mount(pattern, spec, RuleSource::JkMount)
-                } else {
-                    self.uri_map.add_unmount(pattern, spec, RuleSource::JkMount)
-                }
-                .map_err(|e| format!("{}: {e}", info.name()))?;
-                self.push_warnings(ctx, warnings);
-            }
-            D::MountFile => {
-                let path = ctx.resolve_path(first);
-                let contents = std::fs::read_to_string(&path).map_err(|e| {
-                    format!("JkMountFile: cannot read the uriworkermap file {path}: {e}")
-                })?;
-                let (lines, warnings) =
-                    parse_uriworkermap(&path, &contents, ctx.env).map_err(|e| e.to_string())?;
-                self.uri_map.replace_uriworkermap(&lines);
-                self.push_warnings(ctx, warnings);
-                self.mount_file = Some(path);
-            }
+            D::Mount | D::UnMount => self.add_mount(info, args, ctx)?,
+            D::MountFile => self.set_mount_file(first, ctx)?,
             D::MountFileReload => {
                 // mod_jk turns negative intervals into 0 (never reload).
                 let v: i64 = first.trim().parse().map_err(|_| {
@@ -592,17 +528,7 @@ impl ServerConf {
                 self.strip_session = Some((on, name.to_string()));
             }
             D::LogFile => self.log_file = Some(ctx.resolve_path(first)),
-            D::LogLevel => match LogLevel::parse(first) {
-                Some(l) => self.log_level = Some(l),
-                None => {
-                    // mod_jk silently falls back to info; we keep starting but say so.
-                    self.log_level = Some(LogLevel::Info);
-                    self.warnings.push(format!(
-                        "JkLogLevel '{first}' at {}:{} is not one of trace, debug, info, warn, error, emerg; using info",
-                        ctx.file, ctx.line
-                    ));
-                }
-            },
+            D::LogLevel => self.set_log_level(first, ctx),
             D::LogStampFormat => {
                 if first.len() > 63 {
                     return Err("JkLogStampFormat: the format is longer than 63 characters".into());
@@ -626,6 +552,105 @@ impl ServerConf {
             D::Indicator(ind) => self.indicators[ind.index()] = Some(first.to_string()),
         }
         Ok(())
+    }
+
+    /// `JkWorkersFile`: once, an existing file, read and validated at once.
+    fn set_workers_file(&mut self, first: &str, ctx: &DirectiveCtx) -> Result<(), String> {
+        if self.workers_file.is_some() {
+            return Err("JkWorkersFile can only be used once".to_string());
+        }
+        let path = ctx.resolve_path(first);
+        if !Path::new(&path).is_file() {
+            return Err(format!(
+                "JkWorkersFile: the workers file {path} does not exist or is not a regular file"
+            ));
+        }
+        self.workers_file = Some(path);
+        self.load_workers(ctx)?;
+        Ok(())
+    }
+
+    /// `JkWorkerProperty`: one `name=value` line.
+    fn add_worker_property(&mut self, first: &str, ctx: &DirectiveCtx) -> Result<(), String> {
+        let line = first.trim();
+        if line.len() > 8192 {
+            return Err("JkWorkerProperty: the line is longer than 8192 characters".into());
+        }
+        if !line.contains('=') {
+            return Err(format!(
+                "JkWorkerProperty: expected a 'name=value' line, got '{line}'"
+            ));
+        }
+        self.worker_properties
+            .push((ctx.origin(), line.to_string()));
+        // After the file was read, a property line changes the result: re-validate.
+        if self.workers_file.is_some() {
+            self.load_workers(ctx)?;
+        }
+        Ok(())
+    }
+
+    /// `JkMount` / `JkUnMount`, with the pattern from `<Location>` when only a worker is given.
+    fn add_mount(
+        &mut self,
+        info: &DirectiveInfo,
+        args: &[&str],
+        ctx: &DirectiveCtx,
+    ) -> Result<(), String> {
+        let (pattern, spec) = match (args.len(), ctx.location) {
+            (2, _) => (args[0], args[1]),
+            (1, Some(loc)) => (loc, args[0]),
+            _ => {
+                return Err(format!(
+                    "{} needs a URI pattern and a worker when used outside <Location>",
+                    info.name()
+                ));
+            }
+        };
+        if !pattern.starts_with('/') {
+            return Err(format!(
+                "{}: the URI pattern '{pattern}' must start with '/' (for example '/*.jsp', not '*.jsp')",
+                info.name()
+            ));
+        }
+        let warnings = if info.directive == D::Mount {
+            let worker = spec.split(';').next().unwrap_or("").trim();
+            self.mount_origins.push((worker.to_string(), ctx.origin()));
+            self.uri_map.add_mount(pattern, spec, RuleSource::JkMount)
+        } else {
+            self.uri_map.add_unmount(pattern, spec, RuleSource::JkMount)
+        }
+        .map_err(|e| format!("{}: {e}", info.name()))?;
+        self.push_warnings(ctx, warnings);
+        Ok(())
+    }
+
+    /// `JkMountFile`: the uriworkermap file, read now.
+    fn set_mount_file(&mut self, first: &str, ctx: &DirectiveCtx) -> Result<(), String> {
+        let path = ctx.resolve_path(first);
+        let contents = std::fs::read_to_string(&path)
+            .map_err(|e| format!("JkMountFile: cannot read the uriworkermap file {path}: {e}"))?;
+        let (lines, warnings) =
+            parse_uriworkermap(&path, &contents, ctx.env).map_err(|e| e.to_string())?;
+        self.uri_map.replace_uriworkermap(&lines);
+        self.push_warnings(ctx, warnings);
+        self.mount_file = Some(path);
+        Ok(())
+    }
+
+    /// `JkLogLevel`; an unknown level is info, as in mod_jk, with a warning.
+    fn set_log_level(&mut self, first: &str, ctx: &DirectiveCtx) {
+        match LogLevel::parse(first) {
+            Some(l) => self.log_level = Some(l),
+            None => {
+                // mod_jk silently falls back to info; we keep starting but say so.
+                self.log_level = Some(LogLevel::Info);
+                self.warnings.push(format!(
+                    "JkLogLevel '{first}' at {}:{} is not one of trace, debug, info, warn, error, emerg; using info",
+                    ctx.file, ctx.line
+                ));
+            }
+        }
     }
 
     fn push_warnings(&mut self, ctx: &DirectiveCtx, warnings: Vec<String>) {

@@ -1,10 +1,9 @@
-
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use super::*;
-use crate::config::workers::WorkersConfig;
 use crate::config::properties::Source;
+use crate::config::workers::WorkersConfig;
 
 #[test]
 fn jk_shm_size_sets_the_file_length() {
