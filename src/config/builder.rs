@@ -4,16 +4,16 @@
 use std::collections::BTreeMap;
 
 use super::attributes::find_attribute;
-use super::enums::{Activation, LbLock, LbMethod, PingMode};
-use super::properties::{
-    ConfigError, Origin, Properties, diagnostic, parse_bool, parse_int, split_list,
-    split_worker_key, suggest,
-};
-use super::workers::{
+use super::defs::{
     AjpParams, DEFAULT_HOST, DEFAULT_MAINTAIN_SECS, DEFAULT_PING_TIMEOUT_MS, DEFAULT_PORT,
     DEFAULT_RECOVER_TIME_SECS, DEFAULT_RETRIES, DEFAULT_RETRY_INTERVAL_MS, DEFAULT_WORKER,
     LbParams, MAX_NAME_LEN, MAX_PACKET_SIZE, MIN_PACKET_SIZE, PACKET_ALIGN, StatusParams,
     WorkerDef, WorkerKind,
+};
+use super::enums::{Activation, LbLock, LbMethod, PingMode};
+use super::properties::{
+    ConfigError, Origin, Properties, diagnostic, parse_bool, parse_int, split_list,
+    split_worker_key, suggest,
 };
 
 /// What building produces; `WorkersConfig` adds the properties it was built from.

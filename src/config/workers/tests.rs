@@ -1,4 +1,5 @@
 use super::*;
+use crate::config::properties::Origin;
 
 const SEED: &str = "\
 # The seed configuration used throughout the project's tests.
