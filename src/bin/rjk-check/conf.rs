@@ -1,7 +1,12 @@
 //! Reading httpd.conf: the `Jk*` directives and the sections and includes that decide
 //! where they apply.
 
-use super::*;
+use std::collections::{BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
+
+use mod_rjk::config::directives::{
+    self, Args, DIRECTIVES, DirectiveCtx, DirectiveInfo, Scope, ServerConf,
+};
 
 /// One server of the configuration: the main server or a `<VirtualHost>`.
 pub(crate) struct Server {

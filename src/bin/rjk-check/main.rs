@@ -18,26 +18,19 @@
 //! Prints the effective workers and every server's URI map and exits 0, or prints every
 //! error with file:line to stderr and exits 1 (2 for a usage error).
 
-use std::collections::{BTreeSet, HashMap};
-use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use mod_rjk::config::directives::{
-    self, Args, DIRECTIVES, DirectiveCtx, DirectiveInfo, Scope, ServerConf, Support,
-};
-use mod_rjk::config::workers::{
-    ATTRIBUTES, AjpParams, LbParams, WorkerDef, WorkerKind, WorkersConfig,
-};
-use mod_rjk::mapping::{MatchKind, RuleExtensions, UriMap};
+use mod_rjk::config::directives::ServerConf;
+use mod_rjk::config::workers::WorkersConfig;
 
 mod conf;
 mod markdown;
 mod report;
 
-use conf::*;
-use markdown::*;
-use report::*;
+use conf::{Reader, Server, conf_words, process_env};
+use markdown::{markdown_directives, markdown_workers};
+use report::report;
 
 const USAGE: &str = "\
 usage: rjk-check [--server-root DIR] [--workers FILE] [--httpd-conf FILE]
@@ -304,6 +297,10 @@ fn absolute(p: &str, cwd: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    use mod_rjk::config::directives::DIRECTIVES;
+    use mod_rjk::config::workers::ATTRIBUTES;
+
+    use super::conf::glob;
     use super::*;
 
     #[test]

@@ -1,7 +1,10 @@
 //! The Markdown reference tables (README.md holds their output; see
 //! apxs/gen-readme-tables.sh).
 
-use super::*;
+use std::fmt::Write as _;
+
+use mod_rjk::config::directives::{Args, DIRECTIVES, Scope, Support};
+use mod_rjk::config::workers::ATTRIBUTES;
 
 /// Text for a table cell: `|` would end the cell, `<` could open an HTML tag.
 pub(crate) fn md_text(s: &str) -> String {

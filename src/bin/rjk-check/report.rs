@@ -1,6 +1,12 @@
 //! What the check prints: the effective workers and every server's URI map.
 
-use super::*;
+use std::fmt::Write as _;
+
+use mod_rjk::config::workers::{AjpParams, LbParams, WorkerDef, WorkerKind, WorkersConfig};
+use mod_rjk::mapping::{MatchKind, RuleExtensions, UriMap};
+
+use super::Verdict;
+use super::conf::{Reader, Server};
 
 pub(crate) fn report(r: &Reader, v: &Verdict, with_map: bool) -> String {
     let mut report = String::new();
