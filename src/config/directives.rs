@@ -8,6 +8,7 @@ use std::ffi::CStr;
 use std::path::Path;
 use std::sync::Arc;
 
+use super::enums::coded_enum;
 use super::properties::{Origin, Source};
 use super::workers::{WorkerKind, WorkersConfig};
 use crate::mapping::{RuleSource, UriMap, parse_uriworkermap};
@@ -227,38 +228,16 @@ pub fn indicator_default(ind: Indicator) -> &'static str {
         .unwrap_or("")
 }
 
-/// JK log levels, lowest first.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum LogLevel {
-    Trace,
-    Debug,
-    Info,
-    Warn,
-    Error,
-    Emerg,
-}
-
-impl LogLevel {
-    pub fn parse(s: &str) -> Option<LogLevel> {
-        Some(match s.to_ascii_lowercase().as_str() {
-            "trace" => LogLevel::Trace,
-            "debug" => LogLevel::Debug,
-            "info" => LogLevel::Info,
-            "warn" => LogLevel::Warn,
-            "error" => LogLevel::Error,
-            "emerg" => LogLevel::Emerg,
-            _ => return None,
-        })
-    }
-    pub fn as_str(self) -> &'static str {
-        match self {
-            LogLevel::Trace => "trace",
-            LogLevel::Debug => "debug",
-            LogLevel::Info => "info",
-            LogLevel::Warn => "warn",
-            LogLevel::Error => "error",
-            LogLevel::Emerg => "emerg",
-        }
+coded_enum! {
+    /// JK log levels, lowest first; `JkLogLevel` takes their names in any case.
+    #[derive(PartialOrd, Ord)]
+    pub enum LogLevel (unknown codes read as Info) {
+        Trace = 0, "trace";
+        Debug = 1, "debug";
+        Info = 2, "info";
+        Warn = 3, "warn";
+        Error = 4, "error";
+        Emerg = 5, "emerg";
     }
 }
 

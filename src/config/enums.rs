@@ -237,5 +237,11 @@ mod tests {
         assert_eq!("stopped".parse::<Activation>(), Ok(Activation::Stopped));
         assert_eq!(LbMethod::Busyness.to_string(), "Busyness");
         assert!("x".parse::<LbLock>().unwrap_err().contains("'x'"));
+        // Without letters only the texts count.
+        use crate::config::directives::LogLevel;
+        assert_eq!(LogLevel::parse("WARN"), Some(LogLevel::Warn));
+        assert_eq!(LogLevel::parse("w"), None);
+        assert_eq!(LogLevel::parse("3"), None);
+        assert!(LogLevel::Trace < LogLevel::Emerg);
     }
 }
