@@ -545,7 +545,7 @@ fn ajp_packet_and_buffers(a: &mut Attrs<'_, '_>, p: &mut AjpParams) {
             &origin,
             &key,
             &format!(
-                "using {} (a multiple of 1024 within 8192..65536)",
+                "using {} (a multiple of {PACKET_ALIGN} within {MIN_PACKET_SIZE}..{MAX_PACKET_SIZE})",
                 p.max_packet_size
             ),
         );
