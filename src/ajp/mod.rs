@@ -41,6 +41,12 @@ pub const MIN_PACKET_SIZE: usize = 8192;
 pub const MAX_PACKET_SIZE: usize = 65536;
 /// Default `max_packet_size`.
 pub const DEFAULT_PACKET_SIZE: usize = MIN_PACKET_SIZE;
+/// A configured `max_packet_size` is rounded up to a multiple of this (mod_jk's rule).
+pub const PACKET_SIZE_ALIGN: usize = 1024;
+
+// Rounding up within the bounds stays within them.
+const _: () =
+    assert!(MIN_PACKET_SIZE % PACKET_SIZE_ALIGN == 0 && MAX_PACKET_SIZE % PACKET_SIZE_ALIGN == 0);
 /// Magic + 16-bit length, in front of every packet in both directions.
 pub const HEADER_LEN: usize = 4;
 

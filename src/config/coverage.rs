@@ -5,8 +5,8 @@
 //! `JkMount`), or when [`EXISTING`] names an existing test for it. Test names are read
 //! from `src/` and `tests/`; a mapped test that does not exist fails the check too.
 
+use super::attributes::ATTRIBUTES;
 use super::directives::{DIRECTIVES, Support};
-use super::workers::ATTRIBUTES;
 
 /// Entries tested under names that predate the convention: (entry, test fn).
 const EXISTING: &[(&str, &str)] = &[

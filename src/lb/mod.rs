@@ -40,15 +40,17 @@ use std::ops::Range;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::config::workers::{Activation, LbMethod};
-use crate::shm::{
-    self, LbSlot, MAX_MEMBERS, MAX_STR_LEN, MemberSlot, Segment, activation_code, method_code,
-    method_from_code, str_eq, str_is_empty, with_write,
-};
+use crate::shm::{LbSlot, MAX_MEMBERS, MAX_STR_LEN, MemberSlot, Segment, str_eq, str_is_empty};
 
 pub use crate::shm::MemberState;
 
+mod admin;
+mod maintain;
+mod session;
 #[cfg(test)]
 mod tests;
+
+pub use session::{extract_session_id, route_cookie, session_route, session_routes};
 
 /// Attempts to commit a choice when other choosers keep moving the rotation pointer; the
 /// last attempt commits regardless.
@@ -219,102 +221,6 @@ pub struct MaintainReport {
     pub idled: Vec<usize>,
     /// ERR ⇒ ERR/FRC because no member was left outside ERR.
     pub forced: u32,
-}
-
-/// The `Set-Cookie` value an lb with `set_session_cookie` sends when it chose a member
-/// without the session's help: an empty session id carrying the route, so the client's
-/// next request sticks to that member (`;PATH=` only for a non-empty path).
-pub fn route_cookie(cookie: &str, route: &str, path: &str, secure: bool) -> String {
-    let mut v = format!("{cookie}=.{route}");
-    if !path.is_empty() {
-        v.push_str(";PATH=");
-        v.push_str(path);
-    }
-    v.push_str(";HttpOnly");
-    if secure {
-        v.push_str(";Secure");
-    }
-    v
-}
-
-/// Text after the first `.` of a session id; `None` without a route.
-pub fn session_route(id: &str) -> Option<&str> {
-    id.split_once('.')
-        .map(|(_, route)| route)
-        .filter(|r| !r.is_empty())
-}
-
-/// Routes of `ids` in order, skipping ids without one.
-pub fn session_routes<'a>(ids: &[&'a str]) -> Vec<&'a str> {
-    ids.iter().filter_map(|id| session_route(id)).collect()
-}
-
-/// Session ids of a request in the order mod_jk tries them: the path parameter
-/// `session_path` (e.g. `;jsessionid`) anywhere in the URI, value ending at `?`, `;` or
-/// `/`; then every cookie named exactly `session_cookie` in every Cookie header, in order
-/// (whitespace around names, `=` and values tolerated, surrounding quotes stripped). Empty
-/// values are skipped.
-pub fn extract_session_id<'a>(
-    uri: &'a str,
-    cookie_headers: &[&'a str],
-    session_path: &str,
-    session_cookie: &str,
-) -> Vec<&'a str> {
-    let mut ids = Vec::new();
-    if let Some(id) = path_param(uri, session_path) {
-        ids.push(id);
-    }
-    if !session_cookie.is_empty() {
-        for header in cookie_headers {
-            cookie_values(header, session_cookie, &mut ids);
-        }
-    }
-    ids
-}
-
-fn path_param<'a>(uri: &'a str, name: &str) -> Option<&'a str> {
-    if name.is_empty() {
-        return None;
-    }
-    let mut from = 0;
-    while let Some(pos) = uri[from..].find(name) {
-        let after = from + pos + name.len();
-        from = after;
-        if let Some(value) = uri[after..].strip_prefix('=') {
-            let end = value.find(['?', ';', '/']).unwrap_or(value.len());
-            if end > 0 {
-                return Some(&value[..end]);
-            }
-        }
-    }
-    None
-}
-
-fn cookie_values<'a>(header: &'a str, name: &str, out: &mut Vec<&'a str>) {
-    let mut from = 0;
-    while let Some(pos) = header[from..].find(name) {
-        let start = from + pos;
-        from = start + name.len();
-        // The name must start a cookie, not end a longer one ("XJSESSIONID").
-        let boundary = header[..start]
-            .chars()
-            .next_back()
-            .is_none_or(|c| c == ';' || c == ',' || c.is_ascii_whitespace());
-        if !boundary {
-            continue;
-        }
-        let Some(rest) = header[from..].trim_start().strip_prefix('=') else {
-            continue;
-        };
-        let end = rest.find([';', ',']).unwrap_or(rest.len());
-        let mut value = rest[..end].trim_matches(|c: char| c.is_ascii_whitespace());
-        if value.len() > 1 && value.starts_with('"') && value.ends_with('"') {
-            value = &value[1..value.len() - 1];
-        }
-        if !value.is_empty() {
-            out.push(value);
-        }
-    }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -545,7 +451,7 @@ impl<'s> Balancer<'s> {
         };
         let get = |a: &std::sync::atomic::AtomicU32| a.load(Ordering::Acquire);
         LbSettings {
-            method: method_from_code(get(&lb.method)),
+            method: LbMethod::from_code(get(&lb.method)),
             sticky_session: get(&lb.sticky_session) != 0,
             sticky_session_force: get(&lb.sticky_session_force) != 0,
             retries: get(&lb.retries).max(1),
@@ -1005,43 +911,14 @@ impl<'s> Balancer<'s> {
             }
             FailureKind::Refused => {
                 slot.errors.fetch_add(1, Ordering::Relaxed);
-                let _ = slot.first_error_ms.compare_exchange(
-                    0,
-                    now,
-                    Ordering::AcqRel,
-                    Ordering::Acquire,
-                );
-                slot.last_error_ms.store(now, Ordering::Release);
+                note_error(slot, now);
                 slot.state
                     .store(MemberState::Error.code(), Ordering::Release);
                 true
             }
             FailureKind::Backend => {
-                slot.errors.fetch_add(1, Ordering::Relaxed);
                 let escalation = secs_to_ms(settings.error_escalation_time_secs);
-                let first = slot.first_error_ms.load(Ordering::Acquire);
-                let recovering = matches!(
-                    before,
-                    MemberState::Probe | MemberState::Recover | MemberState::Force
-                );
-                let global = in_flight == 0
-                    || escalation == 0
-                    || (first > 0 && now.saturating_sub(first) >= escalation)
-                    || recovering;
-                let _ = slot.first_error_ms.compare_exchange(
-                    0,
-                    now,
-                    Ordering::AcqRel,
-                    Ordering::Acquire,
-                );
-                slot.last_error_ms.store(now, Ordering::Release);
-                if global {
-                    slot.state
-                        .store(MemberState::Error.code(), Ordering::Release);
-                } else {
-                    set_ok_unless_error(slot);
-                }
-                global
+                backend_failure(slot, before, in_flight, escalation, now)
             }
         }
     }
@@ -1059,451 +936,6 @@ impl<'s> Balancer<'s> {
                 )
                 .is_ok()
         })
-    }
-
-    // -----------------------------------------------------------------------------------
-    // Global maintenance
-    // -----------------------------------------------------------------------------------
-
-    fn maintenance_due(lb: &LbSlot, now_ms: u64, interval_ms: u64) -> bool {
-        let last = lb.last_maintain_ms.load(Ordering::Acquire);
-        if last == 0 {
-            // First sight of this lb: start the clock.
-            let _ = lb.last_maintain_ms.compare_exchange(
-                0,
-                now_ms.max(1),
-                Ordering::AcqRel,
-                Ordering::Acquire,
-            );
-            return false;
-        }
-        if now_ms < last {
-            // The clock went back (or a child scribbled a future time): restart from now
-            // rather than freezing maintenance until that time comes.
-            if last - now_ms > interval_ms {
-                let _ = lb.last_maintain_ms.compare_exchange(
-                    last,
-                    now_ms.max(1),
-                    Ordering::AcqRel,
-                    Ordering::Acquire,
-                );
-            }
-            return false;
-        }
-        (now_ms - last).saturating_add(tolerance(interval_ms)) >= interval_ms
-    }
-
-    /// Runs global maintenance if `maintain_interval_ms` has passed since the last run by
-    /// any process (0 disables it); cheap when not due. Returns what the run did.
-    pub fn maintain(&self, now_ms: u64, maintain_interval_ms: u64) -> Option<MaintainReport> {
-        if maintain_interval_ms == 0 {
-            return None;
-        }
-        let lb = self.slot()?;
-        if !Self::maintenance_due(lb, now_ms, maintain_interval_ms) {
-            return None;
-        }
-        let lock = lb.maintain_lock.load(Ordering::Acquire);
-        if lock != 0 && lock <= now_ms && now_ms - lock < STALE_MAINTAIN_LOCK_MS {
-            return None;
-        }
-        let token = now_ms.max(1);
-        lb.maintain_lock
-            .compare_exchange(lock, token, Ordering::AcqRel, Ordering::Acquire)
-            .ok()?;
-        // Another process may have finished a run between the check and the lock.
-        let report = if Self::maintenance_due(lb, now_ms, maintain_interval_ms) {
-            let last = lb.last_maintain_ms.swap(now_ms.max(1), Ordering::AcqRel);
-            Some(self.run_maintenance(now_ms, maintain_interval_ms, last))
-        } else {
-            None
-        };
-        let _ = lb
-            .maintain_lock
-            .compare_exchange(token, 0, Ordering::Release, Ordering::Relaxed);
-        report
-    }
-
-    fn run_maintenance(&self, now_ms: u64, interval_ms: u64, last_ms: u64) -> MaintainReport {
-        let settings = self.settings();
-        let method = settings.method;
-        let elapsed = now_ms
-            .saturating_sub(last_ms)
-            .saturating_add(tolerance(interval_ms));
-        let exponent = (elapsed / interval_ms).min(64) as u32;
-        let mut report = MaintainReport {
-            decay_exponent: exponent,
-            ..MaintainReport::default()
-        };
-        let slots = self.slots();
-
-        let mut curmax = 0;
-        for m in slots {
-            if method != LbMethod::Busyness {
-                if method != LbMethod::Next {
-                    shift_right(&m.lb_value, exponent);
-                }
-                curmax = curmax.max(m.lb_value.load(Ordering::Acquire));
-            }
-            shift_right(&m.reply_timeouts, exponent);
-        }
-        if method == LbMethod::Next {
-            // Rule overrides are per request and cannot count here.
-            let usable =
-                |m: &&MemberSlot| usable_state(m.state()) && m.activation() == Activation::Active;
-            if let Some(min) = slots
-                .iter()
-                .filter(usable)
-                .map(|m| m.lb_value.load(Ordering::Acquire))
-                .min()
-            {
-                for m in slots {
-                    saturating_sub(&m.lb_value, min);
-                }
-            }
-        }
-
-        let recover_ms = secs_to_ms(settings.recover_time_secs);
-        let escalation_ms = secs_to_ms(settings.error_escalation_time_secs);
-        let mut non_error = 0;
-        for (g, m) in self.member_range().zip(slots) {
-            let code = m.state.load(Ordering::Acquire);
-            if code > MemberState::Probe.code() {
-                // An unknown code reads as ERR but could never leave it by compare-exchange.
-                let _ = m.state.compare_exchange(
-                    code,
-                    MemberState::Error.code(),
-                    Ordering::AcqRel,
-                    Ordering::Acquire,
-                );
-            }
-            let state = m.state();
-            let first_error = m.first_error_ms.load(Ordering::Acquire);
-            if state == MemberState::Error {
-                let last_error = m.last_error_ms.load(Ordering::Acquire);
-                let in_error_for = now_ms.checked_sub(last_error).unwrap_or(u64::MAX);
-                if in_error_for > recover_ms {
-                    if method != LbMethod::Busyness {
-                        // Not flooded with every new request once back.
-                        m.lb_value.store(curmax, Ordering::Release);
-                    }
-                    m.reply_timeouts.store(0, Ordering::Release);
-                    if transition(m, MemberState::Error, MemberState::Recover) {
-                        report.recovered.push(g);
-                    }
-                    non_error += 1;
-                }
-            } else if state != MemberState::Recover
-                && first_error > 0
-                && now_ms
-                    .checked_sub(first_error)
-                    .is_none_or(|d| d >= escalation_ms)
-            {
-                if transition(m, state, MemberState::Error) {
-                    report.escalated.push(g);
-                }
-            } else {
-                non_error += 1;
-                let elected = m.elected.load(Ordering::Acquire);
-                let unused = elected == m.elected_snapshot.load(Ordering::Acquire);
-                if state == MemberState::Ok
-                    && unused
-                    && transition(m, MemberState::Ok, MemberState::Idle)
-                {
-                    report.idled.push(g);
-                }
-                // No request in flight anywhere: every pool has room again.
-                if state == MemberState::Busy && m.busy.load(Ordering::Acquire) == 0 {
-                    transition(m, MemberState::Busy, MemberState::Ok);
-                }
-            }
-            m.elected_snapshot
-                .store(m.elected.load(Ordering::Acquire), Ordering::Release);
-            m.interval_errors.store(0, Ordering::Relaxed);
-        }
-        if non_error == 0 {
-            report.forced = self.force_recovery(&[]).0;
-        }
-        report
-    }
-
-    // -----------------------------------------------------------------------------------
-    // Status worker edits
-    // -----------------------------------------------------------------------------------
-
-    fn touch(&self) {
-        if let Some(lb) = self.slot() {
-            with_write(&lb.sequence, || ());
-        }
-    }
-
-    fn reset_lb_values(&self) {
-        if self.settings().method != LbMethod::Busyness {
-            for m in self.slots() {
-                m.lb_value.store(0, Ordering::Release);
-            }
-        }
-    }
-
-    /// Changes a member's activation; as in mod_jk all lb_values restart from 0 (except
-    /// under Busyness, where they count requests in flight).
-    pub fn set_activation(&self, m: usize, activation: Activation) -> bool {
-        let Some(slot) = self.member_slot(m) else {
-            return false;
-        };
-        with_write(&slot.sequence, || {
-            slot.activation
-                .store(activation_code(activation), Ordering::Release)
-        });
-        self.reset_lb_values();
-        self.touch();
-        true
-    }
-
-    /// Changes a member's lbfactor (at least 1) and the multipliers of the whole lb.
-    pub fn set_lbfactor(&self, m: usize, lbfactor: u32) -> bool {
-        let Some(slot) = self.member_slot(m) else {
-            return false;
-        };
-        with_write(&slot.sequence, || {
-            slot.lbfactor.store(lbfactor.max(1), Ordering::Release)
-        });
-        let range = self.member_range();
-        shm::update_mults(self.seg, range.start, range.len());
-        self.touch();
-        true
-    }
-
-    pub fn set_distance(&self, m: usize, distance: i32) -> bool {
-        let Some(slot) = self.member_slot(m) else {
-            return false;
-        };
-        with_write(&slot.sequence, || {
-            slot.distance.store(i64::from(distance), Ordering::Release)
-        });
-        self.touch();
-        true
-    }
-
-    fn set_str(
-        &self,
-        m: usize,
-        what: &str,
-        value: &str,
-        field: impl Fn(&MemberSlot) -> &shm::ShmStr,
-    ) -> Result<(), String> {
-        check_len(what, value)?;
-        let slot = self
-            .member_slot(m)
-            .ok_or_else(|| format!("no member {m} in this lb"))?;
-        shm::write_str(&slot.sequence, field(slot), value);
-        self.touch();
-        Ok(())
-    }
-
-    pub fn set_route(&self, m: usize, route: &str) -> Result<(), String> {
-        self.set_str(m, "route", route, |s| &s.route)
-    }
-
-    pub fn set_redirect(&self, m: usize, redirect: &str) -> Result<(), String> {
-        self.set_str(m, "redirect", redirect, |s| &s.redirect)
-    }
-
-    pub fn set_domain(&self, m: usize, domain: &str) -> Result<(), String> {
-        self.set_str(m, "domain", domain, |s| &s.domain)
-    }
-
-    /// Replaces the lb's settings (clamped as the configuration clamps them). A new
-    /// method restarts lb_values from 0, since methods count in different units.
-    pub fn set_settings(&self, s: &LbSettings) -> bool {
-        let Some(lb) = self.slot() else {
-            return false;
-        };
-        let old_method = self.settings().method;
-        with_write(&lb.sequence, || {
-            lb.method.store(method_code(s.method), Ordering::Release);
-            lb.sticky_session
-                .store(u32::from(s.sticky_session), Ordering::Release);
-            lb.sticky_session_force
-                .store(u32::from(s.sticky_session_force), Ordering::Release);
-            lb.retries.store(s.retries.max(1), Ordering::Release);
-            lb.lb_retries.store(s.lb_retries.max(1), Ordering::Release);
-            lb.retry_interval_ms
-                .store(s.retry_interval_ms, Ordering::Release);
-            lb.recover_time_secs
-                .store(s.recover_time_secs.max(1), Ordering::Release);
-            lb.error_escalation_time_secs
-                .store(s.error_escalation_time_secs, Ordering::Release);
-            lb.max_reply_timeouts
-                .store(s.max_reply_timeouts, Ordering::Release);
-        });
-        if s.method != old_method {
-            for m in self.slots() {
-                m.lb_value.store(0, Ordering::Release);
-            }
-        }
-        true
-    }
-
-    /// Records the response time of a successful request on `m`: from sending the request
-    /// to END_RESPONSE.
-    pub fn record_latency(&self, m: usize, elapsed_ms: u64) {
-        if let Some(slot) = self.member_slot(m) {
-            shm::ajp::observe(&slot.latency, &slot.latency_sum_ms, elapsed_ms);
-        }
-    }
-
-    /// Cumulative `(upper bound in seconds, count)` pairs ending with +Inf, and the sum of
-    /// all recorded times in seconds (Prometheus histogram shape).
-    pub fn latency(&self, m: usize) -> Option<(Vec<(f64, u64)>, f64)> {
-        let slot = self.member_slot(m)?;
-        Some(shm::ajp::histogram(&slot.latency, &slot.latency_sum_ms))
-    }
-
-    /// Bytes of one request on `m`, whatever its outcome (mod_jk's `read`: from the
-    /// backend, `transferred`: to the backend, AJP framing included); the Traffic method
-    /// counts both.
-    pub fn on_traffic(&self, m: usize, read: u64, transferred: u64) {
-        let Some(slot) = self.member_slot(m) else {
-            return;
-        };
-        if self.settings().method == LbMethod::Traffic {
-            let mult = slot.lb_mult.load(Ordering::Acquire).max(1);
-            let bytes = read.saturating_add(transferred);
-            saturating_add(&slot.lb_value, bytes.saturating_mul(mult));
-        }
-        saturating_add(&slot.bytes_read, read);
-        saturating_add(&slot.bytes_written, transferred);
-    }
-
-    /// Resets the statistics of member `m`, or of the lb and all its members.
-    pub fn reset_stats(&self, m: Option<usize>, now_ms: u64) {
-        let busyness = self.settings().method == LbMethod::Busyness;
-        let reset = |slot: &MemberSlot| {
-            for a in [
-                &slot.elected,
-                &slot.elected_snapshot,
-                &slot.sessions,
-                &slot.errors,
-                &slot.client_errors,
-                &slot.reply_timeouts,
-                &slot.bytes_read,
-                &slot.bytes_written,
-            ] {
-                a.store(0, Ordering::Release);
-            }
-            if !busyness {
-                slot.lb_value.store(0, Ordering::Release);
-            }
-            slot.interval_errors.store(0, Ordering::Release);
-            for b in slot.latency.iter().chain([&slot.latency_sum_ms]) {
-                b.store(0, Ordering::Release);
-            }
-            // As mod_jk's reset: the peak restarts at zero and the member starts over
-            // as idle, its error times forgotten.
-            slot.max_busy.store(0, Ordering::Release);
-            slot.first_error_ms.store(0, Ordering::Release);
-            slot.last_error_ms.store(0, Ordering::Release);
-            slot.state
-                .store(MemberState::Idle.code(), Ordering::Release);
-            slot.last_reset_ms.store(now_ms, Ordering::Release);
-        };
-        match m {
-            Some(m) => {
-                if let Some(slot) = self.member_slot(m) {
-                    reset(slot);
-                }
-            }
-            None => {
-                self.slots().iter().for_each(reset);
-                if let Some(lb) = self.slot() {
-                    lb.max_busy.store(0, Ordering::Release);
-                    lb.last_reset_ms.store(now_ms, Ordering::Release);
-                }
-            }
-        }
-    }
-
-    /// Status worker "recover": ERR or ERR/FRC ⇒ ERR/REC now, with the current maximum
-    /// lb_value so the member is not flooded.
-    pub fn recover(&self, m: usize) -> bool {
-        let Some(slot) = self.member_slot(m) else {
-            return false;
-        };
-        let state = slot.state();
-        if !matches!(state, MemberState::Error | MemberState::Force) {
-            return false;
-        }
-        if self.settings().method != LbMethod::Busyness {
-            let max = self
-                .slots()
-                .iter()
-                .map(|s| s.lb_value.load(Ordering::Acquire))
-                .max()
-                .unwrap_or(0);
-            slot.lb_value.store(max, Ordering::Release);
-        }
-        slot.reply_timeouts.store(0, Ordering::Release);
-        transition(slot, state, MemberState::Recover)
-    }
-
-    // -----------------------------------------------------------------------------------
-    // Snapshots
-    // -----------------------------------------------------------------------------------
-
-    pub fn member(&self, m: usize) -> Option<MemberSnapshot> {
-        let s = self.member_slot(m)?;
-        let get = |a: &AtomicU64| a.load(Ordering::Acquire);
-        Some(MemberSnapshot {
-            index: m,
-            name: s.name(),
-            route: s.route(),
-            redirect: s.redirect(),
-            domain: s.domain(),
-            activation: s.activation(),
-            state: s.state(),
-            lbfactor: s.lbfactor.load(Ordering::Acquire),
-            lb_mult: get(&s.lb_mult),
-            lb_value: get(&s.lb_value),
-            distance: s.distance.load(Ordering::Acquire),
-            elected: get(&s.elected),
-            sessions: get(&s.sessions),
-            errors: get(&s.errors),
-            client_errors: get(&s.client_errors),
-            reply_timeouts: get(&s.reply_timeouts),
-            interval_errors: s.interval_errors.load(Ordering::Acquire),
-            busy: get(&s.busy),
-            max_busy: get(&s.max_busy),
-            bytes_read: get(&s.bytes_read),
-            bytes_written: get(&s.bytes_written),
-            first_error_ms: get(&s.first_error_ms),
-            last_error_ms: get(&s.last_error_ms),
-            last_used_ms: get(&s.last_used_ms),
-            last_success_ms: get(&s.last_success_ms),
-            last_reset_ms: get(&s.last_reset_ms),
-            sequence: s.sequence(),
-        })
-    }
-
-    pub fn members(&self) -> impl Iterator<Item = MemberSnapshot> + 's {
-        let this = *self;
-        self.member_range().filter_map(move |m| this.member(m))
-    }
-
-    pub fn snapshot(&self) -> LbSnapshot {
-        let lb = self.slot();
-        let get = |f: fn(&LbSlot) -> &AtomicU64| lb.map_or(0, |lb| f(lb).load(Ordering::Acquire));
-        LbSnapshot {
-            index: self.lb,
-            name: self.name(),
-            settings: self.settings(),
-            members: self.member_range(),
-            busy: get(|l| &l.busy),
-            max_busy: get(|l| &l.max_busy),
-            last_maintain_ms: get(|l| &l.last_maintain_ms),
-            last_reset_ms: get(|l| &l.last_reset_ms),
-            sequence: lb.map_or(0, LbSlot::sequence),
-        }
     }
 }
 
@@ -1538,4 +970,42 @@ fn mark_error(m: &MemberSlot, now: u64) {
     m.first_error_ms.store(now, Ordering::Release);
     m.last_error_ms.store(now, Ordering::Release);
     m.state.store(MemberState::Error.code(), Ordering::Release);
+}
+
+/// The first and the last error time of a failing member.
+fn note_error(m: &MemberSlot, now: u64) {
+    let _ = m
+        .first_error_ms
+        .compare_exchange(0, now, Ordering::AcqRel, Ordering::Acquire);
+    m.last_error_ms.store(now, Ordering::Release);
+}
+
+/// A connect, send or receive failure ([`FailureKind::Backend`]): global ERR when no other
+/// request is in flight on the member, escalation is off, the first error is older than
+/// the escalation time, or the member was recovering; else a local error. Returns
+/// whether it is now in ERR.
+fn backend_failure(
+    m: &MemberSlot,
+    before: MemberState,
+    in_flight: u64,
+    escalation_ms: u64,
+    now: u64,
+) -> bool {
+    m.errors.fetch_add(1, Ordering::Relaxed);
+    let first = m.first_error_ms.load(Ordering::Acquire);
+    let recovering = matches!(
+        before,
+        MemberState::Probe | MemberState::Recover | MemberState::Force
+    );
+    let global = in_flight == 0
+        || escalation_ms == 0
+        || (first > 0 && now.saturating_sub(first) >= escalation_ms)
+        || recovering;
+    note_error(m, now);
+    if global {
+        m.state.store(MemberState::Error.code(), Ordering::Release);
+    } else {
+        set_ok_unless_error(m);
+    }
+    global
 }

@@ -150,24 +150,7 @@ pub fn parse_worker_spec(spec: &str) -> Result<(String, RuleExtensions, Vec<Stri
                         "rule extension '{key}' given more than once for worker '{worker}'; last value wins"
                     ));
                 }
-                match key {
-                    "reply_timeout" => match value.parse::<i64>() {
-                        Ok(ms) if ms < 0 => ext.reply_timeout_ms = None,
-                        Ok(ms) => {
-                            ext.reply_timeout_ms = Some(u32::try_from(ms).unwrap_or(u32::MAX))
-                        }
-                        Err(_) => warnings.push(bad_value(key, value, worker, "a number of ms")),
-                    },
-                    "use_server_errors" => match value.parse::<u16>() {
-                        Ok(status) => ext.use_server_errors = (status != 0).then_some(status),
-                        Err(_) => warnings.push(bad_value(key, value, worker, "an HTTP status")),
-                    },
-                    _ => match parse_flag(value) {
-                        Some(flag) if key == "sticky_ignore" => ext.sticky_ignore = Some(flag),
-                        Some(flag) => ext.stateless = Some(flag),
-                        None => warnings.push(bad_value(key, value, worker, "0 or 1")),
-                    },
-                }
+                scalar_extension(&mut ext, key, value, worker, &mut warnings);
             }
             "active"
             | "disabled"
@@ -218,6 +201,33 @@ pub fn parse_worker_spec(spec: &str) -> Result<(String, RuleExtensions, Vec<Stri
         seen.push(key);
     }
     Ok((worker.to_owned(), ext, warnings))
+}
+
+/// The extensions whose last value wins: `reply_timeout`, `use_server_errors`,
+/// `sticky_ignore`, `stateless`.
+fn scalar_extension(
+    ext: &mut RuleExtensions,
+    key: &str,
+    value: &str,
+    worker: &str,
+    warnings: &mut Vec<String>,
+) {
+    match key {
+        "reply_timeout" => match value.parse::<i64>() {
+            Ok(ms) if ms < 0 => ext.reply_timeout_ms = None,
+            Ok(ms) => ext.reply_timeout_ms = Some(u32::try_from(ms).unwrap_or(u32::MAX)),
+            Err(_) => warnings.push(bad_value(key, value, worker, "a number of ms")),
+        },
+        "use_server_errors" => match value.parse::<u16>() {
+            Ok(status) => ext.use_server_errors = (status != 0).then_some(status),
+            Err(_) => warnings.push(bad_value(key, value, worker, "an HTTP status")),
+        },
+        _ => match parse_flag(value) {
+            Some(flag) if key == "sticky_ignore" => ext.sticky_ignore = Some(flag),
+            Some(flag) => ext.stateless = Some(flag),
+            None => warnings.push(bad_value(key, value, worker, "0 or 1")),
+        },
+    }
 }
 
 fn bad_value(key: &str, value: &str, worker: &str, expected: &str) -> String {

@@ -14,7 +14,9 @@ use super::{
     LATENCY_BOUNDS_MS, LATENCY_BUCKETS, MAX_STR_LEN, ShmStr, check_str, read_str, str_eq, str_hash,
     with_write, write_str_locked,
 };
-use crate::config::workers::{AjpParams, WorkerKind, WorkersConfig};
+use crate::config::workers::{
+    AjpParams, MAX_PACKET_SIZE, MIN_PACKET_SIZE, WorkerKind, WorkersConfig,
+};
 
 /// ajp13 workers per segment (standalone and lb members, one slot per name).
 pub const MAX_AJPS: usize = 64;
@@ -131,7 +133,7 @@ impl AjpSettings {
             connection_ping_interval,
             recovery_options,
             busy_limit,
-            max_packet_size: max_packet_size.clamp(8192, 65536),
+            max_packet_size: max_packet_size.clamp(MIN_PACKET_SIZE, MAX_PACKET_SIZE),
         }
     }
 
