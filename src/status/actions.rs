@@ -107,13 +107,17 @@ pub(super) fn parse_ajp_value(
     let (min, max) = match param {
         "vaprt" => (0, i64::from(u16::MAX)),
         "var" | "vari" | "vacpi" => (1, i64::from(i32::MAX)),
-        "vamps" => (8192, 65536),
+        "vamps" => (
+            crate::ajp::MIN_PACKET_SIZE as i64,
+            crate::ajp::MAX_PACKET_SIZE as i64,
+        ),
         _ => (0, i64::from(i32::MAX)),
     };
     let n = parse_ranged(v, min, max, key)?;
-    if param == "vamps" && n % 1024 != 0 {
+    if param == "vamps" && n % crate::ajp::PACKET_SIZE_ALIGN as i64 != 0 {
         return Err(format!(
-            "Invalid max_packet_size {n}: use a multiple of 1024."
+            "Invalid max_packet_size {n}: use a multiple of {}.",
+            crate::ajp::PACKET_SIZE_ALIGN
         ));
     }
     Ok(n as u32)
