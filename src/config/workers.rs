@@ -195,6 +195,14 @@ pub static ATTRIBUTES: &[AttrSpec] = &[
     attr("redirect", AJP, "", "route", Unique, "preferred failover member for this member's sessions"),
     attr("distance", AJP, "0", "", Star, "members with lower distance are preferred"),
     attr("activation", AJP, "Active", "A/D/S", Unique, "Active, Disabled or Stopped"),
+    // active health checks (src/health); on an lb: the default of its members
+    attr("health_check_interval", AJP_LB, "0", "ms", Unique, "check the backend this often from one child of all; 0 = no checks (mod_rjk)"),
+    attr("health_check_uri", AJP_LB, "", "URI", Unique, "GET this URI over AJP; empty = CPing/CPong (mod_rjk)"),
+    attr("health_check_status", AJP_LB, "200", "HTTP code", Unique, "status of a passing check (mod_rjk)"),
+    attr("health_check_drain_status", AJP_LB, "503", "HTTP code", Unique, "status that drains the member: no new sessions, sticky ones stay; 0 = none (mod_rjk)"),
+    attr("health_check_passes", AJP_LB, "1", "", Unique, "consecutive passes that bring a member out of error (mod_rjk)"),
+    attr("health_check_fails", AJP_LB, "1", "", Unique, "consecutive failures that put a member into error (mod_rjk)"),
+    attr("health_check_timeout", AJP_LB, "2000", "ms", Unique, "limit of one check, at most the interval (mod_rjk)"),
     // lb
     attr("balance_workers", LB, "", "list", List, "members (ajp13 workers); required, repeatable"),
     attr("sticky_session", LB, "true", "bool", Unique, "route requests of a session to its member"),
@@ -603,6 +611,8 @@ pub struct WorkersConfig {
     pub workers: BTreeMap<String, WorkerDef>,
     pub properties: Properties,
     pub warnings: Vec<String>,
+    /// Active health checks (src/health); empty without `health_check_interval`.
+    pub health: crate::health::config::Plan,
 }
 
 impl WorkersConfig {
@@ -642,7 +652,9 @@ impl WorkersConfig {
         let Builder {
             warnings, workers, ..
         } = builder;
+        let health = crate::health::config::Plan::from_parts(&properties, &list, &workers)?;
         Ok(WorkersConfig {
+            health,
             list,
             maintain_secs,
             workers,

@@ -596,7 +596,11 @@ impl<'s> Balancer<'s> {
                 state: if tried { MemberState::Error } else { raw },
                 raw,
                 tried,
-                activation: self.effective_activation(m, req),
+                // Health check drain (src/health): Disabled while its URI says so.
+                activation: match self.effective_activation(m, req) {
+                    Activation::Active if self.seg.health_draining(g) => Activation::Disabled,
+                    a => a,
+                },
                 distance: m.distance.load(Ordering::Acquire),
                 lb_value: m.lb_value.load(Ordering::Acquire),
             };

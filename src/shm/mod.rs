@@ -23,11 +23,13 @@ use crate::config::workers::{Activation, LbMethod, LbParams, WorkerKind, Workers
 
 pub mod ajp;
 pub use ajp::{AjpResult, AjpSettings, AjpSlot, AjpStats, MAX_AJPS};
+// Active health checks (src/health): their shared state.
+pub mod health;
 
 /// `b"RJKSHM01"` read as a little-endian word.
 pub const MAGIC: u64 = u64::from_le_bytes(*b"RJKSHM01");
 /// Bumped whenever the layout or the meaning of a field changes.
-pub const LAYOUT_VERSION: u32 = 3;
+pub const LAYOUT_VERSION: u32 = 4;
 /// Load balancers per segment. More than mod_jk users typically define; raising it only
 /// costs `size_of::<LbSlot>()` bytes each.
 pub const MAX_LBS: usize = 16;
@@ -803,6 +805,8 @@ pub struct Segment {
     pub(crate) lbs: [LbSlot; MAX_LBS],
     pub(crate) members: [MemberSlot; MAX_MEMBERS],
     pub(crate) ajps: [AjpSlot; MAX_AJPS],
+    /// Health checks (see [`health`]).
+    pub(crate) health: health::HealthArea,
 }
 
 impl Segment {
@@ -813,6 +817,7 @@ impl Segment {
             lbs: [const { LbSlot::new() }; MAX_LBS],
             members: [const { MemberSlot::new() }; MAX_MEMBERS],
             ajps: [const { AjpSlot::new() }; MAX_AJPS],
+            health: health::HealthArea::new(),
         }
     }
 
@@ -1095,6 +1100,7 @@ pub fn init_from_config(seg: &Segment, config: &WorkersConfig) -> Result<(), Str
         unstick(&slot.sequence);
         slot.clear();
     }
+    seg.health.clear();
     let now = wall_ms();
     let ajp_count = ajp::init(&seg.ajps, config, now);
 
@@ -1418,7 +1424,7 @@ pub fn open_file(path: &str, size: u64) -> Result<std::fs::File, String> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::config::properties::Source;
 

@@ -812,6 +812,8 @@ fn no_reuse_seconds(p: &Page, until_ms: u64) -> u64 {
     until_ms.saturating_sub(p.ctx.now_ms).div_ceil(1000)
 }
 
+use crate::health::status::json as health_json;
+
 pub(super) fn json(p: &Page, outcome: Outcome, log: &[String]) -> String {
     let mut j = JsonOut::new();
     j.open(None, '{');
@@ -832,6 +834,11 @@ pub(super) fn json(p: &Page, outcome: Outcome, log: &[String]) -> String {
                         j.open(None, '{');
                         j.fields(&member_fields(p, m), &[]);
                         j.raw("no_reuse_seconds", no_reuse_seconds(p, m.no_reuse_until_ms));
+                        // Health checks (src/health): only for checked members.
+                        let health = &p.ctx.workers.health;
+                        if let Some(h) = health_json(health, p.ctx.segment, &m.snap.name) {
+                            j.raw("health", h);
+                        }
                         if m.error_secs().is_none() {
                             j.raw("error_time_unix_seconds", "null");
                             j.raw("error_time_ago", "null");
@@ -854,6 +861,9 @@ pub(super) fn json(p: &Page, outcome: Outcome, log: &[String]) -> String {
                 j.fields(&ajp_worker_fields(p, a), &[]);
                 if let Some(s) = &a.stats {
                     j.raw("no_reuse_seconds", no_reuse_seconds(p, s.no_reuse_until_ms));
+                }
+                if let Some(h) = health_json(&p.ctx.workers.health, p.ctx.segment, a.name) {
+                    j.raw("health", h);
                 }
                 if !p.hidden(OPT_NO_MAPS) {
                     j.maps(&p.maps(Some(a.name)));
@@ -1264,5 +1274,7 @@ pub(super) fn prometheus(p: &Page) -> String {
             lb.max_busy
         );
     }
+    // Health checks (src/health): nothing unless a worker is checked.
+    crate::health::status::prometheus(&mut o, &p.ctx.workers.health, p.ctx.segment);
     o
 }

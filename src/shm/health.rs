@@ -1,0 +1,483 @@
+//! Shared state of the active health checks (`health_check_*` worker properties): one
+//! [`HealthSlot`] per ajp13 slot (same index as [`super::AjpSlot`]), and one drain flag
+//! per lb member slot, which the balancer reads when it builds its view of the members.
+//!
+//! Like the rest of the segment: atomics only, every code read back is range-checked
+//! (an unknown verdict reads as "up", so corruption can never take a member out of
+//! rotation for good). All-zero is "never checked, up".
+
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+
+use super::{MAX_MEMBERS, MemberSlot, MemberState, Segment, ajp::MAX_AJPS};
+
+/// What the health checks concluded about a worker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// Never checked, or passing: no effect on routing.
+    Up,
+    /// `health_check_fails` consecutive failures: the worker's members are in ERR until
+    /// `health_check_passes` consecutive passes.
+    Down,
+    /// The health URI answered `health_check_drain_status`: members take no new sessions
+    /// (as if Disabled) until it answers the expected status again.
+    Draining,
+}
+
+impl Verdict {
+    fn code(self) -> u32 {
+        match self {
+            Verdict::Up => 0,
+            Verdict::Down => 1,
+            Verdict::Draining => 2,
+        }
+    }
+
+    fn from_code(code: u32) -> Verdict {
+        match code {
+            1 => Verdict::Down,
+            2 => Verdict::Draining,
+            _ => Verdict::Up,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Up => "up",
+            Verdict::Down => "down",
+            Verdict::Draining => "draining",
+        }
+    }
+}
+
+/// The outcome of one check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CheckResult {
+    /// CPONG, or the expected status.
+    Pass,
+    /// The drain status.
+    Drain,
+    /// Anything else: no connection, timeout, protocol error, another status.
+    Fail,
+}
+
+impl CheckResult {
+    fn code(self) -> u32 {
+        match self {
+            CheckResult::Pass => 1,
+            CheckResult::Drain => 2,
+            CheckResult::Fail => 3,
+        }
+    }
+
+    fn from_code(code: u32) -> Option<CheckResult> {
+        match code {
+            1 => Some(CheckResult::Pass),
+            2 => Some(CheckResult::Drain),
+            3 => Some(CheckResult::Fail),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CheckResult::Pass => "pass",
+            CheckResult::Drain => "drain",
+            CheckResult::Fail => "fail",
+        }
+    }
+}
+
+/// Health state of one ajp13 worker.
+#[repr(C)]
+pub struct HealthSlot {
+    /// When the next check is due (ms since the epoch). The child whose compare-and-swap
+    /// moves it one interval on runs the check: one check per interval for all children.
+    pub(crate) due_ms: AtomicU64,
+    pub(crate) last_check_ms: AtomicU64,
+    pub(crate) last_latency_us: AtomicU64,
+    /// [`CheckResult`] code, 0 = never checked.
+    pub(crate) last_result: AtomicU32,
+    /// HTTP status of the last check (0 for CPing or no answer).
+    pub(crate) last_status: AtomicU32,
+    pub(crate) verdict: AtomicU32,
+    pub(crate) passes: AtomicU32,
+    pub(crate) fails: AtomicU32,
+    _pad: AtomicU32,
+    pub(crate) checks: AtomicU64,
+    pub(crate) failed_checks: AtomicU64,
+}
+
+impl HealthSlot {
+    pub(crate) const fn new() -> HealthSlot {
+        HealthSlot {
+            due_ms: AtomicU64::new(0),
+            last_check_ms: AtomicU64::new(0),
+            last_latency_us: AtomicU64::new(0),
+            last_result: AtomicU32::new(0),
+            last_status: AtomicU32::new(0),
+            verdict: AtomicU32::new(0),
+            passes: AtomicU32::new(0),
+            fails: AtomicU32::new(0),
+            _pad: AtomicU32::new(0),
+            checks: AtomicU64::new(0),
+            failed_checks: AtomicU64::new(0),
+        }
+    }
+
+    fn clear(&self) {
+        for a in [
+            &self.due_ms,
+            &self.last_check_ms,
+            &self.last_latency_us,
+            &self.checks,
+            &self.failed_checks,
+        ] {
+            a.store(0, Ordering::Relaxed);
+        }
+        for a in [
+            &self.last_result,
+            &self.last_status,
+            &self.verdict,
+            &self.passes,
+            &self.fails,
+        ] {
+            a.store(0, Ordering::Relaxed);
+        }
+    }
+
+    pub fn verdict(&self) -> Verdict {
+        Verdict::from_code(self.verdict.load(Ordering::Acquire))
+    }
+
+    /// Takes the lease of the check due at `now_ms`: true for exactly one caller per
+    /// interval over all processes. A holder that dies mid-check only delays the next one
+    /// by an interval.
+    pub fn try_lease(&self, now_ms: u64, interval_ms: u64) -> bool {
+        let due = self.due_ms.load(Ordering::Acquire);
+        // A due time far in the future (clock stepped back, corruption) is overtaken.
+        let stale = due > now_ms.saturating_add(interval_ms);
+        (now_ms >= due || stale)
+            && self
+                .due_ms
+                .compare_exchange(
+                    due,
+                    now_ms.saturating_add(interval_ms),
+                    Ordering::AcqRel,
+                    Ordering::Relaxed,
+                )
+                .is_ok()
+    }
+
+    /// Milliseconds until the next check is due (0 = now).
+    pub fn due_in(&self, now_ms: u64) -> u64 {
+        self.due_ms.load(Ordering::Acquire).saturating_sub(now_ms)
+    }
+
+    pub fn snapshot(&self) -> HealthSnapshot {
+        HealthSnapshot {
+            verdict: self.verdict(),
+            last_check_ms: self.last_check_ms.load(Ordering::Acquire),
+            last_latency_us: self.last_latency_us.load(Ordering::Acquire),
+            last_result: CheckResult::from_code(self.last_result.load(Ordering::Acquire)),
+            last_status: self.last_status.load(Ordering::Acquire),
+            passes: self.passes.load(Ordering::Acquire),
+            fails: self.fails.load(Ordering::Acquire),
+            checks: self.checks.load(Ordering::Acquire),
+            failed_checks: self.failed_checks.load(Ordering::Acquire),
+        }
+    }
+}
+
+/// One consistent-enough read of a [`HealthSlot`] for the status page.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HealthSnapshot {
+    pub verdict: Verdict,
+    pub last_check_ms: u64,
+    pub last_latency_us: u64,
+    pub last_result: Option<CheckResult>,
+    pub last_status: u32,
+    pub passes: u32,
+    pub fails: u32,
+    pub checks: u64,
+    pub failed_checks: u64,
+}
+
+/// The health part of the segment.
+#[repr(C)]
+pub struct HealthArea {
+    pub(crate) slots: [HealthSlot; MAX_AJPS],
+    /// Per lb member slot: 1 while its worker's health URI answers the drain status.
+    pub(crate) drain: [AtomicU32; MAX_MEMBERS],
+}
+
+impl HealthArea {
+    pub(crate) const fn new() -> HealthArea {
+        HealthArea {
+            slots: [const { HealthSlot::new() }; MAX_AJPS],
+            drain: [const { AtomicU32::new(0) }; MAX_MEMBERS],
+        }
+    }
+
+    pub(crate) fn clear(&self) {
+        for s in &self.slots {
+            s.clear();
+        }
+        for d in &self.drain {
+            d.store(0, Ordering::Relaxed);
+        }
+    }
+}
+
+impl Default for HealthArea {
+    fn default() -> Self {
+        HealthArea::new()
+    }
+}
+
+/// Thresholds of one worker's checks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Thresholds {
+    pub passes: u32,
+    pub fails: u32,
+}
+
+/// What [`Segment::record_check`] changed, for the log (one line per change, not per
+/// check).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Transition {
+    pub from: Verdict,
+    pub to: Verdict,
+}
+
+impl Segment {
+    /// The health slot of the ajp13 worker called `name`.
+    pub fn health(&self, name: &str) -> Option<&HealthSlot> {
+        let i = self.ajps[..self.ajp_count()]
+            .iter()
+            .position(|a| a.is(name))?;
+        self.health.slots.get(i)
+    }
+
+    /// Whether the member slot `m` is draining by its health check (the balancer treats
+    /// it as Disabled). One relaxed load; always false without health checks.
+    pub fn health_draining(&self, m: usize) -> bool {
+        self.health
+            .drain
+            .get(m)
+            .is_some_and(|d| d.load(Ordering::Relaxed) == 1)
+    }
+
+    /// Member slots of the worker called `name` (one per lb it belongs to).
+    fn member_slots_of<'s>(&'s self, name: &'s str) -> impl Iterator<Item = usize> + 's {
+        (0..self.member_count()).filter(move |&i| {
+            let m = &self.members[i];
+            super::str_eq(&m.sequence, &m.name, name)
+        })
+    }
+
+    /// Records the outcome of one check of worker `name` made at `started_ms` and applies
+    /// the verdict to its lb members: `fails` consecutive failures put them into ERR (and
+    /// keep them there while the failures go on), `passes` consecutive passes bring them
+    /// out of ERR, a drain answer marks them draining.
+    pub fn record_check(
+        &self,
+        name: &str,
+        result: CheckResult,
+        http_status: u32,
+        latency_us: u64,
+        started_ms: u64,
+        t: Thresholds,
+    ) -> Option<Transition> {
+        let slot = self.health(name)?;
+        let now = started_ms.saturating_add(latency_us / 1000).max(1);
+        slot.checks.fetch_add(1, Ordering::Relaxed);
+        slot.last_check_ms.store(now, Ordering::Release);
+        slot.last_latency_us.store(latency_us, Ordering::Release);
+        slot.last_result.store(result.code(), Ordering::Release);
+        slot.last_status.store(http_status, Ordering::Release);
+        let from = slot.verdict();
+        let (passes, fails) = if result == CheckResult::Fail {
+            slot.failed_checks.fetch_add(1, Ordering::Relaxed);
+            slot.passes.store(0, Ordering::Release);
+            (
+                0,
+                slot.fails.fetch_add(1, Ordering::AcqRel).saturating_add(1),
+            )
+        } else {
+            slot.fails.store(0, Ordering::Release);
+            (
+                slot.passes.fetch_add(1, Ordering::AcqRel).saturating_add(1),
+                0,
+            )
+        };
+        let to = match result {
+            CheckResult::Fail if fails >= t.fails.max(1) => Verdict::Down,
+            CheckResult::Fail => from,
+            _ if from == Verdict::Down && passes < t.passes.max(1) => Verdict::Down,
+            CheckResult::Drain => Verdict::Draining,
+            CheckResult::Pass => Verdict::Up,
+        };
+        slot.verdict.store(to.code(), Ordering::Release);
+        let members: Vec<usize> = self.member_slots_of(name).collect();
+        for &m in &members {
+            let member = &self.members[m];
+            self.health.drain[m].store(u32::from(to == Verdict::Draining), Ordering::Release);
+            match to {
+                Verdict::Down => mark_down(member, now),
+                _ if passes >= t.passes.max(1) => recover(member, started_ms),
+                _ => {}
+            }
+        }
+        if !members.is_empty() && from != to {
+            // The lb's change counter: caches of member values see the edit.
+            let lb = self.members[members[0]].lb_index();
+            if let Some(lb) = self.lbs.get(lb) {
+                super::with_write(&lb.sequence, || ());
+            }
+        }
+        (from != to).then_some(Transition { from, to })
+    }
+}
+
+/// ERR now, and again at every failing check, so maintenance does not hand the member to
+/// a client probe (ERR/REC) while its health check still fails.
+fn mark_down(m: &MemberSlot, now: u64) {
+    if m.first_error_ms.load(Ordering::Acquire) == 0 {
+        m.first_error_ms.store(now, Ordering::Release);
+    }
+    m.last_error_ms.store(now, Ordering::Release);
+    m.state.store(MemberState::Error.code(), Ordering::Release);
+}
+
+/// Out of ERR (whoever put it there) when no client request failed on it since the check
+/// started.
+fn recover(m: &MemberSlot, started_ms: u64) {
+    let state = m.state();
+    if !matches!(
+        state,
+        MemberState::Error | MemberState::Recover | MemberState::Force | MemberState::Probe
+    ) {
+        return;
+    }
+    if m.last_error_ms.load(Ordering::Acquire) > started_ms {
+        return;
+    }
+    if m.state
+        .compare_exchange(
+            state.code(),
+            MemberState::Ok.code(),
+            Ordering::AcqRel,
+            Ordering::Acquire,
+        )
+        .is_ok()
+    {
+        m.first_error_ms.store(0, Ordering::Release);
+        m.last_error_ms.store(0, Ordering::Release);
+        m.reply_timeouts.store(0, Ordering::Release);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::shm::{init_from_config, tests::config};
+
+    fn seg() -> Box<Segment> {
+        let c = config(
+            "worker.list=lb\nworker.lb.type=lb\nworker.lb.balance_workers=a,b\n\
+             worker.a.port=1\nworker.b.port=2\n",
+        );
+        let s = Segment::new_boxed();
+        init_from_config(&s, &c).unwrap();
+        s
+    }
+
+    const T: Thresholds = Thresholds {
+        passes: 2,
+        fails: 2,
+    };
+
+    #[test]
+    fn fails_put_members_in_error_and_passes_bring_them_back() {
+        let s = seg();
+        assert_eq!(s.record_check("a", CheckResult::Fail, 0, 10, 1000, T), None);
+        assert_eq!(s.members[0].state(), MemberState::Idle);
+        let t = s.record_check("a", CheckResult::Fail, 0, 10, 2000, T);
+        assert_eq!(
+            t,
+            Some(Transition {
+                from: Verdict::Up,
+                to: Verdict::Down
+            })
+        );
+        assert_eq!(s.members[0].state(), MemberState::Error);
+        assert_eq!(s.members[1].state(), MemberState::Idle);
+        // Maintenance moved it on; the next failing check puts it back.
+        s.members[0]
+            .state
+            .store(MemberState::Recover.code(), Ordering::Release);
+        s.record_check("a", CheckResult::Fail, 0, 10, 3000, T);
+        assert_eq!(s.members[0].state(), MemberState::Error);
+        assert_eq!(
+            s.record_check("a", CheckResult::Pass, 200, 10, 4000, T),
+            None
+        );
+        assert_eq!(s.members[0].state(), MemberState::Error);
+        let t = s.record_check("a", CheckResult::Pass, 200, 10, 5000, T);
+        assert_eq!(t.map(|t| t.to), Some(Verdict::Up));
+        assert_eq!(s.members[0].state(), MemberState::Ok);
+        let h = s.health("a").unwrap().snapshot();
+        assert_eq!((h.checks, h.failed_checks, h.passes), (5, 3, 2));
+    }
+
+    #[test]
+    fn drain_marks_members_until_a_pass() {
+        let s = seg();
+        let t = s.record_check("b", CheckResult::Drain, 503, 10, 1000, T);
+        assert_eq!(t.map(|t| t.to), Some(Verdict::Draining));
+        assert!(s.health_draining(1));
+        assert!(!s.health_draining(0));
+        s.record_check("b", CheckResult::Pass, 200, 10, 2000, T);
+        assert!(!s.health_draining(1));
+        assert_eq!(s.health("b").unwrap().verdict(), Verdict::Up);
+    }
+
+    #[test]
+    fn a_client_error_during_the_check_is_not_cleared() {
+        let s = seg();
+        let m = &s.members[0];
+        m.state.store(MemberState::Error.code(), Ordering::Release);
+        m.last_error_ms.store(5000, Ordering::Release);
+        let one = Thresholds {
+            passes: 1,
+            fails: 1,
+        };
+        s.record_check("a", CheckResult::Pass, 200, 10, 4000, one);
+        assert_eq!(m.state(), MemberState::Error);
+        s.record_check("a", CheckResult::Pass, 200, 10, 6000, one);
+        assert_eq!(m.state(), MemberState::Ok);
+    }
+
+    #[test]
+    fn one_lease_per_interval() {
+        let s = seg();
+        let h = s.health("a").unwrap();
+        assert!(h.try_lease(1000, 500));
+        assert!(!h.try_lease(1000, 500));
+        assert!(!h.try_lease(1499, 500));
+        assert!(h.try_lease(1500, 500));
+        // A due time from the far future (clock stepped back) does not stop the checks.
+        h.due_ms.store(u64::MAX, Ordering::Release);
+        assert!(h.try_lease(2000, 500));
+    }
+
+    #[test]
+    fn unknown_codes_read_as_up() {
+        let s = seg();
+        let h = s.health("a").unwrap();
+        h.verdict.store(77, Ordering::Release);
+        assert_eq!(h.verdict(), Verdict::Up);
+        s.health.drain[0].store(9, Ordering::Release);
+        assert!(!s.health_draining(0));
+    }
+}
