@@ -243,6 +243,10 @@ impl Runtime {
             });
             entry.0.set_no_reuse_until(slot.no_reuse_until());
         }
+        // Re-resolution (src/health/resolve.rs): nothing without resolve_interval.
+        if let (false, Some(shm)) = (self.workers.health.resolve.is_empty(), &self.shm) {
+            crate::health::resolve::follow(&self.workers.health, shm.segment(), name, &entry.0);
+        }
         Some(entry)
     }
 

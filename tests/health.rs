@@ -344,3 +344,118 @@ fn worker_health_check_interval_off_starts_no_thread() {
     assert!(!off.json().contains("\"health\""));
     assert!(!off.h.get("/jkstatus").text().contains("id=\"health\""));
 }
+
+// ---------------------------------------------------------------------------------------
+// resolve_interval: backends that move
+// ---------------------------------------------------------------------------------------
+
+/// Two fakes on the same port of 127.0.0.2 and 127.0.0.3.
+fn fakes_on_two_addresses() -> (FakeAjp, FakeAjp) {
+    for _ in 0..20 {
+        let a = FakeAjp::start_at("a", "127.0.0.2:0");
+        let port = a.port;
+        let b = std::panic::catch_unwind(|| FakeAjp::start_at("b", &format!("127.0.0.3:{port}")));
+        if let Ok(b) = b {
+            return (a, b);
+        }
+    }
+    panic!("no port free on both addresses");
+}
+
+#[test]
+fn worker_resolve_interval_follows_a_moved_name_without_errors_or_restart() {
+    let (a, b) = fakes_on_two_addresses();
+    let root = ServerRoot::new(Mpm::Prefork);
+    let hosts = root.write(
+        "conf/hosts",
+        "127.0.0.1 localhost\n127.0.0.2 moving.rjk.test\n",
+    );
+    let script = format!("mount --bind {hosts} /etc/hosts && exec \"$0\" \"$@\"");
+    let wf = root.write(
+        "conf/workers.properties",
+        &format!(
+            "worker.list=w,v,jkstatus\nworker.jkstatus.type=status\n\
+             worker.w.host=moving.rjk.test\nworker.w.port={p}\nworker.w.resolve_interval=1\n\
+             worker.v.host=moving.rjk.test\nworker.v.port={p}\nworker.v.resolve_interval=3600\n",
+            p = a.port
+        ),
+    );
+    root.configure(&format!(
+        "JkWorkersFile {wf}\nJkShmFile logs/jk-shm\nJkLogFile logs/mod_jk.log\nJkLogLevel info\n\
+         JkMount /w/* w\nJkMount /v/* v\nJkMount /jkstatus jkstatus\n"
+    ));
+    let h = root.start_wrapped(&["unshare", "-m", "sh", "-c", &script]);
+    let pid = h.pid();
+    for _ in 0..10 {
+        assert_eq!(backend_of(&h, "/w/x", &[]), "a");
+        assert_eq!(backend_of(&h, "/v/x", &[]), "a");
+    }
+    // The name moves: within the interval (plus the resolver's nap) every child follows,
+    // although the old backend still answers on its pooled connections.
+    std::fs::write(&hosts, "127.0.0.1 localhost\n127.0.0.3 moving.rjk.test\n").unwrap();
+    let start = Instant::now();
+    let mut errors = Vec::new();
+    loop {
+        let r = h.get("/w/x");
+        if r.status != 200 {
+            errors.push(r.status);
+        }
+        if r.header("X-Backend") == Some("b") {
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(4), "did not follow");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(
+        start.elapsed() < Duration::from_millis(2500),
+        "{:?}",
+        start.elapsed()
+    );
+    for _ in 0..30 {
+        assert_eq!(
+            backend_of(&h, "/w/x", &[]),
+            "b",
+            "every child dropped its old connections"
+        );
+    }
+    assert!(errors.is_empty(), "{errors:?}");
+    assert_eq!(h.pid(), pid, "no restart");
+    let page = h.get("/jkstatus").text();
+    assert!(
+        page.contains(&format!(
+            "data-address=\"w\" data-in-use=\"127.0.0.3:{}\"",
+            b.port
+        )),
+        "{page}"
+    );
+    let json = h.get("/jkstatus?mime=json").text();
+    assert!(json.contains("\"last_resolved_unix_seconds\":1"), "{json}");
+
+    // A failed connect resolves again at once (v's interval is an hour).
+    drop(a);
+    for _ in 0..10 {
+        assert_eq!(backend_of(&h, "/v/x", &[]), "b");
+    }
+
+    // The name stops resolving: the last good address stays, one log line says so.
+    std::fs::write(&hosts, "127.0.0.1 localhost\n").unwrap();
+    h.wait_log("logs/mod_jk.log", "cannot resolve", |l| {
+        l.contains("cannot resolve moving.rjk.test")
+    });
+    for _ in 0..10 {
+        assert_eq!(backend_of(&h, "/w/x", &[]), "b");
+    }
+    let before = Instant::now();
+    while before.elapsed() < Duration::from_millis(2500) {
+        assert_eq!(backend_of(&h, "/w/x", &[]), "b");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    std::fs::write(&hosts, "127.0.0.1 localhost\n127.0.0.3 moving.rjk.test\n").unwrap();
+    let log = h.wait_log("logs/mod_jk.log", "resolves again", |l| {
+        l.contains("moving.rjk.test resolves again")
+    });
+    let failures = log
+        .matches("worker w: cannot resolve moving.rjk.test")
+        .count();
+    assert_eq!(failures, 1, "logged once, not per attempt:\n{log}");
+}

@@ -162,7 +162,8 @@ pub static ATTRIBUTES: &[AttrSpec] = &[
     attr("reference", ALL, "", "worker.<name>", Unique, "template whose attributes are copied unless set here"),
     attr("mount", ALL, "", "list", List, "extra JkMount patterns for this worker (listed workers only)"),
     // ajp13 (and lb members)
-    attr("host", AJP, "localhost", "", Unique, "Tomcat host, resolved once at startup"),
+    attr("host", AJP, "localhost", "", Unique, "Tomcat host, resolved at startup (and again with resolve_interval)"),
+    attr("resolve_interval", AJP_LB, "0", "s", Unique, "resolve host again this often and after a failed connect; 0 = once, as mod_jk (mod_rjk)"),
     attr("port", AJP, "8009", "", Unique, "Tomcat AJP port; 0 stops the worker"),
     attr("source", AJP, "", "", Unique, "local address to bind before connecting"),
     attr("prefer_ipv6", AJP, "false", "bool", Unique, "prefer an IPv6 address of host"),

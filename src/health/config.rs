@@ -17,7 +17,8 @@ pub const DEFAULT_FAILS: u32 = 1;
 pub const DEFAULT_TIMEOUT_MS: u32 = 2000;
 
 /// The attributes, for the table in `config::workers` and the coverage check.
-pub const ATTRIBUTES: [&str; 7] = [
+pub const ATTRIBUTES: [&str; 8] = [
+    "resolve_interval",
     "health_check_interval",
     "health_check_uri",
     "health_check_status",
@@ -42,15 +43,18 @@ pub struct HealthParams {
     pub timeout_ms: u32,
 }
 
-/// Every checked worker (interval above 0), by name.
+/// Every checked worker (interval above 0), by name, and every worker whose host name is
+/// resolved again (`resolve_interval` above 0, in seconds).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Plan {
     pub workers: BTreeMap<String, HealthParams>,
+    pub resolve: BTreeMap<String, u32>,
 }
 
 impl Plan {
+    /// Nothing to check and nothing to resolve: no thread, no per-request work.
     pub fn is_empty(&self) -> bool {
-        self.workers.is_empty()
+        self.workers.is_empty() && self.resolve.is_empty()
     }
 
     /// Reads the properties of every ajp13 worker in `workers` (lb values as fallback).
@@ -75,6 +79,10 @@ impl Plan {
             };
             if let Some(p) = r.params()? {
                 plan.workers.insert(name.clone(), p);
+            }
+            let secs = r.number("resolve_interval", 0, 0, 86_400)?;
+            if secs > 0 {
+                plan.resolve.insert(name.clone(), secs);
             }
         }
         Ok(plan)
@@ -193,6 +201,10 @@ mod tests {
         let b = &c.health.workers["b"];
         assert_eq!((b.uri.as_str(), b.fails), ("/own", 3));
         assert!(!c.health.workers.contains_key("solo"));
+        assert!(c.health.resolve.is_empty());
+        let c = build("worker.list=a,b\nworker.a.resolve_interval=30\nworker.b.port=1\n").unwrap();
+        assert_eq!(c.health.resolve.get("a"), Some(&30));
+        assert!(c.health.workers.is_empty() && !c.health.is_empty());
     }
 
     #[test]

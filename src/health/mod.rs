@@ -11,6 +11,7 @@
 
 pub mod check;
 pub mod config;
+pub mod resolve;
 pub mod status;
 
 pub use config::{HealthParams, Plan};
@@ -82,12 +83,54 @@ fn round(host: &dyn Host, workers: &WorkersConfig) -> Duration {
             nap = nap.min(Duration::from_millis(slot.due_in(now)));
         }
     }
+    let mut resolve_won = Vec::new();
+    for (name, &secs) in &workers.health.resolve {
+        let Some(slot) = seg.resolve_slot(name) else {
+            continue;
+        };
+        let interval = u64::from(secs) * 1000;
+        if slot.try_lease(now, interval) {
+            resolve_won.push(name.as_str());
+            nap = nap.min(Duration::from_millis(interval));
+        } else {
+            nap = nap.min(Duration::from_millis(slot.due_in(now)));
+        }
+    }
     std::thread::scope(|sc| {
         for (name, p) in won {
             sc.spawn(move || check_one(host, seg, workers, name, p));
         }
+        for name in resolve_won {
+            sc.spawn(move || resolve_one(host, seg, workers, name));
+        }
     });
     nap.max(MIN_NAP)
+}
+
+fn resolve_one(host: &dyn Host, seg: &Segment, workers: &WorkersConfig, name: &str) {
+    let (Some(ajp), Some(slot)) = (
+        workers.get(name).and_then(|d| d.ajp()),
+        seg.resolve_slot(name),
+    ) else {
+        return;
+    };
+    let (target, port) = seg.ajp(name).map_or_else(
+        || (ajp.host.clone(), ajp.port),
+        |a| {
+            let s = a.settings();
+            (s.host, u16::try_from(s.port).unwrap_or(ajp.port))
+        },
+    );
+    let r = resolve::resolve(&target, port, ajp.prefer_ipv6);
+    let event = slot.record(r.as_ref().copied().map_err(String::as_str), wall_ms());
+    let error = r.err().unwrap_or_default();
+    if let Some(text) = resolve::event_text(name, &target, &event, &error) {
+        let level = match event {
+            crate::shm::health::ResolveEvent::StartedFailing { .. } => LogLevel::Error,
+            _ => LogLevel::Info,
+        };
+        host.log(level, &text);
+    }
 }
 
 fn check_one(

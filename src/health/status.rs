@@ -90,8 +90,9 @@ fn ago(now_ms: u64, at_ms: u64) -> String {
     }
 }
 
-/// The "Health checks" card of the HTML page.
+/// The "Health checks" and "Backend addresses" cards of the HTML page.
 pub fn html_card(o: &mut String, plan: &Plan, seg: Option<&Segment>, now_ms: u64) {
+    address_card(o, plan, seg, now_ms);
     let rows = rows(plan, seg);
     if rows.is_empty() {
         return;
@@ -120,6 +121,70 @@ pub fn html_card(o: &mut String, plan: &Plan, seg: Option<&Segment>, now_ms: u64
             latency = s.last_latency_us as f64 / 1000.0,
             passes = s.passes,
             fails = s.fails,
+        );
+    }
+    o.push_str("</tbody></table></div></section>\n");
+}
+
+/// The JSON members of one lb member or worker: `health` when it is checked, `address`
+/// when its host name is resolved again.
+pub fn json_fields(plan: &Plan, seg: Option<&Segment>, name: &str) -> Vec<(&'static str, String)> {
+    let mut out = Vec::new();
+    if let Some(h) = json(plan, seg, name) {
+        out.push(("health", h));
+    }
+    if let Some(a) = address_json(plan, seg, name) {
+        out.push(("address", a));
+    }
+    out
+}
+
+fn address_json(plan: &Plan, seg: Option<&Segment>, name: &str) -> Option<String> {
+    let secs = plan.resolve.get(name)?;
+    let r = seg?.resolve_slot(name)?.snapshot();
+    let last = if r.last_resolved_ms == 0 {
+        "null".to_owned()
+    } else {
+        format!("{:.3}", r.last_resolved_ms as f64 / 1000.0)
+    };
+    Some(format!(
+        "{{\"in_use\":{},\"resolve_interval_seconds\":{secs},\"last_resolved_unix_seconds\":{last},\"changes\":{},\"resolving\":{}}}",
+        json_escape(&r.addr),
+        r.generation,
+        !r.failing
+    ))
+}
+
+/// The "Backend addresses" card: workers whose host name is resolved again.
+fn address_card(o: &mut String, plan: &Plan, seg: Option<&Segment>, now_ms: u64) {
+    let Some(seg) = seg else { return };
+    let rows: Vec<_> = plan
+        .resolve
+        .iter()
+        .filter_map(|(name, secs)| Some((name, secs, seg.resolve_slot(name)?.snapshot())))
+        .collect();
+    if rows.is_empty() {
+        return;
+    }
+    o.push_str(
+        "<section class=\"card\" id=\"addresses\"><div class=\"card-head\"><h2>Backend addresses</h2></div>\
+         <div class=\"table-wrap\"><table><thead><tr><th>Worker</th><th>Address in use</th>\
+         <th>Last resolved</th><th>Every</th><th>Changes</th><th>Resolving</th></tr></thead><tbody>",
+    );
+    for (name, secs, r) in rows {
+        let _ = write!(
+            o,
+            "<tr data-address=\"{name}\" data-in-use=\"{addr}\"><td><code>{name}</code></td><td><code>{addr}</code></td>\
+             <td>{last}</td><td>{secs} s</td><td>{changes}</td><td>{ok}</td></tr>",
+            name = html_escape(name),
+            addr = html_escape(&r.addr),
+            last = ago(now_ms, r.last_resolved_ms),
+            changes = r.generation,
+            ok = if r.failing {
+                "no: keeping the last good address"
+            } else {
+                "yes"
+            },
         );
     }
     o.push_str("</tbody></table></div></section>\n");
@@ -160,8 +225,49 @@ fn label(s: &str) -> String {
         .replace('\n', "\\n")
 }
 
-/// The `rjk_health_*` series.
+/// The `rjk_resolve_*` series of workers whose host name is resolved again.
+fn address_series(o: &mut String, plan: &Plan, seg: Option<&Segment>) {
+    let Some(seg) = seg else { return };
+    let rows: Vec<_> = plan
+        .resolve
+        .keys()
+        .filter_map(|name| Some((name, seg.resolve_slot(name)?.snapshot())))
+        .collect();
+    if rows.is_empty() {
+        return;
+    }
+    let name = "rjk_resolve_address_changes_total";
+    let _ = write!(
+        o,
+        "# HELP {name} Times the worker's host name resolved to a new address.\n# TYPE {name} counter\n"
+    );
+    for (w, r) in &rows {
+        let _ = writeln!(
+            o,
+            "{name}{{worker=\"{}\",address=\"{}\"}} {}",
+            label(w),
+            label(&r.addr),
+            r.generation
+        );
+    }
+    let name = "rjk_resolve_last_timestamp_seconds";
+    let _ = write!(
+        o,
+        "# HELP {name} When the host name last resolved (0: never).\n# TYPE {name} gauge\n"
+    );
+    for (w, r) in &rows {
+        let _ = writeln!(
+            o,
+            "{name}{{worker=\"{}\"}} {}",
+            label(w),
+            r.last_resolved_ms as f64 / 1000.0
+        );
+    }
+}
+
+/// The `rjk_health_*` and `rjk_resolve_*` series.
 pub fn prometheus(o: &mut String, plan: &Plan, seg: Option<&Segment>) {
+    address_series(o, plan, seg);
     let rows = rows(plan, seg);
     if rows.is_empty() {
         return;

@@ -8,6 +8,8 @@
 
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+
 use super::{MAX_MEMBERS, MemberSlot, MemberState, Segment, ajp::MAX_AJPS};
 
 /// What the health checks concluded about a worker.
@@ -153,26 +155,33 @@ impl HealthSlot {
     /// interval over all processes. A holder that dies mid-check only delays the next one
     /// by an interval.
     pub fn try_lease(&self, now_ms: u64, interval_ms: u64) -> bool {
-        let due = self.due_ms.load(Ordering::Acquire);
-        // A due time far in the future (clock stepped back, corruption) is overtaken.
-        let stale = due > now_ms.saturating_add(interval_ms);
-        (now_ms >= due || stale)
-            && self
-                .due_ms
-                .compare_exchange(
-                    due,
-                    now_ms.saturating_add(interval_ms),
-                    Ordering::AcqRel,
-                    Ordering::Relaxed,
-                )
-                .is_ok()
+        lease(&self.due_ms, now_ms, interval_ms)
     }
 
     /// Milliseconds until the next check is due (0 = now).
     pub fn due_in(&self, now_ms: u64) -> u64 {
         self.due_ms.load(Ordering::Acquire).saturating_sub(now_ms)
     }
+}
 
+/// Takes a lease on the job due at `*due`: true for exactly one caller per interval over
+/// all processes. A holder that dies mid-job only delays the next run by an interval.
+fn lease(due_ms: &AtomicU64, now_ms: u64, interval_ms: u64) -> bool {
+    let due = due_ms.load(Ordering::Acquire);
+    // A due time far in the future (clock stepped back, corruption) is overtaken.
+    let stale = due > now_ms.saturating_add(interval_ms);
+    (now_ms >= due || stale)
+        && due_ms
+            .compare_exchange(
+                due,
+                now_ms.saturating_add(interval_ms),
+                Ordering::AcqRel,
+                Ordering::Relaxed,
+            )
+            .is_ok()
+}
+
+impl HealthSlot {
     pub fn snapshot(&self) -> HealthSnapshot {
         HealthSnapshot {
             verdict: self.verdict(),
@@ -208,6 +217,8 @@ pub struct HealthArea {
     pub(crate) slots: [HealthSlot; MAX_AJPS],
     /// Per lb member slot: 1 while its worker's health URI answers the drain status.
     pub(crate) drain: [AtomicU32; MAX_MEMBERS],
+    /// Per ajp13 slot: the address its host name resolved to (`resolve_interval`).
+    pub(crate) resolve: [ResolveSlot; MAX_AJPS],
 }
 
 impl HealthArea {
@@ -215,6 +226,7 @@ impl HealthArea {
         HealthArea {
             slots: [const { HealthSlot::new() }; MAX_AJPS],
             drain: [const { AtomicU32::new(0) }; MAX_MEMBERS],
+            resolve: [const { ResolveSlot::new() }; MAX_AJPS],
         }
     }
 
@@ -224,6 +236,9 @@ impl HealthArea {
         }
         for d in &self.drain {
             d.store(0, Ordering::Relaxed);
+        }
+        for r in &self.resolve {
+            r.clear();
         }
     }
 }
@@ -377,6 +392,219 @@ fn recover(m: &MemberSlot, started_ms: u64) {
     }
 }
 
+// ---------------------------------------------------------------------------------------
+// Re-resolution of host names (`resolve_interval`)
+// ---------------------------------------------------------------------------------------
+
+/// Where an ajp13 worker's host name points (the first address, which connections try
+/// first), as the last resolution in any child found.
+#[repr(C)]
+pub struct ResolveSlot {
+    /// Seqlock of `ip` and `port_family`.
+    pub(crate) sequence: AtomicU32,
+    /// +1 whenever the address changed: every child then closes its idle connections to
+    /// the old one and resolves the name again.
+    pub(crate) generation: AtomicU32,
+    /// 1 while the name does not resolve (logged once when it starts).
+    pub(crate) failing: AtomicU32,
+    /// Port in the low 16 bits; bit 16: IPv6; bit 17: an address is stored.
+    pub(crate) port_family: AtomicU32,
+    /// The IPv4 address in the first word, or the IPv6 address in all four.
+    pub(crate) ip: [AtomicU32; 4],
+    pub(crate) due_ms: AtomicU64,
+    pub(crate) last_resolved_ms: AtomicU64,
+}
+
+const V6: u32 = 1 << 16;
+const SET: u32 = 1 << 17;
+
+fn pack(a: SocketAddr) -> (u32, [u32; 4]) {
+    match a.ip() {
+        IpAddr::V4(v4) => (
+            SET | u32::from(a.port()),
+            [u32::from_be_bytes(v4.octets()), 0, 0, 0],
+        ),
+        IpAddr::V6(v6) => {
+            let o = v6.octets();
+            let w = |i: usize| u32::from_be_bytes([o[i], o[i + 1], o[i + 2], o[i + 3]]);
+            (SET | V6 | u32::from(a.port()), [w(0), w(4), w(8), w(12)])
+        }
+    }
+}
+
+fn unpack(pf: u32, ip: [u32; 4]) -> Option<SocketAddr> {
+    if pf & SET == 0 {
+        return None;
+    }
+    let port = (pf & 0xffff) as u16;
+    let addr = if pf & V6 != 0 {
+        let mut o = [0u8; 16];
+        for (i, w) in ip.iter().enumerate() {
+            o[i * 4..i * 4 + 4].copy_from_slice(&w.to_be_bytes());
+        }
+        IpAddr::V6(Ipv6Addr::from(o))
+    } else {
+        IpAddr::V4(Ipv4Addr::from(ip[0].to_be_bytes()))
+    };
+    Some(SocketAddr::new(addr, port))
+}
+
+/// What one resolution changed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ResolveEvent {
+    /// The first resolution, or the same address again.
+    Same,
+    Changed {
+        from: String,
+        to: String,
+    },
+    /// The name stopped resolving; the last good address stays in use.
+    StartedFailing {
+        kept: String,
+    },
+    StillFailing,
+    /// It resolves again (to the address it had).
+    Recovered,
+}
+
+/// The status page's view of a [`ResolveSlot`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResolveSnapshot {
+    /// Empty before the first resolution.
+    pub addr: String,
+    pub last_resolved_ms: u64,
+    pub generation: u32,
+    pub failing: bool,
+}
+
+impl ResolveSlot {
+    pub(crate) const fn new() -> ResolveSlot {
+        ResolveSlot {
+            sequence: AtomicU32::new(0),
+            generation: AtomicU32::new(0),
+            failing: AtomicU32::new(0),
+            port_family: AtomicU32::new(0),
+            ip: [const { AtomicU32::new(0) }; 4],
+            due_ms: AtomicU64::new(0),
+            last_resolved_ms: AtomicU64::new(0),
+        }
+    }
+
+    fn clear(&self) {
+        super::unstick(&self.sequence);
+        super::with_write(&self.sequence, || {
+            for a in self.ip.iter().chain([&self.port_family]) {
+                a.store(0, Ordering::Relaxed);
+            }
+        });
+        for a in [&self.generation, &self.failing] {
+            a.store(0, Ordering::Relaxed);
+        }
+        for a in [&self.due_ms, &self.last_resolved_ms] {
+            a.store(0, Ordering::Relaxed);
+        }
+    }
+
+    /// The stored address: a consistent read, or after many rounds (a writer that died
+    /// between its two stores) whatever is there, still a valid address.
+    fn addr(&self) -> Option<SocketAddr> {
+        for _ in 0..10_000 {
+            let s1 = self.sequence.load(Ordering::Acquire);
+            let pf = self.port_family.load(Ordering::Acquire);
+            let ip = std::array::from_fn(|i| self.ip[i].load(Ordering::Acquire));
+            if s1 & 1 == 0 && self.sequence.load(Ordering::Acquire) == s1 {
+                return unpack(pf, ip);
+            }
+            std::hint::spin_loop();
+        }
+        unpack(
+            self.port_family.load(Ordering::Acquire),
+            std::array::from_fn(|i| self.ip[i].load(Ordering::Acquire)),
+        )
+    }
+
+    fn addr_text(&self) -> String {
+        self.addr().map(|a| a.to_string()).unwrap_or_default()
+    }
+
+    /// One atomic load: the children compare it with what their pool last saw.
+    pub fn generation(&self) -> u32 {
+        self.generation.load(Ordering::Acquire)
+    }
+
+    pub fn try_lease(&self, now_ms: u64, interval_ms: u64) -> bool {
+        lease(&self.due_ms, now_ms, interval_ms)
+    }
+
+    pub fn due_in(&self, now_ms: u64) -> u64 {
+        self.due_ms.load(Ordering::Acquire).saturating_sub(now_ms)
+    }
+
+    /// A connect failed: resolve at the next look (within a second), not an interval later.
+    pub fn request_now(&self) {
+        self.due_ms.store(0, Ordering::Release);
+    }
+
+    /// Records a resolution made at `now_ms`: the first address, or why it failed.
+    pub fn record(&self, result: Result<SocketAddr, &str>, now_ms: u64) -> ResolveEvent {
+        let old = self.addr();
+        let Ok(addr) = result else {
+            return if self.failing.swap(1, Ordering::AcqRel) == 0 {
+                ResolveEvent::StartedFailing {
+                    kept: old.map(|a| a.to_string()).unwrap_or_default(),
+                }
+            } else {
+                ResolveEvent::StillFailing
+            };
+        };
+        self.last_resolved_ms
+            .store(now_ms.max(1), Ordering::Release);
+        let was_failing = self.failing.swap(0, Ordering::AcqRel) == 1;
+        if old == Some(addr) {
+            return if was_failing {
+                ResolveEvent::Recovered
+            } else {
+                ResolveEvent::Same
+            };
+        }
+        let (pf, ip) = pack(addr);
+        super::with_write(&self.sequence, || {
+            self.port_family.store(pf, Ordering::Relaxed);
+            for (slot, w) in self.ip.iter().zip(ip) {
+                slot.store(w, Ordering::Relaxed);
+            }
+        });
+        let Some(old) = old else {
+            // The first resolution: the children resolved the same name at their start.
+            return ResolveEvent::Same;
+        };
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        ResolveEvent::Changed {
+            from: old.to_string(),
+            to: addr.to_string(),
+        }
+    }
+
+    pub fn snapshot(&self) -> ResolveSnapshot {
+        ResolveSnapshot {
+            addr: self.addr_text(),
+            last_resolved_ms: self.last_resolved_ms.load(Ordering::Acquire),
+            generation: self.generation(),
+            failing: self.failing.load(Ordering::Acquire) == 1,
+        }
+    }
+}
+
+impl Segment {
+    /// The resolution slot of the ajp13 worker called `name`.
+    pub fn resolve_slot(&self, name: &str) -> Option<&ResolveSlot> {
+        let i = self.ajps[..self.ajp_count()]
+            .iter()
+            .position(|a| a.is(name))?;
+        self.health.resolve.get(i)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -469,6 +697,49 @@ mod tests {
         // A due time from the far future (clock stepped back) does not stop the checks.
         h.due_ms.store(u64::MAX, Ordering::Release);
         assert!(h.try_lease(2000, 500));
+    }
+
+    #[test]
+    fn a_changed_address_moves_the_generation_and_a_failure_keeps_the_last() {
+        let s = seg();
+        let r = s.resolve_slot("a").unwrap();
+        let a = |s: &str| s.parse::<SocketAddr>().unwrap();
+        assert_eq!(r.record(Ok(a("127.0.0.2:1")), 10), ResolveEvent::Same);
+        assert_eq!(r.generation(), 0);
+        assert_eq!(r.record(Ok(a("127.0.0.2:1")), 20), ResolveEvent::Same);
+        assert_eq!(
+            r.record(Ok(a("127.0.0.3:1")), 30),
+            ResolveEvent::Changed {
+                from: "127.0.0.2:1".into(),
+                to: "127.0.0.3:1".into()
+            }
+        );
+        assert_eq!(r.generation(), 1);
+        assert_eq!(
+            r.record(Err("no such host"), 40),
+            ResolveEvent::StartedFailing {
+                kept: "127.0.0.3:1".into()
+            }
+        );
+        assert_eq!(
+            r.record(Err("no such host"), 50),
+            ResolveEvent::StillFailing
+        );
+        let snap = r.snapshot();
+        assert!(snap.failing);
+        assert_eq!(
+            (snap.addr.as_str(), snap.last_resolved_ms),
+            ("127.0.0.3:1", 30)
+        );
+        assert_eq!(r.record(Ok(a("127.0.0.3:1")), 60), ResolveEvent::Recovered);
+        assert_eq!(r.generation(), 1);
+        assert!(matches!(
+            r.record(Ok(a("[::1]:8009")), 70),
+            ResolveEvent::Changed { .. }
+        ));
+        assert_eq!(r.snapshot().addr, "[::1]:8009");
+        r.request_now();
+        assert!(r.try_lease(80, 1000));
     }
 
     #[test]

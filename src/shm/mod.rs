@@ -1074,7 +1074,7 @@ fn lb_configured_fields(s: &LbSlot) -> [&AtomicU32; 9] {
 /// Makes an odd (writer-held) sequence even at once. For the parent rebuilding a segment
 /// it no longer trusts: a child can leave every slot odd (by dying, or on purpose), and
 /// waiting out [`DEAD_WRITER_AFTER`] for each of them would stall the restart for minutes.
-fn unstick(seq: &AtomicU32) {
+pub(crate) fn unstick(seq: &AtomicU32) {
     let s = seq.load(Ordering::Acquire);
     if s & 1 == 1 {
         let _ = seq.compare_exchange(s, s.wrapping_add(1), Ordering::AcqRel, Ordering::Relaxed);

@@ -812,7 +812,7 @@ fn no_reuse_seconds(p: &Page, until_ms: u64) -> u64 {
     until_ms.saturating_sub(p.ctx.now_ms).div_ceil(1000)
 }
 
-use crate::health::status::json as health_json;
+use crate::health::status::json_fields as health_json;
 
 pub(super) fn json(p: &Page, outcome: Outcome, log: &[String]) -> String {
     let mut j = JsonOut::new();
@@ -836,8 +836,8 @@ pub(super) fn json(p: &Page, outcome: Outcome, log: &[String]) -> String {
                         j.raw("no_reuse_seconds", no_reuse_seconds(p, m.no_reuse_until_ms));
                         // Health checks (src/health): only for checked members.
                         let health = &p.ctx.workers.health;
-                        if let Some(h) = health_json(health, p.ctx.segment, &m.snap.name) {
-                            j.raw("health", h);
+                        for (key, value) in health_json(health, p.ctx.segment, &m.snap.name) {
+                            j.raw(key, value);
                         }
                         if m.error_secs().is_none() {
                             j.raw("error_time_unix_seconds", "null");
@@ -862,8 +862,8 @@ pub(super) fn json(p: &Page, outcome: Outcome, log: &[String]) -> String {
                 if let Some(s) = &a.stats {
                     j.raw("no_reuse_seconds", no_reuse_seconds(p, s.no_reuse_until_ms));
                 }
-                if let Some(h) = health_json(&p.ctx.workers.health, p.ctx.segment, a.name) {
-                    j.raw("health", h);
+                for (key, value) in health_json(&p.ctx.workers.health, p.ctx.segment, a.name) {
+                    j.raw(key, value);
                 }
                 if !p.hidden(OPT_NO_MAPS) {
                     j.maps(&p.maps(Some(a.name)));
