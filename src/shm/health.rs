@@ -339,7 +339,12 @@ impl Segment {
             self.health.drain[m].store(u32::from(to == Verdict::Draining), Ordering::Release);
             match to {
                 Verdict::Down => mark_down(member, now),
-                _ if passes >= t.passes.max(1) => recover(member, started_ms),
+                _ if passes >= t.passes.max(1) => {
+                    let drained = from == Verdict::Draining && to == Verdict::Up;
+                    if recover(member, started_ms) || drained {
+                        self.not_flooded(member);
+                    }
+                }
                 _ => {}
             }
         }
@@ -351,6 +356,32 @@ impl Segment {
             }
         }
         (from != to).then_some(Transition { from, to })
+    }
+}
+
+impl Segment {
+    /// A member back from error starts at the highest lb value of its lb (as after
+    /// `recover_time`), so it is not sent every new request until it caught up.
+    fn not_flooded(&self, m: &MemberSlot) {
+        let Some(lb) = self.lbs.get(m.lb_index()) else {
+            return;
+        };
+        if super::method_from_code(lb.method.load(Ordering::Acquire))
+            == crate::config::workers::LbMethod::Busyness
+        {
+            return;
+        }
+        let first = lb.first_member.load(Ordering::Acquire) as usize;
+        let n = lb.member_count.load(Ordering::Acquire) as usize;
+        let max = self
+            .members
+            .get(first..first.saturating_add(n))
+            .unwrap_or(&[])
+            .iter()
+            .map(|x| x.lb_value.load(Ordering::Acquire))
+            .max()
+            .unwrap_or(0);
+        m.lb_value.store(max, Ordering::Release);
     }
 }
 
@@ -366,30 +397,32 @@ fn mark_down(m: &MemberSlot, now: u64) {
 
 /// Out of ERR (whoever put it there) when no client request failed on it since the check
 /// started.
-fn recover(m: &MemberSlot, started_ms: u64) {
+fn recover(m: &MemberSlot, started_ms: u64) -> bool {
     let state = m.state();
     if !matches!(
         state,
         MemberState::Error | MemberState::Recover | MemberState::Force | MemberState::Probe
     ) {
-        return;
+        return false;
     }
     if m.last_error_ms.load(Ordering::Acquire) > started_ms {
-        return;
+        return false;
     }
-    if m.state
+    let moved = m
+        .state
         .compare_exchange(
             state.code(),
             MemberState::Ok.code(),
             Ordering::AcqRel,
             Ordering::Acquire,
         )
-        .is_ok()
-    {
+        .is_ok();
+    if moved {
         m.first_error_ms.store(0, Ordering::Release);
         m.last_error_ms.store(0, Ordering::Release);
         m.reply_timeouts.store(0, Ordering::Release);
     }
+    moved
 }
 
 // ---------------------------------------------------------------------------------------
@@ -654,8 +687,23 @@ mod tests {
         let t = s.record_check("a", CheckResult::Pass, 200, 10, 5000, T);
         assert_eq!(t.map(|t| t.to), Some(Verdict::Up));
         assert_eq!(s.members[0].state(), MemberState::Ok);
+        assert_eq!(s.members[0].lb_value.load(Ordering::Acquire), 0);
         let h = s.health("a").unwrap().snapshot();
         assert_eq!((h.checks, h.failed_checks, h.passes), (5, 3, 2));
+    }
+
+    #[test]
+    fn a_member_back_from_error_starts_at_the_highest_lb_value() {
+        let s = seg();
+        s.members[1].lb_value.store(500, Ordering::Release);
+        let one = Thresholds {
+            passes: 1,
+            fails: 1,
+        };
+        s.record_check("a", CheckResult::Fail, 0, 10, 1000, one);
+        s.record_check("a", CheckResult::Pass, 200, 10, 2000, one);
+        assert_eq!(s.members[0].state(), MemberState::Ok);
+        assert_eq!(s.members[0].lb_value.load(Ordering::Acquire), 500);
     }
 
     #[test]
