@@ -588,6 +588,7 @@ impl<'s> Balancer<'s> {
                 .map_or(0, |lb| lb.rotation.load(Ordering::Acquire)),
             members: [Candidate::EMPTY; MAX_MEMBERS],
         };
+        let health = self.seg.health_checks_on();
         for (i, g) in range.enumerate() {
             let m = &self.seg.members[g];
             let raw = m.state();
@@ -598,7 +599,9 @@ impl<'s> Balancer<'s> {
                 tried,
                 // Health check drain (src/health): Disabled while its URI says so.
                 activation: match self.effective_activation(m, req) {
-                    Activation::Active if self.seg.health_draining(g) => Activation::Disabled,
+                    Activation::Active if health && self.seg.health_draining(g) => {
+                        Activation::Disabled
+                    }
                     a => a,
                 },
                 distance: m.distance.load(Ordering::Acquire),

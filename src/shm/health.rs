@@ -219,6 +219,9 @@ pub struct HealthArea {
     pub(crate) drain: [AtomicU32; MAX_MEMBERS],
     /// Per ajp13 slot: the address its host name resolved to (`resolve_interval`).
     pub(crate) resolve: [ResolveSlot; MAX_AJPS],
+    /// 1 when some worker is checked: only then does the balancer read `drain`.
+    pub(crate) enabled: AtomicU32,
+    _pad: AtomicU32,
 }
 
 impl HealthArea {
@@ -227,6 +230,8 @@ impl HealthArea {
             slots: [const { HealthSlot::new() }; MAX_AJPS],
             drain: [const { AtomicU32::new(0) }; MAX_MEMBERS],
             resolve: [const { ResolveSlot::new() }; MAX_AJPS],
+            enabled: AtomicU32::new(0),
+            _pad: AtomicU32::new(0),
         }
     }
 
@@ -239,6 +244,18 @@ impl HealthArea {
         }
         for r in &self.resolve {
             r.clear();
+        }
+        self.enabled.store(0, Ordering::Relaxed);
+    }
+
+    /// Whether the configuration checks any worker (set at init and adoption).
+    pub(crate) fn set_enabled(&self, config: &crate::config::workers::WorkersConfig) {
+        let on = !config.health.workers.is_empty();
+        self.enabled.store(u32::from(on), Ordering::Release);
+        if !on {
+            for d in &self.drain {
+                d.store(0, Ordering::Relaxed);
+            }
         }
     }
 }
@@ -273,8 +290,13 @@ impl Segment {
         self.health.slots.get(i)
     }
 
+    /// Whether any worker is health-checked: the balancer reads the drain flags only then.
+    pub fn health_checks_on(&self) -> bool {
+        self.health.enabled.load(Ordering::Relaxed) == 1
+    }
+
     /// Whether the member slot `m` is draining by its health check (the balancer treats
-    /// it as Disabled). One relaxed load; always false without health checks.
+    /// it as Disabled).
     pub fn health_draining(&self, m: usize) -> bool {
         self.health
             .drain

@@ -1101,6 +1101,7 @@ pub fn init_from_config(seg: &Segment, config: &WorkersConfig) -> Result<(), Str
         slot.clear();
     }
     seg.health.clear();
+    seg.health.set_enabled(config);
     let now = wall_ms();
     let ajp_count = ajp::init(&seg.ajps, config, now);
 
@@ -1247,6 +1248,7 @@ pub fn adopt_or_init(seg: &Segment, config: &WorkersConfig) -> Result<Adoption, 
         }
     }
     ajp::adopt(&seg.ajps, config);
+    seg.health.set_enabled(config);
     seg.header.generation.fetch_add(1, Ordering::Release);
     Ok(Adoption::Adopted)
 }
