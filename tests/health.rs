@@ -250,6 +250,27 @@ fn worker_health_check_drain_status_keeps_sticky_sessions_and_sends_new_ones_els
             && html.contains("disabled by its health check"),
         "{html}"
     );
+    // Checks run on connections of their own, one check each, never a client's.
+    let (mut checks, mut clients) = (Vec::new(), Vec::new());
+    for line in s.fakes[1].events("request") {
+        let conn = line
+            .split("\"conn\":")
+            .nth(1)
+            .and_then(|r| r.split([',', '}']).next())
+            .unwrap()
+            .to_string();
+        if line.contains("\"uri\":\"/health\"") {
+            checks.push(conn);
+        } else {
+            clients.push(conn);
+        }
+    }
+    let distinct: std::collections::BTreeSet<&String> = checks.iter().collect();
+    assert!(
+        checks.len() >= 2 && distinct.len() == checks.len(),
+        "{checks:?}"
+    );
+    assert!(!clients.is_empty() && clients.iter().all(|c| !distinct.contains(c)));
     let prom = s.h.get("/jkstatus?mime=prometheus").text();
     assert!(
         prom.contains("rjk_health_check_draining{worker=\"tomcat2\"} 1"),
