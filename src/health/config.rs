@@ -128,7 +128,10 @@ impl Reader<'_> {
     fn params(&self) -> Result<Option<HealthParams>, ConfigError> {
         let interval_ms = self.number("health_check_interval", 0, 0, 86_400_000)?;
         let uri = match self.entry("health_check_uri") {
-            Some((v, key)) if !v.is_empty() && (!v.starts_with('/') || v.contains(' ')) => {
+            Some((v, key))
+                if !v.is_empty()
+                    && (!v.starts_with('/') || v.chars().any(|c| c == ' ' || c.is_control())) =>
+            {
                 return Err(self.error(
                     &key,
                     format!("'{v}' is not a URI path (for example /health or /app/status.jsp)"),
@@ -214,6 +217,11 @@ mod tests {
         assert!(e.message.contains("'soon'"), "{}", e.message);
         let e = build(
             "worker.list=a\nworker.a.health_check_interval=1\nworker.a.health_check_uri=health\n",
+        )
+        .unwrap_err();
+        assert!(e.message.contains("not a URI path"), "{}", e.message);
+        let e = build(
+            "worker.list=a\nworker.a.health_check_interval=1\nworker.a.health_check_uri=/h\u{7}\n",
         )
         .unwrap_err();
         assert!(e.message.contains("not a URI path"), "{}", e.message);
