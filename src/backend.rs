@@ -580,6 +580,8 @@ pub struct Pool {
     no_reuse_until_ms: AtomicU64,
     /// Stray bytes were seen since the last [`Pool::take_stray`].
     stray: std::sync::atomic::AtomicBool,
+    /// Re-resolution (`resolve_interval`, src/health/resolve.rs): see [`Pool::follow_address`].
+    resolve: crate::health::resolve::PoolResolve,
 }
 
 struct PoolState {
@@ -654,7 +656,28 @@ impl Pool {
             applied: AtomicU64::new(u64::MAX),
             no_reuse_until_ms: AtomicU64::new(0),
             stray: std::sync::atomic::AtomicBool::new(false),
+            resolve: crate::health::resolve::PoolResolve::default(),
         }
+    }
+
+    /// Re-resolution hook (`resolve_interval`): `generation` is the worker's shared address
+    /// generation. When it moved, the cached addresses are forgotten and the idle
+    /// connections (to the old address) closed; from the first call on, a failed connect
+    /// also forgets the addresses so the next attempt resolves the name again. Returns
+    /// whether a connect failed since the last call.
+    pub fn follow_address(&self, generation: u32) -> bool {
+        if self.resolve.moved(generation) {
+            self.forget_addresses();
+        }
+        self.resolve.take_connect_failed()
+    }
+
+    fn forget_addresses(&self) {
+        *self.addrs.lock() = None;
+        self.addr_gen.fetch_add(1, Ordering::AcqRel);
+        let idle = std::mem::take(&mut self.state.lock().idle);
+        drop(idle);
+        self.freed.notify_all();
     }
 
     /// No-reuse mode until `until_ms` (ms since the epoch; 0 ends it): set from the
@@ -863,7 +886,11 @@ impl Pool {
         }
         let addrs = self.addrs(&t)?;
         let addr_gen = self.addr_gen.load(Ordering::Acquire);
-        let mut c = Conn::connect(&t, &addrs)?;
+        let mut c = Conn::connect(&t, &addrs).inspect_err(|_| {
+            if self.resolve.on_connect_failed() {
+                *self.addrs.lock() = None;
+            }
+        })?;
         self.open.fetch_add(1, Ordering::AcqRel);
         c.open = Some(self.open.clone());
         c.addr_gen = addr_gen;

@@ -243,6 +243,10 @@ impl Runtime {
             });
             entry.0.set_no_reuse_until(slot.no_reuse_until());
         }
+        // Re-resolution (src/health/resolve.rs): nothing without resolve_interval.
+        if let (false, Some(shm)) = (self.workers.health.resolve.is_empty(), &self.shm) {
+            crate::health::resolve::follow(&self.workers.health, shm.segment(), name, &entry.0);
+        }
         Some(entry)
     }
 
@@ -586,6 +590,8 @@ pub fn child_init(pool: &Pool, main: Server) {
             }
         }
         pool.adopt(CloseAtExit(rt.clone()));
+        // Active health checks (src/health): a thread of this child when a worker is checked.
+        start_health_checks(rt, sl.log.clone(), &main);
     }
     let (Some(rt), Some(secs)) = (
         sl.runtime.clone(),
@@ -607,6 +613,38 @@ pub fn child_init(pool: &Pool, main: Server) {
             Some(&main),
             Level::Err,
             &format!("mod_rjk: cannot start the watchdog thread: {e}"),
+        );
+    }
+}
+
+/// What the health check thread reads: the shared segment and the JK log.
+struct HealthHost {
+    rt: Arc<Runtime>,
+    log: Option<Arc<Logger>>,
+}
+
+impl crate::health::Host for HealthHost {
+    fn segment(&self) -> Option<&crate::shm::Segment> {
+        self.rt.shm.as_ref().map(|s| s.segment())
+    }
+
+    fn log(&self, level: LogLevel, msg: &str) {
+        if let Some(l) = &self.log {
+            l.log(level, None, site!("health_check"), msg);
+        }
+    }
+}
+
+fn start_health_checks(rt: &Arc<Runtime>, log: Option<Arc<Logger>>, main: &Server) {
+    let host = Arc::new(HealthHost {
+        rt: rt.clone(),
+        log,
+    });
+    if let Err(e) = crate::health::start(host, rt.workers.clone()) {
+        httpd::log_error(
+            Some(main),
+            Level::Err,
+            &format!("mod_rjk: cannot start the health check thread: {e}"),
         );
     }
 }

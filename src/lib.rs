@@ -1,8 +1,8 @@
 //! mod_rjk: an Apache httpd 2.4 connector for Tomcat over AJP13, drop-in for mod_jk.
 //!
 //! Layers, top to bottom: `module` (the C entry points httpd calls), `handler` (request
-//! flow), the pure core (`config`, `mapping`, `ajp`, `lb`, `status`, `shm`, `log`,
-//! `reqlog`) and the
+//! flow) with `backend` and `health` (backend connections, health checks), the pure core
+//! (`config`, `mapping`, `ajp`, `lb`, `status`, `shm`, `log`, `reqlog`) and the
 //! httpd skin (`httpd`), which holds every `unsafe` line of the crate.
 
 // A dependency the module does not use fails the build (clippy runs with -D warnings).
@@ -11,6 +11,7 @@
 pub mod ajp;
 pub mod backend;
 pub mod config;
+pub mod health;
 pub mod lb;
 pub mod log;
 pub mod mapping;

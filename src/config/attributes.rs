@@ -137,7 +137,8 @@ pub static ATTRIBUTES: &[AttrSpec] = &[
     attr("reference", ALL, "", "worker.<name>", Unique, "template whose attributes are copied unless set here"),
     attr("mount", ALL, "", "list", List, "extra JkMount patterns for this worker (listed workers only)"),
     // ajp13 (and lb members)
-    attr("host", AJP, "localhost", "", Unique, "Tomcat host, resolved once at startup"),
+    attr("host", AJP, "localhost", "", Unique, "Tomcat host, resolved at startup (and again with resolve_interval)"),
+    attr("resolve_interval", AJP_LB, "0", "s", Unique, "resolve host again this often and after a failed connect; 0 = once, as mod_jk (mod_rjk)"),
     attr("port", AJP, "8009", "", Unique, "Tomcat AJP port; 0 stops the worker"),
     attr("source", AJP, "", "", Unique, "local address to bind before connecting"),
     attr("prefer_ipv6", AJP, "false", "bool", Unique, "prefer an IPv6 address of host"),
@@ -170,6 +171,14 @@ pub static ATTRIBUTES: &[AttrSpec] = &[
     attr("redirect", AJP, "", "route", Unique, "preferred failover member for this member's sessions"),
     attr("distance", AJP, "0", "", Star, "members with lower distance are preferred"),
     attr("activation", AJP, "Active", "A/D/S", Unique, "Active, Disabled or Stopped"),
+    // active health checks (src/health); on an lb: the default of its members
+    attr("health_check_interval", AJP_LB, "0", "ms", Unique, "check the backend this often from one child of all; 0 = no checks (mod_rjk)"),
+    attr("health_check_uri", AJP_LB, "", "URI", Unique, "GET this URI over AJP; empty = CPing/CPong (mod_rjk)"),
+    attr("health_check_status", AJP_LB, "200", "HTTP code", Unique, "status of a passing check (mod_rjk)"),
+    attr("health_check_drain_status", AJP_LB, "503", "HTTP code", Unique, "status that drains the member: no new sessions, sticky ones stay; 0 = none (mod_rjk)"),
+    attr("health_check_passes", AJP_LB, "1", "", Unique, "consecutive passes that bring a member out of error (mod_rjk)"),
+    attr("health_check_fails", AJP_LB, "1", "", Unique, "consecutive failures that put a member into error (mod_rjk)"),
+    attr("health_check_timeout", AJP_LB, "2000", "ms", Unique, "limit of one check, at most the interval (mod_rjk)"),
     // lb
     attr("balance_workers", LB, "", "list", List, "members (ajp13 workers); required, repeatable"),
     attr("sticky_session", LB, "true", "bool", Unique, "route requests of a session to its member"),

@@ -26,6 +26,8 @@ pub struct WorkersConfig {
     pub workers: BTreeMap<String, WorkerDef>,
     pub properties: Properties,
     pub warnings: Vec<String>,
+    /// Active health checks (src/health); empty without `health_check_interval`.
+    pub health: crate::health::config::Plan,
 }
 
 impl WorkersConfig {
@@ -51,7 +53,10 @@ impl WorkersConfig {
         warnings: Vec<String>,
     ) -> Result<WorkersConfig, ConfigError> {
         let built = build(&properties, warnings)?;
+        let health =
+            crate::health::config::Plan::from_parts(&properties, &built.list, &built.workers)?;
         Ok(WorkersConfig {
+            health,
             list: built.list,
             maintain_secs: built.maintain_secs,
             workers: built.workers,

@@ -494,6 +494,7 @@ impl<'s> Balancer<'s> {
                 .map_or(0, |lb| lb.rotation.load(Ordering::Acquire)),
             members: [Candidate::EMPTY; MAX_MEMBERS],
         };
+        let health = self.seg.health_checks_on();
         for (i, g) in range.enumerate() {
             let m = &self.seg.members[g];
             let raw = m.state();
@@ -502,7 +503,13 @@ impl<'s> Balancer<'s> {
                 state: if tried { MemberState::Error } else { raw },
                 raw,
                 tried,
-                activation: self.effective_activation(m, req),
+                // Health check drain (src/health): Disabled while its URI says so.
+                activation: match self.effective_activation(m, req) {
+                    Activation::Active if health && self.seg.health_draining(g) => {
+                        Activation::Disabled
+                    }
+                    a => a,
+                },
                 distance: m.distance.load(Ordering::Acquire),
                 lb_value: m.lb_value.load(Ordering::Acquire),
             };

@@ -191,7 +191,7 @@ pub(super) fn lb_configured_fields(s: &LbSlot) -> [&AtomicU32; 9] {
 /// Makes an odd (writer-held) sequence even at once. For the parent rebuilding a segment
 /// it no longer trusts: a child can leave every slot odd (by dying, or on purpose), and
 /// waiting out [`DEAD_WRITER_AFTER`] for each of them would stall the restart for minutes.
-pub(super) fn unstick(seq: &AtomicU32) {
+pub(crate) fn unstick(seq: &AtomicU32) {
     let s = seq.load(Ordering::Acquire);
     if s & 1 == 1 {
         let _ = seq.compare_exchange(s, s.wrapping_add(1), Ordering::AcqRel, Ordering::Relaxed);
@@ -217,6 +217,8 @@ pub fn init_from_config(seg: &Segment, config: &WorkersConfig) -> Result<(), Str
         unstick(&slot.sequence);
         slot.clear();
     }
+    seg.health.clear();
+    seg.health.set_enabled(config);
     let now = wall_ms();
     let ajp_count = ajp::init(&seg.ajps, config, now);
 
@@ -361,6 +363,7 @@ pub fn adopt_or_init(seg: &Segment, config: &WorkersConfig) -> Result<Adoption, 
         }
     }
     ajp::adopt(&seg.ajps, config);
+    seg.health.set_enabled(config);
     seg.header.generation.fetch_add(1, Ordering::Release);
     Ok(Adoption::Adopted)
 }

@@ -439,6 +439,8 @@ pub struct Segment {
     pub(crate) lbs: [LbSlot; MAX_LBS],
     pub(crate) members: [MemberSlot; MAX_MEMBERS],
     pub(crate) ajps: [AjpSlot; MAX_AJPS],
+    /// Health checks (see [`super::health`]).
+    pub(crate) health: super::health::HealthArea,
 }
 
 impl Segment {
@@ -449,6 +451,7 @@ impl Segment {
             lbs: [const { LbSlot::new() }; MAX_LBS],
             members: [const { MemberSlot::new() }; MAX_MEMBERS],
             ajps: [const { AjpSlot::new() }; MAX_AJPS],
+            health: super::health::HealthArea::new(),
         }
     }
 

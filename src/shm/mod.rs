@@ -25,7 +25,9 @@ use crate::config::enums::coded_enum;
 use crate::config::workers::{Activation, LbMethod};
 
 pub mod ajp;
+// Active health checks (src/health): their shared state.
 mod file;
+pub mod health;
 mod init;
 mod layout;
 mod seqlock;
@@ -45,7 +47,7 @@ pub use seqlock::{ShmStr, fit_str, read_str, str_eq, str_is_empty, with_write, w
 /// `b"RJKSHM01"` read as a little-endian word.
 pub const MAGIC: u64 = u64::from_le_bytes(*b"RJKSHM01");
 /// Bumped whenever the layout or the meaning of a field changes.
-pub const LAYOUT_VERSION: u32 = 3;
+pub const LAYOUT_VERSION: u32 = 4;
 /// Load balancers per segment. More than mod_jk users typically define; raising it only
 /// costs `size_of::<LbSlot>()` bytes each.
 pub const MAX_LBS: usize = 16;
@@ -108,4 +110,4 @@ pub fn method_from_code(code: u32) -> LbMethod {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

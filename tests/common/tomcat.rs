@@ -34,6 +34,8 @@ pub struct Options {
     /// Extra JVM options, after the defaults so they override them (e.g. `-Xmx256m
     /// -XX:TieredStopAtLevel=4` for benchmarks).
     pub java_opts: String,
+    /// Loopback address the AJP connector listens on (a backend "at another address").
+    pub ajp_address: String,
 }
 
 impl Default for Options {
@@ -44,6 +46,7 @@ impl Default for Options {
             max_threads: 32,
             ajp_attrs: String::new(),
             java_opts: String::new(),
+            ajp_address: "127.0.0.1".into(),
         }
     }
 }
@@ -188,7 +191,8 @@ impl Tomcat {
             .env("RJK_TOMCAT_ATTR_PATTERN", &self.opts.attr_pattern)
             .env("RJK_TOMCAT_MAX_THREADS", self.opts.max_threads.to_string())
             .env("RJK_TOMCAT_AJP_ATTRS", &self.opts.ajp_attrs)
-            .env("RJK_TOMCAT_JAVA_OPTS", &self.opts.java_opts);
+            .env("RJK_TOMCAT_JAVA_OPTS", &self.opts.java_opts)
+            .env("RJK_TOMCAT_AJP_ADDRESS", &self.opts.ajp_address);
         if self.shared && !keep_bases() {
             cmd.env("WATCH_RM_BASE", "1");
         }

@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! rjk-fakeajp --listen 127.0.0.1:0 [--scenario NAME] [--name NAME] [--log FILE]
-//!             [--max-packet N] [--die-with-stdin] [--quiet] [--fast] [--list]
+//!             [--max-packet N] [--die-with-stdin] [--quiet] [--fast] [--health-file F] [--list]
 //! ```
 //!
 //! Prints `READY <port>` once listening, then serves every connection on its own thread
@@ -40,6 +40,9 @@ struct Config {
     max_packet: usize,
     /// `--fast`: cached `/size/N` packets, one write per response.
     fast: bool,
+    /// `--health-file`: `/health` answers the status written in this file (200 when it
+    /// is missing), so a test can flip a backend's health.
+    health_file: Option<String>,
 }
 
 /// `--quiet` (or `--fast` without `--log`): no event is formatted or written.
@@ -60,6 +63,7 @@ fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let mut listen = "127.0.0.1:8009".to_string();
     let mut scenario = "ok".to_string();
+    let mut health_file: Option<String> = None;
     let mut name = "fakeajp".to_string();
     let mut log_path = None;
     let mut max_packet = 8192usize;
@@ -87,6 +91,7 @@ fn main() {
             "--die-with-stdin" => die_with_stdin = true,
             "--quiet" => quiet = true,
             "--fast" => fast = true,
+            "--health-file" => health_file = Some(val()),
             "--list" => {
                 for s in SCENARIOS {
                     println!("{:<22} {}", s.name, s.about);
@@ -119,6 +124,7 @@ fn main() {
             name,
             max_packet,
             fast,
+            health_file,
         },
         log: Log {
             out: Mutex::new(sink),
@@ -173,7 +179,7 @@ fn usage(msg: &str) -> ! {
     }
     eprintln!(
         "usage: rjk-fakeajp --listen ADDR [--scenario NAME] [--name NAME] [--log FILE] \
-         [--max-packet N] [--die-with-stdin] [--quiet] [--fast] [--list]"
+         [--max-packet N] [--die-with-stdin] [--quiet] [--fast] [--health-file F] [--list]"
     );
     std::process::exit(2)
 }
@@ -1319,6 +1325,14 @@ const SCENARIOS: &[Scenario] = &[
 /// The `ok` scenario: path knobs, else echo.
 fn ok(c: &mut Conn, x: &Ctx<'_>) -> io::Result<Flow> {
     let uri = &x.req.uri;
+    if let (Some(path), b"/health") = (&c.shared.cfg.health_file, uri.as_slice()) {
+        let status = std::fs::read_to_string(path)
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+            .unwrap_or(200);
+        c.respond(status, &[], b"", true)?;
+        return Ok(Flow::Continue);
+    }
     if let Some(ms) = knob(uri, "sleep") {
         thread::sleep(Duration::from_millis(ms));
     }

@@ -57,12 +57,14 @@ log_tail() {
     tail -n "${2:-60}" "$1/logs/catalina.out" >&2 2>/dev/null || true
 }
 
-# True if process $1 holds the listening socket on 127.0.0.1:$2. A port that merely
+# True if process $1 holds the listening socket on ${3:-127.0.0.1}:$2. A port that merely
 # accepts may belong to someone else who took it between the caller's pick and our bind.
 listens() {
-    local pid=$1 inode fd
+    local pid=$1 inode fd hex a b c d
+    IFS=. read -r a b c d <<<"${3:-127.0.0.1}"
+    hex=$(printf '%02X%02X%02X%02X' "$d" "$c" "$b" "$a")
     # Java listens on IPv6 sockets; 127.0.0.1 then shows as ::ffff:127.0.0.1 in tcp6.
-    inode=$(awk -v a="0100007F:$(printf '%04X' "$2")" \
+    inode=$(awk -v a="$hex:$(printf '%04X' "$2")" \
         'substr($2, length($2) - 12) == a && $4 == "0A" { print $10; exit }' /proc/net/tcp /proc/net/tcp6 2>/dev/null)
     [ -n "$inode" ] || return 1
     for fd in /proc/"$pid"/fd/*; do
@@ -161,6 +163,7 @@ cmd_start() {
     tpl=$(<"$HERE/server.xml.in")
     tpl=${tpl//@NAME@/$(xml_escape "$name")}
     tpl=${tpl//@AJP_PORT@/$ajp}
+    tpl=${tpl//@AJP_ADDRESS@/${RJK_TOMCAT_AJP_ADDRESS:-127.0.0.1}}
     tpl=${tpl//@HTTP_PORT@/$http}
     tpl=${tpl//@SHUTDOWN_PORT@/$shut}
     tpl=${tpl//@SECRET@/$(xml_escape "$secret")}
@@ -219,7 +222,7 @@ cmd_start() {
     # Ready: Catalina has finished starting (webapp deployed) in this run, and the JVM
     # owns all three ports (the shutdown port is bound last, after that log line).
     while ! { grep -q 'Catalina.start Server startup in' < <(tail -c +$((log_start + 1)) "$base/logs/catalina.out") &&
-        listens "$jpid" "$ajp" && listens "$jpid" "$http" && listens "$jpid" "$shut"; }; do
+        listens "$jpid" "$ajp" "${RJK_TOMCAT_AJP_ADDRESS:-127.0.0.1}" && listens "$jpid" "$http" && listens "$jpid" "$shut"; }; do
         if ! alive "$jpid"; then
             log_tail "$base"
             die "$base: java (pid $jpid) exited during start"

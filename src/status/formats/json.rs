@@ -1,6 +1,7 @@
 //! The `json` format (schema in the module docs of the status worker).
 
 use super::{Field, Outcome, ajp_worker_fields, lb_fields, listing, member_fields, result_type};
+use crate::health::status::json_fields as health_json;
 use crate::status::escape as esc;
 use crate::status::view::{MapRef, Page, time_text};
 use crate::status::{OPT_NO_AJP, OPT_NO_LB, OPT_NO_MAPS, OPT_NO_MEMBERS};
@@ -147,6 +148,11 @@ pub(crate) fn json(p: &Page, outcome: Outcome, log: &[String]) -> String {
                         j.open(None, '{');
                         j.fields(&member_fields(p, m), &[]);
                         j.raw("no_reuse_seconds", no_reuse_seconds(p, m.no_reuse_until_ms));
+                        // Health checks (src/health): only for checked members.
+                        let health = &p.ctx.workers.health;
+                        for (key, value) in health_json(health, p.ctx.segment, &m.snap.name) {
+                            j.raw(key, value);
+                        }
                         if m.error_secs().is_none() {
                             j.raw("error_time_unix_seconds", "null");
                             j.raw("error_time_ago", "null");
@@ -169,6 +175,9 @@ pub(crate) fn json(p: &Page, outcome: Outcome, log: &[String]) -> String {
                 j.fields(&ajp_worker_fields(p, a), &[]);
                 if let Some(s) = &a.stats {
                     j.raw("no_reuse_seconds", no_reuse_seconds(p, s.no_reuse_until_ms));
+                }
+                for (key, value) in health_json(&p.ctx.workers.health, p.ctx.segment, a.name) {
+                    j.raw(key, value);
                 }
                 if !p.hidden(OPT_NO_MAPS) {
                     j.maps(&p.maps(Some(a.name)));

@@ -316,6 +316,8 @@ pub(crate) fn prometheus(p: &Page) -> String {
     );
     ajp_series(&mut o, p);
     lb_series(&mut o, p);
+    // Health checks (src/health): nothing unless a worker is checked.
+    crate::health::status::prometheus(&mut o, &p.ctx.workers.health, p.ctx.segment);
     o
 }
 

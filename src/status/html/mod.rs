@@ -345,6 +345,8 @@ pub(super) fn page(p: &Page) -> String {
         );
     }
     no_reuse_notice(&mut o, p);
+    // Health checks (src/health): nothing unless a worker is checked.
+    crate::health::status::html_card(&mut o, &p.ctx.workers.health, p.ctx.segment, p.ctx.now_ms);
     if p.hidden(OPT_NO_LB) {
         toggle_para(&mut o, p, "Show load balancers", OPT_NO_LB);
     } else {
