@@ -27,6 +27,7 @@ use mod_rjk::config::directives::{
     self, Args, DIRECTIVES, DirectiveCtx, DirectiveInfo, Scope, ServerConf, Support,
 };
 use mod_rjk::config::workers::{ATTRIBUTES, AjpParams, WorkerDef, WorkerKind, WorkersConfig};
+use mod_rjk::endpoint;
 use mod_rjk::mapping::{MatchKind, RuleExtensions, UriMap};
 
 const USAGE: &str = "\
@@ -1001,6 +1002,7 @@ impl Verdict {
         if let Some(w) = &workers {
             warnings.extend(w.warnings.iter().cloned());
             warnings.extend(missing_secrets(w));
+            warnings.extend(unix_sockets(w));
             // check_config: every mapping rule must name a worker of worker.list.
             for s in std::iter::once(&r.main).chain(merged.iter()) {
                 errors.extend(s.conf.mount_errors(w, &format!("the {}", s.label)));
@@ -1027,6 +1029,25 @@ fn missing_secrets(w: &WorkersConfig) -> Vec<String> {
                  set worker.{}.secret (or the secret of its lb) to the connector's secret",
                 d.name, d.origin, d.name
             )
+        })
+        .collect()
+}
+
+/// What the socket of each `host=unix:/path` worker looks like now: missing, not a socket,
+/// or closed to the httpd child user. Warnings only: Tomcat may simply not run yet.
+fn unix_sockets(w: &WorkersConfig) -> Vec<String> {
+    w.workers
+        .values()
+        .filter_map(|d| Some((d, endpoint::unix_path(&d.ajp()?.host)?)))
+        .filter_map(|(d, path)| {
+            let finding = match endpoint::inspect_socket(path) {
+                Ok(None) => return None,
+                Ok(Some(w)) | Err(w) => w,
+            };
+            Some(format!(
+                "worker {} (defined at {}): {finding}",
+                d.name, d.origin
+            ))
         })
         .collect()
 }
@@ -1144,7 +1165,7 @@ fn print_workers(out: &mut String, w: &WorkersConfig) {
             format!("member of {}", member_of(&def.name).join(", "))
         };
         let head = match &def.kind {
-            WorkerKind::Ajp13(p) => format!("ajp13   {}:{}", p.host, p.port),
+            WorkerKind::Ajp13(p) => format!("ajp13   {}", endpoint::address(&p.host, p.port)),
             WorkerKind::Lb(_) => "lb    ".to_string(),
             WorkerKind::Status(_) => "status".to_string(),
         };
@@ -1183,8 +1204,11 @@ fn print_workers(out: &mut String, w: &WorkersConfig) {
                     .iter()
                     .map(|m| match w.get(m).and_then(WorkerDef::ajp) {
                         Some(p) => format!(
-                            "{m} ({}:{}, lbfactor {}, route {}, {:?})",
-                            p.host, p.port, p.lbfactor, p.route, p.activation
+                            "{m} ({}, lbfactor {}, route {}, {:?})",
+                            endpoint::address(&p.host, p.port),
+                            p.lbfactor,
+                            p.route,
+                            p.activation
                         ),
                         None => m.clone(),
                     })

@@ -162,7 +162,7 @@ pub static ATTRIBUTES: &[AttrSpec] = &[
     attr("reference", ALL, "", "worker.<name>", Unique, "template whose attributes are copied unless set here"),
     attr("mount", ALL, "", "list", List, "extra JkMount patterns for this worker (listed workers only)"),
     // ajp13 (and lb members)
-    attr("host", AJP, "localhost", "", Unique, "Tomcat host, resolved once at startup"),
+    attr("host", AJP, "localhost", "", Unique, "Tomcat host, resolved once at startup, or unix:/path of an AJP Unix socket (then port is ignored)"),
     attr("port", AJP, "8009", "", Unique, "Tomcat AJP port; 0 stops the worker"),
     attr("source", AJP, "", "", Unique, "local address to bind before connecting"),
     attr("prefer_ipv6", AJP, "false", "bool", Unique, "prefer an IPv6 address of host"),
@@ -807,6 +807,15 @@ impl<'p> Builder<'p> {
             .map_err(|_| a.error("port", &format!("port {port} is outside 0..65535")))?;
         p.source = a.string("source").map(|(v, ..)| v);
         p.prefer_ipv6 = a.boolean("prefer_ipv6", false);
+        crate::endpoint::check_host(&p.host).map_err(|e| a.error("host", &e))?;
+        if crate::endpoint::is_unix(&p.host) {
+            p.source = None;
+            for (attr, why) in crate::endpoint::NOT_FOR_UNIX {
+                if let Some((_, origin, key)) = a.string(attr) {
+                    a.warn_at(&origin, &key, why);
+                }
+            }
+        }
 
         p.socket_timeout_secs = a.non_negative("socket_timeout", 0);
         p.socket_connect_timeout_ms = a.non_negative(

@@ -16,6 +16,12 @@
 #   RJK_TOMCAT_ATTR_PATTERN   AJP allowedRequestAttributesPattern (default RJK_.*)
 #   RJK_TOMCAT_MAX_THREADS    maxThreads of each connector (default 32)
 #   RJK_TOMCAT_AJP_ATTRS      extra XML attributes for the AJP <Connector>, verbatim
+#   RJK_TOMCAT_AJP_UNIX       a path: the AJP connector listens on this Unix domain socket
+#                             (unixDomainSocketPath) instead of AJP_PORT, with permissions
+#                             rw-rw-rw- unless RJK_TOMCAT_AJP_ATTRS sets
+#                             unixDomainSocketPathPermissions; readiness waits for it
+#   RJK_TOMCAT_AJP_UNIX_DIR   MODE[:GROUP] of the socket's directory (default 0755; Tomcat
+#                             refuses a directory more open than the socket's permissions)
 #   RJK_TOMCAT_JAVA_OPTS      extra JVM options (after the defaults, so they win)
 #   RJK_TOMCAT_START_TIMEOUT  seconds to wait for the ports (default 60)
 #   RJK_TOMCAT_CACHE          where compiled webapp classes are cached
@@ -64,11 +70,33 @@ listens() {
     # Java listens on IPv6 sockets; 127.0.0.1 then shows as ::ffff:127.0.0.1 in tcp6.
     inode=$(awk -v a="0100007F:$(printf '%04X' "$2")" \
         'substr($2, length($2) - 12) == a && $4 == "0A" { print $10; exit }' /proc/net/tcp /proc/net/tcp6 2>/dev/null)
-    [ -n "$inode" ] || return 1
-    for fd in /proc/"$pid"/fd/*; do
-        [ "$(readlink "$fd" 2>/dev/null)" = "socket:[$inode]" ] && return 0
+    owns_socket "$pid" "$inode"
+}
+
+# True if process $1 has socket inode $2 open.
+owns_socket() {
+    local fd
+    [ -n "$2" ] || return 1
+    for fd in /proc/"$1"/fd/*; do
+        [ "$(readlink "$fd" 2>/dev/null)" = "socket:[$2]" ] && return 0
     done
     return 1
+}
+
+# True if process $1 listens on the Unix domain socket at path $2.
+listens_unix() {
+    local inode
+    inode=$(awk -v p="$2" '$8 == p && $4 == "00010000" { print $7; exit }' /proc/net/unix 2>/dev/null)
+    owns_socket "$1" "$inode"
+}
+
+# The AJP connector is ready: on its Unix socket with RJK_TOMCAT_AJP_UNIX, else its port.
+ajp_ready() {
+    if [ -n "${RJK_TOMCAT_AJP_UNIX:-}" ]; then
+        listens_unix "$1" "$RJK_TOMCAT_AJP_UNIX"
+    else
+        listens "$1" "$2"
+    fi
 }
 
 xml_escape() {
@@ -167,7 +195,22 @@ cmd_start() {
     tpl=${tpl//@PACKET_SIZE@/$packet}
     tpl=${tpl//@ATTR_PATTERN@/$(xml_escape "${RJK_TOMCAT_ATTR_PATTERN:-RJK_.*}")}
     tpl=${tpl//@MAX_THREADS@/${RJK_TOMCAT_MAX_THREADS:-32}}
-    tpl=${tpl//@AJP_EXTRA@/${RJK_TOMCAT_AJP_ATTRS:-}}
+    local ajp_extra=${RJK_TOMCAT_AJP_ATTRS:-}
+    if [ -n "${RJK_TOMCAT_AJP_UNIX:-}" ]; then
+        # A socket left by a killed JVM would make the bind fail.
+        [ -S "$RJK_TOMCAT_AJP_UNIX" ] && rm -f "$RJK_TOMCAT_AJP_UNIX"
+        local sdir spec=${RJK_TOMCAT_AJP_UNIX_DIR:-0755}
+        sdir=$(dirname "$RJK_TOMCAT_AJP_UNIX")
+        mkdir -p "$sdir"
+        chmod "${spec%%:*}" "$sdir"
+        case "$spec" in *:*) chgrp "${spec#*:}" "$sdir" ;; esac
+        ajp_extra="unixDomainSocketPath=\"$(xml_escape "$RJK_TOMCAT_AJP_UNIX")\" $ajp_extra"
+        case "$ajp_extra" in
+            *unixDomainSocketPathPermissions*) ;;
+            *) ajp_extra="$ajp_extra unixDomainSocketPathPermissions=\"rw-rw-rw-\"" ;;
+        esac
+    fi
+    tpl=${tpl//@AJP_EXTRA@/$ajp_extra}
     printf '%s\n' "$tpl" >"$base/conf/server.xml"
 
     local classes
@@ -219,7 +262,7 @@ cmd_start() {
     # Ready: Catalina has finished starting (webapp deployed) in this run, and the JVM
     # owns all three ports (the shutdown port is bound last, after that log line).
     while ! { grep -q 'Catalina.start Server startup in' < <(tail -c +$((log_start + 1)) "$base/logs/catalina.out") &&
-        listens "$jpid" "$ajp" && listens "$jpid" "$http" && listens "$jpid" "$shut"; }; do
+        ajp_ready "$jpid" "$ajp" && listens "$jpid" "$http" && listens "$jpid" "$shut"; }; do
         if ! alive "$jpid"; then
             log_tail "$base"
             die "$base: java (pid $jpid) exited during start"
