@@ -255,6 +255,39 @@ mod tests {
         assert!(check_host(&long).unwrap_err().contains("107"));
     }
 
+    fn workers(contents: &str) -> Result<crate::config::workers::WorkersConfig, String> {
+        use crate::config::properties::Source;
+        crate::config::workers::WorkersConfig::from_sources(
+            &[Source::File {
+                path: "workers.properties",
+                contents,
+            }],
+            "/srv/httpd",
+            &|_| None,
+        )
+        .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn a_unix_worker_ignores_port_and_warns_about_source_and_keepalive() {
+        let c = workers(
+            "worker.list=a\nworker.a.host=unix:/run/t/ajp.sock\nworker.a.port=0\n\
+             worker.a.source=10.0.0.1\nworker.a.socket_keepalive=true\n",
+        )
+        .unwrap();
+        let a = c.get("a").and_then(|d| d.ajp()).unwrap();
+        // port=0 stops a TCP worker, not a Unix socket one.
+        assert_eq!(a.activation, crate::config::workers::Activation::Active);
+        assert_eq!(a.source, None);
+        assert_eq!(c.warnings.len(), 2, "{:?}", c.warnings);
+        assert!(c.warnings[0].contains("worker.a.") && c.warnings[0].contains("ignored"));
+        let e = workers("worker.list=a\nworker.a.host=unix:ajp.sock\n").unwrap_err();
+        assert!(
+            e.contains("workers.properties") && e.contains("absolute"),
+            "{e}"
+        );
+    }
+
     #[test]
     fn addresses_show_the_socket_path_or_host_and_port() {
         assert_eq!(address("unix:/run/a.sock", 8009), "unix:/run/a.sock");

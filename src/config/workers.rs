@@ -914,7 +914,7 @@ impl<'p> Builder<'p> {
         p.activation = a.activation();
         p.lb_retries = a.at_least("lb_retries", DEFAULT_RETRIES, 1);
 
-        if p.port == 0 {
+        if p.port == 0 && !crate::endpoint::is_unix(&p.host) {
             p.activation = Activation::Stopped;
             p.stopped_by_port_zero = true;
         }

@@ -20,6 +20,8 @@
 #                             (unixDomainSocketPath) instead of AJP_PORT, with permissions
 #                             rw-rw-rw- unless RJK_TOMCAT_AJP_ATTRS sets
 #                             unixDomainSocketPathPermissions; readiness waits for it
+#   RJK_TOMCAT_AJP_UNIX_ALSO  a path: a second AJP connector (same settings, rw-rw-rw-) on
+#                             this Unix domain socket, beside the one on AJP_PORT
 #   RJK_TOMCAT_AJP_UNIX_DIR   MODE[:GROUP] of the socket's directory (default 0755; Tomcat
 #                             refuses a directory more open than the socket's permissions)
 #   RJK_TOMCAT_JAVA_OPTS      extra JVM options (after the defaults, so they win)
@@ -92,11 +94,25 @@ listens_unix() {
 
 # The AJP connector is ready: on its Unix socket with RJK_TOMCAT_AJP_UNIX, else its port.
 ajp_ready() {
+    if [ -n "${RJK_TOMCAT_AJP_UNIX_ALSO:-}" ] && ! listens_unix "$1" "$RJK_TOMCAT_AJP_UNIX_ALSO"; then
+        return 1
+    fi
     if [ -n "${RJK_TOMCAT_AJP_UNIX:-}" ]; then
         listens_unix "$1" "$RJK_TOMCAT_AJP_UNIX"
     else
         listens "$1" "$2"
     fi
+}
+
+# The AJP <Connector> of template $1 once more, on the Unix socket $2 instead of port $3.
+unix_twin() {
+    local c=$1 path=$2 port=$3
+    c=${c#*<Connector protocol=\"AJP/1.3\"}
+    c=${c%%/>*}
+    c=${c//address=\"127.0.0.1\"/}
+    c=${c//port=\"$port\"/}
+    printf '<Connector protocol="AJP/1.3" unixDomainSocketPath="%s" unixDomainSocketPathPermissions="rw-rw-rw-" %s/>\n    ' \
+        "$(xml_escape "$path")" "$c"
 }
 
 xml_escape() {
@@ -209,6 +225,13 @@ cmd_start() {
             *unixDomainSocketPathPermissions*) ;;
             *) ajp_extra="$ajp_extra unixDomainSocketPathPermissions=\"rw-rw-rw-\"" ;;
         esac
+    fi
+    if [ -n "${RJK_TOMCAT_AJP_UNIX_ALSO:-}" ]; then
+        [ -S "$RJK_TOMCAT_AJP_UNIX_ALSO" ] && rm -f "$RJK_TOMCAT_AJP_UNIX_ALSO"
+        mkdir -p "$(dirname "$RJK_TOMCAT_AJP_UNIX_ALSO")"
+        local twin
+        twin=$(unix_twin "$tpl" "$RJK_TOMCAT_AJP_UNIX_ALSO" "$ajp")
+        tpl=${tpl/<Engine /$twin<Engine }
     fi
     tpl=${tpl//@AJP_EXTRA@/$ajp_extra}
     printf '%s\n' "$tpl" >"$base/conf/server.xml"
