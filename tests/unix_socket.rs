@@ -154,7 +154,9 @@ fn worker_host_unix_sockets_balance_over_two_tomcats_and_survive_a_restart() {
                     let r = h.get(&format!("/echo?id={id}"));
                     let got = Echo::parse(&r.body).get("query").unwrap_or_default();
                     if r.status != 200 || got != format!("id={id}") {
-                        bad.push(format!("{id}: {} {got}", r.status));
+                        let text = r.text();
+                        let head: String = text.chars().take(120).collect();
+                        bad.push(format!("{id}: {} {got} {head:?}", r.status));
                     }
                     i += 1;
                     total.fetch_add(1, Ordering::Relaxed);
@@ -180,12 +182,14 @@ fn worker_host_unix_sockets_balance_over_two_tomcats_and_survive_a_restart() {
         .collect();
     let total = total.load(Ordering::Relaxed);
     assert!(total >= 160, "only {total} requests");
+    let log = h.jk_log();
+    let failed: Vec<&str> = log.lines().filter(|l| l.contains("failed")).collect();
     assert!(
         bad.is_empty(),
         "{} of {total} failed: {:?}\n{}",
         bad.len(),
         &bad[..bad.len().min(10)],
-        h.jk_log()
+        failed[failed.len().saturating_sub(20)..].join("\n")
     );
 }
 
@@ -271,7 +275,8 @@ fn worker_host_unix_socket_to_the_fake_backend_pools_and_cpings() {
     let workers = format!(
         "worker.f.host=unix:{}\nworker.f.port=1\nworker.f.ping_mode=A\n\
          worker.f.socket_connect_timeout=2000\nworker.f.socket_buffer=65536\n\
-         worker.f.source=127.0.0.1\nworker.f.socket_keepalive=true\n",
+         worker.f.source=127.0.0.1\nworker.f.socket_keepalive=true\n\
+         worker.f.reply_timeout=1000\n",
         sock.display()
     );
     let one_child = "StartServers 1\nServerLimit 1\nMaxRequestWorkers 8\n\
@@ -290,6 +295,15 @@ fn worker_host_unix_socket_to_the_fake_backend_pools_and_cpings() {
         .filter(|l| l.contains("\"CPING\""))
         .count();
     assert!(cpings >= 5, "{cpings} CPINGs:\n{}", fake.log());
+    // reply_timeout on a socket read: a backend that never answers gives a 504.
+    let started = Instant::now();
+    let r = h.get("/echo/fault/hang_before_headers");
+    assert_eq!(r.status, 504, "{}", r.text());
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
     let log = h.error_log();
     for attr in ["source", "socket_keepalive"] {
         let warning = format!("{attr} does not apply to a Unix socket worker");
