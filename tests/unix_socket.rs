@@ -120,12 +120,14 @@ fn worker_host_unix_sockets_balance_over_two_tomcats_and_survive_a_restart() {
     let ts = [unix_tomcat("uxa", "", ""), unix_tomcat("uxb", "", "")];
     let members: Vec<String> = ts.iter().map(Tomcat::worker_properties).collect();
     // As in lb_tomcat's restart test: a stopping Tomcat answers 404 while it undeploys
-    // (fail over without an error state), ping_mode=A finds dead pooled connections.
+    // (fail over without an error state), ping_mode=A finds dead pooled connections. The
+    // CPing timeout is generous: on a loaded machine a JVM can stall for seconds, and a
+    // timed-out CPing on the member that stays up would leave no member for a request.
     let mut extra = String::from("worker.lb.recover_time=1\nworker.maintain=1\n");
     for t in &ts {
         let n = &t.name;
         extra.push_str(&format!(
-            "worker.{n}.fail_on_status=-404\nworker.{n}.ping_mode=A\nworker.{n}.ping_timeout=3000\n"
+            "worker.{n}.fail_on_status=-404\nworker.{n}.ping_mode=A\nworker.{n}.ping_timeout=10000\n"
         ));
     }
     let h = Arc::new(start(
@@ -377,4 +379,40 @@ worker.b.host=unix:{}
         "{text}"
     );
     drop(fake);
+}
+
+#[test]
+fn worker_socket_connect_timeout_bounds_the_wait_on_a_full_unix_backlog() {
+    // A listener with a backlog of 0 that never accepts: one connection fills its queue,
+    // the next connect waits for room, which never comes.
+    let dir = std::env::temp_dir().join(format!("rjk-unix-backlog-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let sock = dir.join("full.sock");
+    let _ = std::fs::remove_file(&sock);
+    let listener =
+        socket2::Socket::new(socket2::Domain::UNIX, socket2::Type::STREAM, None).unwrap();
+    listener
+        .bind(&socket2::SockAddr::unix(&sock).unwrap())
+        .unwrap();
+    listener.listen(0).unwrap();
+    std::fs::set_permissions(&sock, std::fs::Permissions::from_mode(0o666)).unwrap();
+    let filler = std::os::unix::net::UnixStream::connect(&sock).unwrap();
+
+    let workers = format!(
+        "worker.f.host=unix:{}\nworker.f.socket_connect_timeout=500\nworker.f.retries=1\n",
+        sock.display()
+    );
+    let h = start(Mpm::Event, &workers, "f", "");
+    let started = Instant::now();
+    let r = h.get("/echo");
+    let took = started.elapsed();
+    assert_eq!(r.status, 503, "{}", r.text());
+    assert!(took < Duration::from_secs(5), "{took:?}");
+    let log = h.wait_log("logs/mod_jk.log", "the backlog error", |l| {
+        l.contains("listen backlog")
+    });
+    assert!(log.contains(&sock.display().to_string()), "{log}");
+    drop((filler, listener));
+    let _ = std::fs::remove_dir_all(&dir);
 }
