@@ -416,3 +416,35 @@ fn worker_socket_connect_timeout_bounds_the_wait_on_a_full_unix_backlog() {
     drop((filler, listener));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn worker_host_unix_socket_set_from_the_status_page_moves_the_worker() {
+    let dir = std::env::temp_dir().join(format!("rjk-unix-edit-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let sock = dir.join("edit.sock");
+    let tcp = FakeAjp::start("over-tcp", &[]);
+    let unix = FakeAjp::start_unix("over-unix", &sock, &[]);
+    let workers = format!("worker.tc.host=127.0.0.1\nworker.tc.port={}\n", tcp.port);
+    let h = start(Mpm::Prefork, &workers, "tc", "");
+    assert_eq!(h.get("/echo").header("X-Backend"), Some("over-tcp"));
+    let encoded = format!("unix:{}", sock.display())
+        .replace(':', "%3A")
+        .replace('/', "%2F");
+    let r = h.get(&format!(
+        "/jkstatus/?cmd=update&w=tc&vahst={encoded}&mime=txt"
+    ));
+    assert_eq!(r.status, 200, "{}", r.text());
+    // Every child applies the new address before its next request.
+    for _ in 0..6 {
+        let r = h.get("/echo");
+        assert_eq!(r.status, 200, "{}", r.text());
+        assert_eq!(r.header("X-Backend"), Some("over-unix"));
+    }
+    assert_eq!(
+        prop(&h, "tc", "address"),
+        format!("unix:{}", sock.display())
+    );
+    drop((tcp, unix));
+    let _ = std::fs::remove_dir_all(&dir);
+}
