@@ -22,6 +22,7 @@ use socket2::{Domain, Protocol, SockRef, Socket, TcpKeepalive, Type};
 
 use crate::ajp::{self, Action, EncodeError, Exchange, ForwardRequest, ProtocolError, Reply};
 use crate::config::workers::AjpParams;
+use crate::endpoint::{self, Stream};
 use memmap2::MmapMut;
 
 /// recovery_options bits (mod_jk's meaning).
@@ -234,7 +235,7 @@ impl std::fmt::Display for BackendError {
 /// the child; a pooled connection holds none (a clean exchange leaves nothing unread),
 /// so memory follows the requests in flight, not the threads or pooled connections.
 pub struct Conn {
-    stream: TcpStream,
+    stream: Stream,
     buf: RecvBuf,
     start: usize,
     end: usize,
@@ -369,35 +370,45 @@ const READ_BUF: usize = 64 * 1024;
 
 impl Conn {
     fn connect(t: &Target, addrs: &[SocketAddr]) -> Result<Conn, BackendError> {
+        if let Some(path) = endpoint::unix_path(&t.host) {
+            let stream = endpoint::connect_unix(path, t.connect_timeout, t.socket_buffer)
+                .map_err(BackendError::Connect)?;
+            return Conn::ready(t, Stream::Unix(stream));
+        }
         let mut last = io::Error::new(ErrorKind::NotFound, "no address");
         for addr in addrs {
             match t.open(addr) {
                 Ok(stream) => {
                     let _ = stream.set_nodelay(true);
-                    let _ = stream.set_read_timeout(t.socket_timeout);
-                    let _ = stream.set_write_timeout(t.socket_timeout);
                     if t.keepalive {
                         let _ = SockRef::from(&stream).set_tcp_keepalive(&TcpKeepalive::new());
                     }
-                    let mut c = Conn {
-                        stream,
-                        buf: RecvBuf::None,
-                        start: 0,
-                        end: 0,
-                        last_used: Instant::now(),
-                        open: None,
-                        addr_gen: 0,
-                        stray_seen: false,
-                    };
-                    if let Some(d) = t.connect_ping {
-                        c.cping(t, d)?;
-                    }
-                    return Ok(c);
+                    return Conn::ready(t, Stream::Tcp(stream));
                 }
                 Err(e) => last = e,
             }
         }
         Err(BackendError::Connect(last))
+    }
+
+    /// A new connection with socket_timeout applied, CPinged when ping_mode C asks.
+    fn ready(t: &Target, stream: Stream) -> Result<Conn, BackendError> {
+        let _ = stream.set_read_timeout(t.socket_timeout);
+        let _ = stream.set_write_timeout(t.socket_timeout);
+        let mut c = Conn {
+            stream,
+            buf: RecvBuf::None,
+            start: 0,
+            end: 0,
+            last_used: Instant::now(),
+            open: None,
+            addr_gen: 0,
+            stray_seen: false,
+        };
+        if let Some(d) = t.connect_ping {
+            c.cping(t, d)?;
+        }
+        Ok(c)
     }
 
     /// A whole reply packet is already buffered (reading it will not wait).
@@ -749,6 +760,9 @@ impl Pool {
     fn addrs(&self, t: &Target) -> Result<Arc<[SocketAddr]>, BackendError> {
         let mut cached = self.addrs.lock();
         let r = cached.get_or_insert_with(|| {
+            if endpoint::is_unix(&t.host) {
+                return Ok(Arc::from([]));
+            }
             let mut v: Vec<SocketAddr> = (t.host.as_str(), t.port)
                 .to_socket_addrs()
                 .map_err(|e| e.to_string())?
@@ -1528,7 +1542,7 @@ mod tests {
         });
         let conns = (0..n)
             .map(|_| Conn {
-                stream: TcpStream::connect(addr).unwrap(),
+                stream: TcpStream::connect(addr).unwrap().into(),
                 buf: RecvBuf::None,
                 start: 0,
                 end: 0,

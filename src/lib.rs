@@ -11,6 +11,7 @@
 pub mod ajp;
 pub mod backend;
 pub mod config;
+pub mod endpoint;
 pub mod health;
 pub mod lb;
 pub mod log;

@@ -7,7 +7,7 @@ mod common;
 mod shipping;
 
 use common::tomcat::{Echo, Tomcat};
-use common::{Mpm, ServerRoot};
+use common::{FakeAjp, Mpm, ServerRoot};
 use shipping::{assert_config_ok, configure_without_module, examples_dir, install, rjk_check};
 
 /// One way to use the examples: an httpd snippet and the files it expects under conf/.
@@ -37,6 +37,10 @@ const EXAMPLES: &[Example] = &[
     Example {
         httpd_conf: "httpd-one-tomcat.conf",
         files: &[("one-tomcat.properties", "workers.properties")],
+    },
+    Example {
+        httpd_conf: "httpd-one-tomcat.conf",
+        files: &[("one-tomcat-unix.properties", "workers.properties")],
     },
     Example {
         httpd_conf: "httpd-jkmountfile.conf",
@@ -104,6 +108,7 @@ fn every_example_is_clean_in_rjk_check() {
     for ex in EXAMPLES {
         let root = ServerRoot::new(Mpm::Event);
         install_example(&root, ex);
+        let _backend = unix_backend_for(&root);
         let out = rjk_check(&["--httpd-conf", &root.path("conf/httpd.conf")]);
         let (stdout, stderr) = shipping::text(&out);
         assert!(
@@ -122,6 +127,53 @@ fn every_example_is_clean_in_rjk_check() {
         assert!(!stdout.contains("(no rules"), "{stdout}");
         let _ = std::fs::remove_dir_all(&root.dir);
     }
+}
+
+/// Points the `host=unix:` workers of the installed workers.properties at the socket
+/// `path` instead of the example's.
+fn point_unix_workers_at(root: &ServerRoot, path: &std::path::Path) -> bool {
+    let wf = root.dir.join("conf/workers.properties");
+    let text = std::fs::read_to_string(&wf).unwrap();
+    let Some(example) = text
+        .lines()
+        .find_map(|l| l.split_once(".host=unix:").map(|(_, p)| p.to_string()))
+    else {
+        return false;
+    };
+    std::fs::write(&wf, text.replace(&example, &path.display().to_string())).unwrap();
+    true
+}
+
+/// For an example on a Unix socket: a fake backend listening on a socket under the
+/// ServerRoot, the workers pointed at it (rjk-check inspects the socket).
+fn unix_backend_for(root: &ServerRoot) -> Option<FakeAjp> {
+    let sock = root.dir.join("run/ajp.sock");
+    point_unix_workers_at(root, &sock).then(|| FakeAjp::start_unix("tomcat1", &sock, &[]))
+}
+
+#[test]
+fn one_tomcat_unix_example_serves_a_page_from_tomcat_over_its_socket() {
+    let t = Tomcat::start_with(
+        "tomcat1",
+        "change-me",
+        common::tomcat::Options {
+            ajp_unix: true,
+            ..Default::default()
+        },
+    );
+    let root = ServerRoot::new(Mpm::Event);
+    let ex = EXAMPLES
+        .iter()
+        .find(|e| e.files[0].0 == "one-tomcat-unix.properties")
+        .unwrap();
+    install_example(&root, ex);
+    assert!(point_unix_workers_at(&root, &t.ajp_socket()));
+    let h = root.start();
+    let r = h.get("/echo?from=unix-example");
+    assert_eq!(r.status, 200, "{}\n{}", r.text(), h.error_log());
+    let echo = Echo::parse(&r.body);
+    assert_eq!(echo.get("route").as_deref(), Some("tomcat1"));
+    assert_eq!(echo.get("query").as_deref(), Some("from=unix-example"));
 }
 
 #[test]

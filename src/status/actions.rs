@@ -192,6 +192,9 @@ pub(super) fn set_ajp_value(s: &mut AjpSettings, param: &str, v: u32) {
 /// mod_jk refuses a host and port it cannot resolve.
 pub(super) fn resolvable(host: &str, port: u32, worker: &str) -> Result<(), Failure> {
     use std::net::ToSocketAddrs;
+    if crate::endpoint::check_host(host).is_ok() && crate::endpoint::is_unix(host) {
+        return Ok(());
+    }
     let ok = u16::try_from(port)
         .ok()
         .and_then(|port| (host, port).to_socket_addrs().ok())

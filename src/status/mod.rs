@@ -38,7 +38,7 @@
 //! leaves that member alone).
 //!
 //! ajp13 values, of a standalone worker (`w`=worker) or of members (`w`=lb, `sw` or `att`):
-//! `vahst` host (must resolve), `vaprt` port 0..65535, `vacpt` connection_pool_timeout (s),
+//! `vahst` host (must resolve, or be `unix:/absolute/path`), `vaprt` port 0..65535, `vacpt` connection_pool_timeout (s),
 //! `vapng` ping_timeout, `vact` connect_timeout, `vapt` prepost_timeout, `vart`
 //! reply_timeout (ms, 0..2147483647), `var` retries and `vari` retry_interval (ms) and
 //! `vacpi` connection_ping_interval (s) 1..2147483647, `varo` recovery_options, `vabl`

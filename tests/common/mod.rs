@@ -693,6 +693,14 @@ impl FakeAjp {
         FakeAjp::spawn(name, &format!("127.0.0.1:{port}"), &[])
     }
 
+    /// On the Unix domain socket `path` (mode 0666); `port` is 0.
+    pub fn start_unix(name: &str, path: &Path, extra_args: &[&str]) -> FakeAjp {
+        let path = path.to_string_lossy();
+        let mut args = vec!["--unix", path.as_ref()];
+        args.extend_from_slice(extra_args);
+        FakeAjp::spawn(name, "127.0.0.1:0", &args)
+    }
+
     /// On a given listen address such as `[::1]:PORT`.
     pub fn start_at(name: &str, listen: &str) -> FakeAjp {
         FakeAjp::spawn(name, listen, &[])

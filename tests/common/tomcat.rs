@@ -36,6 +36,12 @@ pub struct Options {
     pub java_opts: String,
     /// Loopback address the AJP connector listens on (a backend "at another address").
     pub ajp_address: String,
+    /// The AJP connector listens on a Unix domain socket
+    /// (`unixDomainSocketPath` `BASE/ajp/ajp.sock`, mode rw-rw-rw- unless `ajp_attrs` sets
+    /// `unixDomainSocketPathPermissions`) instead of `ajp_port`.
+    pub ajp_unix: bool,
+    /// `MODE[:GROUP]` of the socket's directory `BASE/ajp` (empty: 0755).
+    pub ajp_unix_dir: String,
 }
 
 impl Default for Options {
@@ -47,6 +53,8 @@ impl Default for Options {
             ajp_attrs: String::new(),
             java_opts: String::new(),
             ajp_address: "127.0.0.1".into(),
+            ajp_unix: false,
+            ajp_unix_dir: String::new(),
         }
     }
 }
@@ -193,6 +201,10 @@ impl Tomcat {
             .env("RJK_TOMCAT_AJP_ATTRS", &self.opts.ajp_attrs)
             .env("RJK_TOMCAT_JAVA_OPTS", &self.opts.java_opts)
             .env("RJK_TOMCAT_AJP_ADDRESS", &self.opts.ajp_address);
+        if self.opts.ajp_unix {
+            cmd.env("RJK_TOMCAT_AJP_UNIX", self.ajp_socket());
+            cmd.env("RJK_TOMCAT_AJP_UNIX_DIR", &self.opts.ajp_unix_dir);
+        }
         if self.shared && !keep_bases() {
             cmd.env("WATCH_RM_BASE", "1");
         }
@@ -301,6 +313,11 @@ impl Tomcat {
         )
     }
 
+    /// The AJP Unix socket of an instance started with [`Options::ajp_unix`].
+    pub fn ajp_socket(&self) -> PathBuf {
+        self.base.join("ajp/ajp.sock")
+    }
+
     /// workers.properties lines for an ajp13 worker named like this instance.
     pub fn worker_properties(&self) -> String {
         self.worker_properties_as(&self.name)
@@ -308,8 +325,13 @@ impl Tomcat {
 
     /// The same lines for an ajp13 worker named `w` instead of the instance's name.
     pub fn worker_properties_as(&self, w: &str) -> String {
+        let host = if self.opts.ajp_unix {
+            format!("unix:{}", self.ajp_socket().display())
+        } else {
+            "127.0.0.1".to_string()
+        };
         let mut s = format!(
-            "worker.{w}.type=ajp13\nworker.{w}.host=127.0.0.1\nworker.{w}.port={}\nworker.{w}.secret={}\n",
+            "worker.{w}.type=ajp13\nworker.{w}.host={host}\nworker.{w}.port={}\nworker.{w}.secret={}\n",
             self.ajp_port, self.secret
         );
         if self.opts.packet_size != 8192 {

@@ -3,7 +3,11 @@
 //! ```text
 //! rjk-fakeajp --listen 127.0.0.1:0 [--scenario NAME] [--name NAME] [--log FILE]
 //!             [--max-packet N] [--die-with-stdin] [--quiet] [--fast] [--health-file F] [--list]
+//!             [--unix PATH]
 //! ```
+//!
+//! `--unix PATH` listens on a Unix domain socket at PATH (replacing any socket file
+//! there, mode 0666) instead of `--listen`, and prints `READY 0`.
 //!
 //! Prints `READY <port>` once listening, then serves every connection on its own thread
 //! until killed. Every event is one JSON line on `--log` (default stderr). The scenario
@@ -27,6 +31,7 @@ use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::io::{self, BufRead, IoSlice, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
+use std::os::unix::net::{UnixListener, UnixStream};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::thread;
@@ -62,6 +67,7 @@ struct Shared {
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let mut listen = "127.0.0.1:8009".to_string();
+    let mut unix: Option<String> = None;
     let mut scenario = "ok".to_string();
     let mut health_file: Option<String> = None;
     let mut name = "fakeajp".to_string();
@@ -79,6 +85,7 @@ fn main() {
         };
         match a.as_str() {
             "--listen" => listen = val(),
+            "--unix" => unix = Some(val()),
             "--scenario" => scenario = val(),
             "--name" => name = val(),
             "--log" => log_path = Some(val()),
@@ -115,9 +122,8 @@ fn main() {
         ),
         None => Box::new(io::stderr()),
     };
-    let listener = TcpListener::bind(&listen)
-        .unwrap_or_else(|e| usage(&format!("cannot listen on {listen}: {e}")));
-    let port = listener.local_addr().map(|a| a.port()).unwrap_or(0);
+    let listener = Listener::bind(&listen, unix.as_deref());
+    let port = listener.port();
     let shared = Arc::new(Shared {
         cfg: Config {
             scenario,
@@ -160,8 +166,8 @@ fn main() {
         });
     }
 
-    for stream in listener.incoming() {
-        match stream {
+    loop {
+        match listener.accept() {
             Ok(s) => {
                 let shared = Arc::clone(&shared);
                 thread::spawn(move || serve(shared, s));
@@ -179,9 +185,111 @@ fn usage(msg: &str) -> ! {
     }
     eprintln!(
         "usage: rjk-fakeajp --listen ADDR [--scenario NAME] [--name NAME] [--log FILE] \
-         [--max-packet N] [--die-with-stdin] [--quiet] [--fast] [--health-file F] [--list]"
+         [--max-packet N] [--die-with-stdin] [--quiet] [--fast] [--health-file F] [--list] \
+         [--unix PATH]"
     );
     std::process::exit(2)
+}
+
+/// The listening socket: TCP, or a Unix domain socket with `--unix`.
+enum Listener {
+    Tcp(TcpListener),
+    Unix(UnixListener),
+}
+
+impl Listener {
+    fn bind(listen: &str, unix: Option<&str>) -> Listener {
+        match unix {
+            Some(path) => {
+                use std::os::unix::fs::PermissionsExt;
+                let _ = std::fs::remove_file(path);
+                let l = UnixListener::bind(path)
+                    .unwrap_or_else(|e| usage(&format!("cannot listen on {path}: {e}")));
+                let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o666));
+                Listener::Unix(l)
+            }
+            None => Listener::Tcp(
+                TcpListener::bind(listen)
+                    .unwrap_or_else(|e| usage(&format!("cannot listen on {listen}: {e}"))),
+            ),
+        }
+    }
+
+    fn port(&self) -> u16 {
+        match self {
+            Listener::Tcp(l) => l.local_addr().map(|a| a.port()).unwrap_or(0),
+            Listener::Unix(_) => 0,
+        }
+    }
+
+    fn accept(&self) -> io::Result<Sock> {
+        match self {
+            Listener::Tcp(l) => l.accept().map(|(s, _)| Sock::Tcp(s)),
+            Listener::Unix(l) => l.accept().map(|(s, _)| Sock::Unix(s)),
+        }
+    }
+}
+
+/// One accepted connection, over TCP or a Unix domain socket.
+enum Sock {
+    Tcp(TcpStream),
+    Unix(UnixStream),
+}
+
+impl Sock {
+    fn peer(&self) -> String {
+        match self {
+            Sock::Tcp(s) => {
+                let _ = s.set_nodelay(true);
+                s.peer_addr().map(|a| a.to_string()).unwrap_or_default()
+            }
+            Sock::Unix(_) => "unix".to_string(),
+        }
+    }
+
+    /// TCP_CORK on a TCP connection; a Unix socket has nothing alike (no-op).
+    fn cork(&self, on: bool) -> io::Result<()> {
+        match self {
+            Sock::Tcp(s) => socket2::SockRef::from(s).set_tcp_cork(on),
+            Sock::Unix(_) => Ok(()),
+        }
+    }
+
+    fn shutdown(&self, how: Shutdown) -> io::Result<()> {
+        match self {
+            Sock::Tcp(s) => s.shutdown(how),
+            Sock::Unix(s) => s.shutdown(how),
+        }
+    }
+}
+
+impl io::Read for Sock {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Sock::Tcp(s) => s.read(buf),
+            Sock::Unix(s) => s.read(buf),
+        }
+    }
+}
+
+impl Write for Sock {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Sock::Tcp(s) => s.write(buf),
+            Sock::Unix(s) => s.write(buf),
+        }
+    }
+
+    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        match self {
+            Sock::Tcp(s) => s.write_vectored(bufs),
+            Sock::Unix(s) => s.write_vectored(bufs),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -279,7 +387,7 @@ fn json_str(out: &mut String, v: &[u8]) {
 
 struct Conn {
     id: u64,
-    stream: TcpStream,
+    stream: Sock,
     shared: Arc<Shared>,
     /// FORWARD_REQUESTs seen on this connection.
     requests: u64,
@@ -292,13 +400,9 @@ enum Flow {
     Close(&'static str),
 }
 
-fn serve(shared: Arc<Shared>, stream: TcpStream) {
+fn serve(shared: Arc<Shared>, stream: Sock) {
     let id = shared.next_conn.fetch_add(1, Ordering::Relaxed);
-    let _ = stream.set_nodelay(true);
-    let peer = stream
-        .peer_addr()
-        .map(|a| a.to_string())
-        .unwrap_or_default();
+    let peer = stream.peer();
     shared
         .log
         .event(Ev::new("open").num("conn", id).str("peer", &peer));
@@ -1066,10 +1170,10 @@ const SCENARIOS: &[Scenario] = &[
             }
             // Corked, the reply and the stray leave as one segment, so the connector's
             // read of the reply always finds the stray bytes behind END_RESPONSE.
-            socket2::SockRef::from(&c.stream).set_tcp_cork(true)?;
+            c.stream.cork(true)?;
             ok(c, x)?;
             c.send(&stray)?;
-            socket2::SockRef::from(&c.stream).set_tcp_cork(false)?;
+            c.stream.cork(false)?;
             Ok(Flow::Continue)
         },
     },

@@ -16,6 +16,14 @@
 #   RJK_TOMCAT_ATTR_PATTERN   AJP allowedRequestAttributesPattern (default RJK_.*)
 #   RJK_TOMCAT_MAX_THREADS    maxThreads of each connector (default 32)
 #   RJK_TOMCAT_AJP_ATTRS      extra XML attributes for the AJP <Connector>, verbatim
+#   RJK_TOMCAT_AJP_UNIX       a path: the AJP connector listens on this Unix domain socket
+#                             (unixDomainSocketPath) instead of AJP_PORT, with permissions
+#                             rw-rw-rw- unless RJK_TOMCAT_AJP_ATTRS sets
+#                             unixDomainSocketPathPermissions; readiness waits for it
+#   RJK_TOMCAT_AJP_UNIX_ALSO  a path: a second AJP connector (same settings, rw-rw-rw-) on
+#                             this Unix domain socket, beside the one on AJP_PORT
+#   RJK_TOMCAT_AJP_UNIX_DIR   MODE[:GROUP] of the socket's directory (default 0755; Tomcat
+#                             refuses a directory more open than the socket's permissions)
 #   RJK_TOMCAT_JAVA_OPTS      extra JVM options (after the defaults, so they win)
 #   RJK_TOMCAT_START_TIMEOUT  seconds to wait for the ports (default 60)
 #   RJK_TOMCAT_CACHE          where compiled webapp classes are cached
@@ -66,11 +74,47 @@ listens() {
     # Java listens on IPv6 sockets; 127.0.0.1 then shows as ::ffff:127.0.0.1 in tcp6.
     inode=$(awk -v a="$hex:$(printf '%04X' "$2")" \
         'substr($2, length($2) - 12) == a && $4 == "0A" { print $10; exit }' /proc/net/tcp /proc/net/tcp6 2>/dev/null)
-    [ -n "$inode" ] || return 1
-    for fd in /proc/"$pid"/fd/*; do
-        [ "$(readlink "$fd" 2>/dev/null)" = "socket:[$inode]" ] && return 0
+    owns_socket "$pid" "$inode"
+}
+
+# True if process $1 has socket inode $2 open.
+owns_socket() {
+    local fd
+    [ -n "$2" ] || return 1
+    for fd in /proc/"$1"/fd/*; do
+        [ "$(readlink "$fd" 2>/dev/null)" = "socket:[$2]" ] && return 0
     done
     return 1
+}
+
+# True if process $1 listens on the Unix domain socket at path $2.
+listens_unix() {
+    local inode
+    inode=$(awk -v p="$2" '$8 == p && $4 == "00010000" { print $7; exit }' /proc/net/unix 2>/dev/null)
+    owns_socket "$1" "$inode"
+}
+
+# The AJP connector is ready: on its Unix socket with RJK_TOMCAT_AJP_UNIX, else its port.
+ajp_ready() {
+    if [ -n "${RJK_TOMCAT_AJP_UNIX_ALSO:-}" ] && ! listens_unix "$1" "$RJK_TOMCAT_AJP_UNIX_ALSO"; then
+        return 1
+    fi
+    if [ -n "${RJK_TOMCAT_AJP_UNIX:-}" ]; then
+        listens_unix "$1" "$RJK_TOMCAT_AJP_UNIX"
+    else
+        listens "$1" "$2" "${RJK_TOMCAT_AJP_ADDRESS:-127.0.0.1}"
+    fi
+}
+
+# The AJP <Connector> of template $1 once more, on the Unix socket $2 instead of port $3.
+unix_twin() {
+    local c=$1 path=$2 port=$3
+    c=${c#*<Connector protocol=\"AJP/1.3\"}
+    c=${c%%/>*}
+    c=${c//address=\"127.0.0.1\"/}
+    c=${c//port=\"$port\"/}
+    printf '<Connector protocol="AJP/1.3" unixDomainSocketPath="%s" unixDomainSocketPathPermissions="rw-rw-rw-" %s/>\n    ' \
+        "$(xml_escape "$path")" "$c"
 }
 
 xml_escape() {
@@ -170,7 +214,29 @@ cmd_start() {
     tpl=${tpl//@PACKET_SIZE@/$packet}
     tpl=${tpl//@ATTR_PATTERN@/$(xml_escape "${RJK_TOMCAT_ATTR_PATTERN:-RJK_.*}")}
     tpl=${tpl//@MAX_THREADS@/${RJK_TOMCAT_MAX_THREADS:-32}}
-    tpl=${tpl//@AJP_EXTRA@/${RJK_TOMCAT_AJP_ATTRS:-}}
+    local ajp_extra=${RJK_TOMCAT_AJP_ATTRS:-}
+    if [ -n "${RJK_TOMCAT_AJP_UNIX:-}" ]; then
+        # A socket left by a killed JVM would make the bind fail.
+        [ -S "$RJK_TOMCAT_AJP_UNIX" ] && rm -f "$RJK_TOMCAT_AJP_UNIX"
+        local sdir spec=${RJK_TOMCAT_AJP_UNIX_DIR:-0755}
+        sdir=$(dirname "$RJK_TOMCAT_AJP_UNIX")
+        mkdir -p "$sdir"
+        chmod "${spec%%:*}" "$sdir"
+        case "$spec" in *:*) chgrp "${spec#*:}" "$sdir" ;; esac
+        ajp_extra="unixDomainSocketPath=\"$(xml_escape "$RJK_TOMCAT_AJP_UNIX")\" $ajp_extra"
+        case "$ajp_extra" in
+            *unixDomainSocketPathPermissions*) ;;
+            *) ajp_extra="$ajp_extra unixDomainSocketPathPermissions=\"rw-rw-rw-\"" ;;
+        esac
+    fi
+    if [ -n "${RJK_TOMCAT_AJP_UNIX_ALSO:-}" ]; then
+        [ -S "$RJK_TOMCAT_AJP_UNIX_ALSO" ] && rm -f "$RJK_TOMCAT_AJP_UNIX_ALSO"
+        mkdir -p "$(dirname "$RJK_TOMCAT_AJP_UNIX_ALSO")"
+        local twin
+        twin=$(unix_twin "$tpl" "$RJK_TOMCAT_AJP_UNIX_ALSO" "$ajp")
+        tpl=${tpl/<Engine /$twin<Engine }
+    fi
+    tpl=${tpl//@AJP_EXTRA@/$ajp_extra}
     printf '%s\n' "$tpl" >"$base/conf/server.xml"
 
     local classes
@@ -222,7 +288,7 @@ cmd_start() {
     # Ready: Catalina has finished starting (webapp deployed) in this run, and the JVM
     # owns all three ports (the shutdown port is bound last, after that log line).
     while ! { grep -q 'Catalina.start Server startup in' < <(tail -c +$((log_start + 1)) "$base/logs/catalina.out") &&
-        listens "$jpid" "$ajp" "${RJK_TOMCAT_AJP_ADDRESS:-127.0.0.1}" && listens "$jpid" "$http" && listens "$jpid" "$shut"; }; do
+        ajp_ready "$jpid" "$ajp" && listens "$jpid" "$http" && listens "$jpid" "$shut"; }; do
         if ! alive "$jpid"; then
             log_tail "$base"
             die "$base: java (pid $jpid) exited during start"

@@ -257,6 +257,7 @@ impl Verdict {
         if let Some(w) = &workers {
             warnings.extend(w.warnings.iter().cloned());
             warnings.extend(missing_secrets(w));
+            warnings.extend(unix_sockets(w));
             // check_config: every mapping rule must name a worker of worker.list.
             for s in std::iter::once(&r.main).chain(merged.iter()) {
                 errors.extend(s.conf.mount_errors(w, &format!("the {}", s.label)));
@@ -283,6 +284,25 @@ fn missing_secrets(w: &WorkersConfig) -> Vec<String> {
                  set worker.{}.secret (or the secret of its lb) to the connector's secret",
                 d.name, d.origin, d.name
             )
+        })
+        .collect()
+}
+
+/// What the socket of each `host=unix:/path` worker looks like now: missing, not a socket,
+/// or closed to the httpd child user. Warnings only: Tomcat may simply not run yet.
+fn unix_sockets(w: &WorkersConfig) -> Vec<String> {
+    w.workers
+        .values()
+        .filter_map(|d| Some((d, mod_rjk::endpoint::unix_path(&d.ajp()?.host)?)))
+        .filter_map(|(d, path)| {
+            let finding = match mod_rjk::endpoint::inspect_socket(path) {
+                Ok(None) => return None,
+                Ok(Some(w)) | Err(w) => w,
+            };
+            Some(format!(
+                "worker {} (defined at {}): {finding}",
+                d.name, d.origin
+            ))
         })
         .collect()
 }

@@ -78,7 +78,9 @@ pub(crate) fn print_workers(out: &mut String, w: &WorkersConfig) {
             format!("member of {}", member_of(&def.name).join(", "))
         };
         let head = match &def.kind {
-            WorkerKind::Ajp13(p) => format!("ajp13   {}:{}", p.host, p.port),
+            WorkerKind::Ajp13(p) => {
+                format!("ajp13   {}", mod_rjk::endpoint::address(&p.host, p.port))
+            }
             WorkerKind::Lb(_) => "lb    ".to_string(),
             WorkerKind::Status(_) => "status".to_string(),
         };
@@ -232,8 +234,11 @@ pub(crate) fn print_lb(out: &mut String, w: &WorkersConfig, lb: &LbParams) {
         .iter()
         .map(|m| match w.get(m).and_then(WorkerDef::ajp) {
             Some(p) => format!(
-                "{m} ({}:{}, lbfactor {}, route {}, {:?})",
-                p.host, p.port, p.lbfactor, p.route, p.activation
+                "{m} ({}, lbfactor {}, route {}, {:?})",
+                mod_rjk::endpoint::address(&p.host, p.port),
+                p.lbfactor,
+                p.route,
+                p.activation
             ),
             None => m.clone(),
         })

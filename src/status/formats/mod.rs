@@ -102,7 +102,7 @@ fn qfield(key: &'static str, value: impl FieldValue) -> Field {
 fn ajp_fields(f: &mut Vec<Field>, a: &AjpParams) {
     f.push(field("host", &a.host));
     f.push(field("port", a.port));
-    f.push(field("address", format!("{}:{}", a.host, a.port)));
+    f.push(field("address", crate::endpoint::address(&a.host, a.port)));
     f.push(field("source", a.source.as_deref().unwrap_or("undefined")));
     f.push(field(
         "connection_pool_timeout",

@@ -489,11 +489,11 @@ fn ajp_conf_table<'a>(
         out!(
             o,
             "<tr data-ajp=\"{0}\"><td><a href=\"{1}\"><code>{0}</code></a></td><td>ajp13</td>\
-             <td>{2}</td><td>{2}:{3}</td><td>{4}</td>",
+             <td>{2}</td><td>{3}</td><td>{4}</td>",
             esc::html(name),
             esc::html(&p.url(&[("cmd", "show"), ("w", name)])),
             esc::html(&a.host),
-            a.port,
+            esc::html(&crate::endpoint::address(&a.host, a.port)),
             esc::html(a.source.as_deref().unwrap_or("–"))
         );
         out!(
