@@ -92,7 +92,7 @@ pub fn curl(
     cmd.args(["-sS", "-i", "--http1.1", "--max-time", "30", "--cacert"])
         .arg(m.path("ca.pem"))
         .arg("--resolve")
-        .arg(format!("{host}:{port}:127.0.0.1"));
+        .arg(format!("{host}:{port}:{}", side.h.host()));
     if let Some(c) = cert {
         cmd.arg("--cert")
             .arg(m.path(c))
@@ -159,7 +159,11 @@ fn request_fields(side: &Side<'_>, ev: &Json, rec: &mut Record, p: &str) {
         "server_name",
         "is_ssl",
     ] {
-        rec.put(format!("{p}{f}"), ev.field(f));
+        // remote_addr is httpd's own address with JkOptions +ForwardLocalAddress.
+        rec.put(
+            format!("{p}{f}"),
+            ev.field(f).replace(side.h.host(), "<host>"),
+        );
     }
     rec.put(
         format!("{p}server_port"),

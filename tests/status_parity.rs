@@ -331,18 +331,21 @@ fn start_with_vhosts(module: Option<&str>, f: &FakeAjp) -> Httpd {
 }
 
 /// The map listing of every format (txt `Map:` lines, prop map keys, xml map elements),
-/// plus each `map_count`, with the httpd port replaced by `PORT`.
+/// plus each `map_count`, with httpd's address and port replaced by `HOST` and `PORT`.
 fn map_listings(module: Option<&str>) -> Vec<(String, Vec<String>)> {
     let f = FakeAjp::start("f1", &[]);
     let h = start_with_vhosts(module, &f);
-    let port = format!(":{}]", h.port());
+    let addr = format!("{}]", h.addr());
     let mut all = Vec::new();
     for q in ["", "cmd=show&w=solo&", "cmd=show&w=lb&"] {
         for mime in ["txt", "prop", "xml"] {
             let query = format!("{q}mime={mime}");
             let r = h.get(&format!("/jkmanager/?{query}"));
             assert_eq!(r.status, 200, "{query}: {}", r.text());
-            let text = r.text().replace(&port, ":PORT]");
+            let text = r
+                .text()
+                .replace(&addr, "HOST:PORT]")
+                .replace(&format!(":{}]", h.port()), ":PORT]");
             let lines: Vec<String> = match mime {
                 // An xml element spans lines: keep the map elements and the counts.
                 "xml" => text
@@ -390,8 +393,8 @@ fn maps_of_every_virtual_host_as_mod_jk_lists_them() {
     for needle in [
         "server=\"other.test [*:PORT]\" uri=\"/vsolo/*\"",
         "server=\"other.test [*:PORT]\" uri=\"/vlb/*\"",
-        "server=\"copy.test [127.0.0.1:PORT]\" uri=\"/copy/*\"",
-        "server=\"copy.test [127.0.0.1:PORT]\" uri=\"/solo/*\"",
+        "server=\"copy.test [HOST:PORT]\" uri=\"/copy/*\"",
+        "server=\"copy.test [HOST:PORT]\" uri=\"/solo/*\"",
         "server=\"127.0.0.1\" uri=\"/solo/*\"",
     ] {
         assert!(

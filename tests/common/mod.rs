@@ -81,16 +81,16 @@ pub fn random_u64() -> u64 {
     h.finish()
 }
 
-/// A random loopback address `127.a.b.c` with `a` never 0: not 127.0.0.1, where every
-/// outgoing loopback connection takes its ephemeral port, nor 127.0.1.1. For servers that
-/// cannot bind port 0 and say which port they got (httpd, Tomcat): with a random address
-/// and a random port ([`random_port`]) a clash is unlikely, and the caller retries with a
-/// new address when the server reports one. Clients still connect from 127.0.0.1.
+/// A random loopback address `127.a.b.c`, each of `a`, `b`, `c` in 100..=254: never
+/// 127.0.0.1, where every outgoing loopback connection takes its ephemeral port, nor
+/// 127.0.1.1; always 15 characters, so that two httpds send requests of the same size
+/// (the address is in every AJP request) and byte counters compare. For a server that
+/// cannot bind port 0 and say which port it got (httpd): with a random address and a
+/// random port ([`random_port`]) a clash is unlikely, and the caller retries with a new
+/// address when the server reports one. Clients still connect from 127.0.0.1.
 pub fn random_loopback() -> String {
     let r = random_u64();
-    let a = 1 + (r % 254);
-    let b = (r >> 8) % 256;
-    let c = 1 + ((r >> 16) % 254);
+    let [a, b, c] = [r, r >> 16, r >> 32].map(|x| 100 + x % 155);
     format!("127.{a}.{b}.{c}")
 }
 
@@ -820,6 +820,16 @@ impl FakeAjp {
     }
 
     fn spawn(name: &str, listen: &str, extra_args: &[&str]) -> FakeAjp {
+        FakeAjp::try_spawn(name, listen, extra_args)
+            .unwrap_or_else(|why| panic!("rjk-fakeajp did not start on {listen}: {why}"))
+    }
+
+    /// [`Self::start_at`] that reports a listen address it could not bind (e.g. taken).
+    pub fn try_start_at(name: &str, listen: &str) -> Result<FakeAjp, String> {
+        FakeAjp::try_spawn(name, listen, &[])
+    }
+
+    fn try_spawn(name: &str, listen: &str, extra_args: &[&str]) -> Result<FakeAjp, String> {
         use std::io::BufRead;
         let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         let log = std::env::temp_dir().join(format!("rjk-fake-{}-{n}.log", std::process::id()));
@@ -844,12 +854,19 @@ impl FakeAjp {
         std::io::BufReader::new(child.stdout.take().unwrap())
             .read_line(&mut line)
             .unwrap();
-        let port = line
+        match line
             .trim()
             .strip_prefix("READY ")
             .and_then(|p| p.parse().ok())
-            .unwrap_or_else(|| panic!("rjk-fakeajp did not start: {line:?}"));
-        FakeAjp { child, port, log }
+        {
+            Some(port) => Ok(FakeAjp { child, port, log }),
+            None => {
+                // It exits at once when it cannot listen (its reason went to stderr).
+                let status = child.wait();
+                let _ = std::fs::remove_file(&log);
+                Err(format!("no READY line ({line:?}), exit {status:?}"))
+            }
+        }
     }
 
     pub fn log(&self) -> String {
@@ -866,14 +883,21 @@ impl FakeAjp {
             .collect()
     }
 
-    /// Waits until at least `n` events of a kind were logged (the fake logs after acting).
+    /// Waits until at least `n` events of a kind were logged (the fake logs after acting);
+    /// panics after 10 s, so that no caller goes on to judge a log still being written.
     pub fn wait_events(&self, ev: &str, n: usize) -> Vec<String> {
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
             let e = self.events(ev);
-            if e.len() >= n || Instant::now() > deadline {
+            if e.len() >= n {
                 return e;
             }
+            assert!(
+                Instant::now() < deadline,
+                "the backend logged {} of {n} {ev:?} events:\n{}",
+                e.len(),
+                self.log()
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
     }
