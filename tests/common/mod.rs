@@ -1,5 +1,5 @@
 //! Test harness: a private Debian `apache2` with the freshly built mod_rjk, in its own
-//! ServerRoot under the temp dir, listening on a free loopback port.
+//! ServerRoot under the temp dir, listening on a random loopback address and port.
 #![allow(dead_code)]
 
 use std::io::{Read, Write};
@@ -797,7 +797,8 @@ fn dechunk(mut b: &[u8]) -> Option<Vec<u8>> {
     }
 }
 
-/// The scriptable fake AJP backend (`rjk-fakeajp`), on a free loopback port.
+/// The scriptable fake AJP backend (`rjk-fakeajp`), on a loopback port it binds itself
+/// (port 0) and reports.
 pub struct FakeAjp {
     child: Child,
     pub port: u16,
