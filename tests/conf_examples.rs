@@ -211,7 +211,7 @@ fn one_tomcat_example_serves_a_page_from_tomcat() {
         .find(|e| e.httpd_conf == "httpd-one-tomcat.conf")
         .unwrap();
     install_example(&root, ex);
-    // The example's Tomcat listens on 18009; ours on a free port.
+    // The example's Tomcat listens on 18009; ours on a random one.
     let wf = root.dir.join("conf/workers.properties");
     let text = std::fs::read_to_string(&wf).unwrap();
     assert!(text.contains("worker.tomcat1.port=18009"), "{text}");

@@ -177,16 +177,27 @@ fn switch_from_debian_mod_jk_to_mod_rjk_and_back() {
     let work = temp_dir("deb-switch");
     let wf = work.join("workers.properties");
     std::fs::write(&wf, &w).unwrap();
-    let port = common::free_port();
-    let out = Command::new("unshare")
-        .args(["-m", "--propagation", "private", "bash"])
-        .arg(repo().join("tests/debian/switch.sh"))
-        .env("DEB", &deb)
-        .env("PORT", port.to_string())
-        .env("WORKERS", &wf)
-        .env("WORK", &work)
-        .output()
-        .expect("run unshare");
+    // apache2 cannot listen on port 0: a random loopback address and port, another
+    // address if that one is taken (the script exits 75).
+    let mut attempt = 0;
+    let out = loop {
+        attempt += 1;
+        // A fresh machine each time: the overlays' upper layers live under WORK.
+        let _ = std::fs::remove_dir_all(work.join("ov"));
+        let out = Command::new("unshare")
+            .args(["-m", "--propagation", "private", "bash"])
+            .arg(repo().join("tests/debian/switch.sh"))
+            .env("DEB", &deb)
+            .env("HOST", common::random_loopback())
+            .env("PORT", common::random_port().to_string())
+            .env("WORKERS", &wf)
+            .env("WORK", &work)
+            .output()
+            .expect("run unshare");
+        if out.status.code() != Some(75) || attempt == 3 {
+            break out;
+        }
+    };
     let log = format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),

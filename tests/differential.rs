@@ -27,7 +27,7 @@ mod setup;
 #[path = "differential/status.rs"]
 mod status;
 
-use common::{FakeAjp, Httpd, Mpm, free_port, parse_response};
+use common::{FakeAjp, Httpd, Mpm, parse_response};
 use compare::{Diff, Record};
 use corpus::{Case, Wire};
 use json::Json;
@@ -41,10 +41,11 @@ pub struct Side<'a> {
 }
 
 impl Side<'_> {
-    /// The httpd's own listening ports as `<port>` / `<ssl port>`: they are picked per
-    /// run, so the two httpds necessarily differ there.
+    /// The httpd's own listening address and ports as `<host>`, `<port>` and `<ssl port>`:
+    /// they are picked per run, so the two httpds necessarily differ there.
     pub fn ports(&self, v: &str) -> String {
-        v.replace(&self.ssl_port.to_string(), "<ssl port>")
+        v.replace(self.h.host(), "<host>")
+            .replace(&self.ssl_port.to_string(), "<ssl port>")
             .replace(&self.h.port().to_string(), "<port>")
     }
 }
@@ -91,7 +92,7 @@ pub fn curl(
     cmd.args(["-sS", "-i", "--http1.1", "--max-time", "30", "--cacert"])
         .arg(m.path("ca.pem"))
         .arg("--resolve")
-        .arg(format!("{host}:{port}:127.0.0.1"));
+        .arg(format!("{host}:{port}:{}", side.h.host()));
     if let Some(c) = cert {
         cmd.arg("--cert")
             .arg(m.path(c))
@@ -158,7 +159,11 @@ fn request_fields(side: &Side<'_>, ev: &Json, rec: &mut Record, p: &str) {
         "server_name",
         "is_ssl",
     ] {
-        rec.put(format!("{p}{f}"), ev.field(f));
+        // remote_addr is httpd's own address with JkOptions +ForwardLocalAddress.
+        rec.put(
+            format!("{p}{f}"),
+            ev.field(f).replace(side.h.host(), "<host>"),
+        );
     }
     rec.put(
         format!("{p}server_port"),
@@ -190,7 +195,8 @@ fn request_fields(side: &Side<'_>, ev: &Json, rec: &mut Record, p: &str) {
             "AJP_REMOTE_PORT" => "<client port>".to_string(),
             // A fresh TLS session per curl run: its id is random.
             "ssl_session" if !value.is_empty() => "<session id>".to_string(),
-            _ => value,
+            // The httpd's own listen address (AJP_LOCAL_ADDR), picked per run.
+            _ => value.replace(side.h.host(), "<host>"),
         };
         rec.put(
             format!("{p}attr.{name}"),
@@ -257,7 +263,7 @@ fn run_mpm(mpm: Mpm) -> Vec<Diff> {
     let backends = Backends {
         fake_port: fake.port,
         tomcat_ajp_port: common::tomcat::shared(1)[0].ajp_port,
-        dead_port: free_port(),
+        dead_port: common::down_port(),
     };
     let pair = setup::start_pair(mpm, &backends);
     let t = Instant::now();

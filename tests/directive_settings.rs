@@ -281,9 +281,9 @@ fn jk_un_mount_keeps_matching_requests_from_the_worker() {
 #[test]
 fn jk_mount_copy_gives_a_virtual_host_the_main_server_mounts() {
     let vhosts = "JkMount /app/* w\n\
-        <VirtualHost 127.0.0.1:*>\n ServerName copy.test\n JkMountCopy On\n JkMount /app/lb/* lb\n</VirtualHost>\n\
-        <VirtualHost 127.0.0.1:*>\n ServerName plain.test\n JkMount /own/* w\n</VirtualHost>\n\
-        <VirtualHost 127.0.0.1:*>\n ServerName off.test\n JkMountCopy Off\n JkMount /own/* w\n</VirtualHost>\n";
+        <VirtualHost *:*>\n ServerName copy.test\n JkMountCopy On\n JkMount /app/lb/* lb\n</VirtualHost>\n\
+        <VirtualHost *:*>\n ServerName plain.test\n JkMount /own/* w\n</VirtualHost>\n\
+        <VirtualHost *:*>\n ServerName off.test\n JkMountCopy Off\n JkMount /own/* w\n</VirtualHost>\n";
     let (h, _fakes) = setup(vhosts);
     assert_eq!(answered_by(&h, "copy.test", "/app/x"), "tomcat1");
     assert_eq!(answered_by(&h, "plain.test", "/app/x"), "httpd 404");

@@ -444,7 +444,7 @@ fn assemble_image_root(secret: Option<&str>) -> ServerRoot {
 #[test]
 fn image_httpd_config_passes_apache2_t_and_rjk_check() {
     let root = assemble_image_root(Some(SECRET));
-    let listen = format!("127.0.0.1:{}", root.port);
+    let listen = root.listen();
     let out = Command::new(common::APACHE2)
         .args(["-t", "-d"])
         .arg(&root.dir)
@@ -508,7 +508,7 @@ fn e2e_script_against_a_local_stack() {
     let h = root.start();
     let out = Command::new("sh")
         .arg(docker().join("test/e2e.sh"))
-        .arg(format!("http://127.0.0.1:{}", h.port()))
+        .arg(format!("http://{}", h.addr()))
         .env("RJK_E2E_WAIT", "20")
         .output()
         .unwrap();

@@ -43,7 +43,7 @@ fn a_killed_member_is_left_at_once_by_sixteen_busy_prefork_children() {
     // Sixteen keep-alive clients (one child each) load all three members without a pause;
     // tomcat2 is killed once every one of them is under way, so requests keep overlapping
     // on every member across the kill.
-    let port = h.port();
+    let port = h.addr();
     let warm = Arc::new(Barrier::new(CLIENTS + 1));
     let clients: Vec<_> = (0..CLIENTS)
         .map(|_| {

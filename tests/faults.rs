@@ -140,6 +140,15 @@ fn echo_field<'a>(body: &'a str, key: &str) -> Option<&'a str> {
 }
 
 /// Fake log lines of one kind that mention `needle`.
+/// A marker request through the lb to every member's route (see [`common::marker`]):
+/// after it, a request event missing from the fakes' logs was never sent.
+fn settle_lb(s: &Rig) {
+    for m in ["tomcat1", "tomcat2", "tomcat3"] {
+        let cookie = sticky(m);
+        common::marker(&s.h, "/lb/echo", &[("Cookie", &cookie)], &s.fakes);
+    }
+}
+
 fn events_with(f: &FakeAjp, ev: &str, needle: &str) -> usize {
     f.events(ev).iter().filter(|l| l.contains(needle)).count()
 }
@@ -280,9 +289,9 @@ fn f02_backend_dies_before_headers_get_retried_post_never_replayed() {
     let r =
         s.h.request("POST", "/app/fault/close_before_headers", &[], b"order=1");
     assert_eq!(r.status, 502);
-    std::thread::sleep(Duration::from_millis(300));
+    common::marker(&s.h, "/app/echo", &[], std::slice::from_ref(fake));
     assert_eq!(
-        fake.events("request").len(),
+        events_with(fake, "request", "/fault/close_before_headers"),
         3,
         "POST must not be replayed:\n{}",
         fake.log()
@@ -301,7 +310,7 @@ fn f02_backend_dies_before_headers_get_retried_post_never_replayed() {
         b"order=2",
     );
     assert!(r.status >= 500, "{}", r.status);
-    std::thread::sleep(Duration::from_millis(300));
+    settle_lb(&s);
     let runs: usize = s
         .fakes
         .iter()
@@ -325,7 +334,7 @@ fn f03_backend_dies_mid_body_the_client_sees_the_truncation() {
         &format!("Cookie: {}\r\n", sticky("tomcat2")),
     );
     assert_truncated(&raw, "lb close_mid_body");
-    std::thread::sleep(Duration::from_millis(300));
+    settle_lb(&s);
     let runs: usize = s
         .fakes
         .iter()
@@ -512,7 +521,7 @@ fn f09_idle_close_race_loses_no_get_and_runs_no_post_twice() {
             posts.push((i, r.status));
         }
     }
-    std::thread::sleep(Duration::from_millis(200));
+    common::marker(&s.h, "/lb/echo", &hdr, &s.fakes);
     let log = s.fakes[0].log();
     for (i, status) in posts {
         let runs: usize = s
@@ -884,7 +893,7 @@ fn f20_client_abort_mid_upload_never_leaves_a_reusable_connection() {
     let cookie = sticky("tomcat2");
     for path in ["/app/echo", "/lb/echo"] {
         for _ in 0..3 {
-            let mut c = TcpStream::connect(("127.0.0.1", s.h.port())).unwrap();
+            let mut c = TcpStream::connect(s.h.addr()).unwrap();
             c.write_all(
                 format!(
                     "POST {path} HTTP/1.1\r\nHost: x\r\nCookie: {cookie}\r\nContent-Length: 100000\r\n\r\n"
@@ -896,7 +905,9 @@ fn f20_client_abort_mid_upload_never_leaves_a_reusable_connection() {
             drop(c);
         }
     }
-    std::thread::sleep(Duration::from_millis(500));
+    // httpd finished each aborted upload (it logs a request once done with it).
+    s.h.wait_requests_logged("POST /app/echo ", 3);
+    s.h.wait_requests_logged("POST /lb/echo ", 3);
     // Every later request gets its own correct response (CVE-2008-5519).
     for i in 0..10 {
         let body = format!("request-{i}");
@@ -918,7 +929,7 @@ fn f20_client_abort_mid_upload_never_leaves_a_reusable_connection() {
 fn f21_client_abort_mid_download_releases_the_backend() {
     let s = rig(Mpm::Event, "", "");
     let cookie = format!("Cookie: {}\r\n", sticky("tomcat2"));
-    let (mut reader, head) = open_download(s.h.port(), "/lb/size/20000000", &cookie);
+    let (mut reader, head) = open_download(s.h.addr(), "/lb/size/20000000", &cookie);
     assert!(head.starts_with("HTTP/1.1 200"), "{head}");
     let mut some = vec![0u8; 100_000];
     reader.read_exact(&mut some).unwrap();
@@ -950,7 +961,7 @@ fn f22_slow_reading_clients_do_not_grow_httpd_memory() {
     let n: usize = 20 << 20;
     // Three clients that take their 20 MiB slowly: the backend must wait for them.
     let mut clients: Vec<_> = (0..3)
-        .map(|_| open_download(s.h.port(), &format!("/app/size/{n}"), ""))
+        .map(|_| open_download(s.h.addr(), &format!("/app/size/{n}"), ""))
         .collect();
     std::thread::sleep(Duration::from_millis(1500));
     let during = s.h.children_peak_rss_kib();
@@ -982,7 +993,7 @@ fn f23_slow_uploading_client_is_ended_by_timeout_and_the_slot_released() {
         &format!("{ONE_CHILD}Timeout 2\n"),
     );
     let cookie = sticky("tomcat1");
-    let mut c = TcpStream::connect(("127.0.0.1", s.h.port())).unwrap();
+    let mut c = TcpStream::connect(s.h.addr()).unwrap();
     c.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
     c.write_all(
         format!("POST /lb/echo HTTP/1.1\r\nHost: x\r\nCookie: {cookie}\r\nContent-Length: 100000\r\n\r\n")
@@ -1111,9 +1122,9 @@ fn f27_pool_exhaustion_waits_connection_acquire_timeout_then_503() {
         "worker.t1.connection_pool_size=1\nworker.t1.connection_acquire_timeout=300\n",
         ONE_CHILD,
     );
-    let port = s.h.port();
+    let port = s.h.addr();
     let slow = std::thread::spawn(move || {
-        let mut c = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        let mut c = TcpStream::connect(port).unwrap();
         c.write_all(b"GET /app/sleep/3000 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
             .unwrap();
         let mut out = String::new();
@@ -1147,10 +1158,10 @@ fn f28_busy_limit_moves_requests_and_all_busy_is_503_not_error() {
         "worker.tomcat1.busy_limit=1\nworker.tomcat2.busy_limit=1\nworker.tomcat3.busy_limit=1\n",
         "",
     );
-    let port = s.h.port();
+    let port = s.h.addr();
     let hold = |member: &'static str, ms: u32| {
         std::thread::spawn(move || {
-            let mut c = TcpStream::connect(("127.0.0.1", port)).unwrap();
+            let mut c = TcpStream::connect(port).unwrap();
             c.write_all(
                 format!(
                     "GET /lb/sleep/{ms} HTTP/1.1\r\nHost: x\r\nCookie: JSESSIONID=a.{member}\r\nConnection: close\r\n\r\n"
@@ -1240,17 +1251,17 @@ fn f30_graceful_restarts_let_transfers_in_flight_finish_byte_exact() {
             } else {
                 format!("/lb/size/{n}")
             };
-            let (mut r, head) = open_download(s.h.port(), &path, "");
+            let (mut r, head) = open_download(s.h.addr(), &path, "");
             std::thread::spawn(move || {
                 assert!(head.starts_with("HTTP/1.1 200"), "{head}");
                 read_size_body(&mut r, Duration::from_millis(20))
             })
         })
         .collect();
-    let port = s.h.port();
+    let port = s.h.addr();
     let upload = std::thread::spawn(move || {
         let body: Vec<u8> = (0..(3 << 20)).map(|i| (i % 241) as u8).collect();
-        let mut c = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        let mut c = TcpStream::connect(port).unwrap();
         c.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
         c.write_all(
             format!(
@@ -1417,7 +1428,7 @@ fn f34_client_errors_never_degrade_a_member() {
         assert!(r.status == 200 || r.status == 501, "{m}: {}", r.status);
     }
     // A body announced and never sent.
-    let mut c = TcpStream::connect(("127.0.0.1", s.h.port())).unwrap();
+    let mut c = TcpStream::connect(s.h.addr()).unwrap();
     c.write_all(
         format!(
             "POST /lb/echo HTTP/1.1\r\nHost: x\r\n{cookie}Content-Length: 100\r\n\r\n0123456789"
@@ -1429,11 +1440,12 @@ fn f34_client_errors_never_degrade_a_member() {
     let mut out = Vec::new();
     let _ = c.read_to_end(&mut out);
     // A client that goes away mid-download.
-    let (mut reader, _) = open_download(s.h.port(), "/lb/size/20000000", &cookie);
+    let (mut reader, _) = open_download(s.h.addr(), "/lb/size/20000000", &cookie);
     let mut some = vec![0u8; 10_000];
     reader.read_exact(&mut some).unwrap();
     drop(reader);
-    std::thread::sleep(Duration::from_millis(500));
+    // httpd is done with the abandoned download once it logged it.
+    s.h.wait_requests_logged("GET /lb/size/20000000 ", 1);
     assert_member_ok(&s.h, "tomcat2");
     assert_eq!(backend_of(&s.h, "/lb/echo", &[("Cookie", &c2)]), "tomcat2");
     s.h.assert_clean_log();

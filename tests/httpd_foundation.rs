@@ -269,9 +269,9 @@ fn vhosts_inherit_mounts_only_with_jkmountcopy() {
     let root = ServerRoot::new(Mpm::Event);
     let conf = jk_conf(
         &root,
-        "<VirtualHost 127.0.0.1:*>\n ServerName copy.test\n JkMountCopy On\n</VirtualHost>\n\
-         <VirtualHost 127.0.0.1:*>\n ServerName nocopy.test\n</VirtualHost>\n\
-         <VirtualHost 127.0.0.1:*>\n ServerName own.test\n JkMount /own/* tomcat1\n</VirtualHost>\n",
+        "<VirtualHost *:*>\n ServerName copy.test\n JkMountCopy On\n</VirtualHost>\n\
+         <VirtualHost *:*>\n ServerName nocopy.test\n</VirtualHost>\n\
+         <VirtualHost *:*>\n ServerName own.test\n JkMount /own/* tomcat1\n</VirtualHost>\n",
     );
     root.configure(&conf);
     let h = root.start();
@@ -386,8 +386,8 @@ fn log_lines_carry_stamp_pid_tid_request_id_and_go_to_pipes() {
         &format!(
             "JkLogLevel info\nJkLogStampFormat \"<%Y-%m-%d %H:%M:%S.%q> \"\nJkRequestIdIndicator MY_REQ_ID\n\
              SetEnvIf Request_URI \"^/app/(id[0-9]+)\" MY_REQ_ID=$1\n\
-             <VirtualHost 127.0.0.1:*>\n ServerName 127.0.0.1\n JkMountCopy On\n</VirtualHost>\n\
-             <VirtualHost 127.0.0.1:*>\n ServerName piped.test\n JkMountCopy On\n JkLogFile \"|/bin/sh -c 'cat >> {piped}'\"\n JkLogLevel debug\n</VirtualHost>\n"
+             <VirtualHost *:*>\n ServerName 127.0.0.1\n JkMountCopy On\n</VirtualHost>\n\
+             <VirtualHost *:*>\n ServerName piped.test\n JkMountCopy On\n JkLogFile \"|/bin/sh -c 'cat >> {piped}'\"\n JkLogLevel debug\n</VirtualHost>\n"
         ),
     );
     root.configure(&conf);
@@ -469,13 +469,21 @@ fn jkmountfile_is_read_and_reloaded_and_stripsession_applies() {
     // A broken file is reported and the rules in use stay.
     std::thread::sleep(std::time::Duration::from_millis(1100));
     std::fs::write(&mf, "no-slash=tomcat1\n").unwrap();
-    std::thread::sleep(std::time::Duration::from_millis(1100));
+    // Requests until the child tried the broken file (and said so); each one, and those
+    // after it, is still mapped by the rules in use.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !h.jk_log().contains("keeping the rules in use") {
+        assert_eq!(h.get("/other/a").status, 503);
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the broken file was never reported:\n{}",
+            h.jk_log()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
     for _ in 0..8 {
         assert_eq!(h.get("/other/a").status, 503);
     }
-    h.wait_log("logs/mod_jk.log", "the reload error", |l| {
-        l.contains("keeping the rules in use")
-    });
 }
 
 #[test]
@@ -488,4 +496,19 @@ fn reject_unsafe_uri_leaves_suspicious_paths_to_httpd() {
     // `%2525` decodes once to `%25`: a `%` left after decoding is not forwarded.
     assert_eq!(h.get("/app/a%2525b").status, 404);
     assert_eq!(h.get("/app/a%5Cb").status, 404);
+}
+
+/// The harness's address scheme: when httpd's random loopback address turns out to be
+/// taken, it moves to another one and serves there.
+#[test]
+fn harness_moves_httpd_to_another_address_when_its_own_is_taken() {
+    let root = ServerRoot::new(Mpm::Event);
+    let taken = root.listen();
+    let _holder = std::net::TcpListener::bind(&taken).expect("bind httpd's address first");
+    root.configure("");
+    let h = root.start();
+    assert_ne!(h.addr().to_string(), taken);
+    assert_eq!(h.port(), taken.rsplit(':').next().unwrap().parse().unwrap());
+    let r = h.get("/static.txt");
+    assert_eq!((r.status, r.text().as_str()), (200, "served by httpd\n"));
 }

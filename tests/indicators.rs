@@ -11,7 +11,7 @@ mod common;
 mod json;
 
 use common::pki::Material;
-use common::{FakeAjp, Httpd, Mpm, ServerRoot, apache_modules_dir, free_port};
+use common::{FakeAjp, Httpd, Mpm, ServerRoot, apache_modules_dir};
 use json::Json;
 
 struct Setup {
@@ -44,10 +44,10 @@ fn start_with(server: &str, vhosts: &str, root: ServerRoot) -> Setup {
 /// `plain.test` (the default vhost) and `renamed.test`, which adds `renamed`.
 fn start(server: &str, renamed: &str) -> Setup {
     let root = ServerRoot::new(Mpm::Event);
-    let port = root.port;
+    let listen = root.listen();
     let vhost = |name: &str, extra: &str| {
         format!(
-            "<VirtualHost 127.0.0.1:{port}>\n    ServerName {name}\n    JkMount /app/* w1\n    \
+            "<VirtualHost {listen}>\n    ServerName {name}\n    JkMount /app/* w1\n    \
              <Location /h/>\n        SetHandler jakarta-servlet\n    </Location>\n    {extra}\n\
              </VirtualHost>\n"
         )
@@ -369,7 +369,8 @@ fn jk_ignore_cl_indicator_names_the_variable_that_drops_the_content_length() {
 }
 
 /// An HTTPS request through curl with the test client certificate (SNI `host`).
-fn curl_https(port: u16, host: &str, path: &str) -> u16 {
+/// HTTPS to `name` at `ip:port` (curl's --resolve).
+fn curl_https(ip: &str, port: u16, host: &str, path: &str) -> u16 {
     let m = Material::get();
     let out = std::process::Command::new("curl")
         .args([
@@ -384,7 +385,7 @@ fn curl_https(port: u16, host: &str, path: &str) -> u16 {
         .arg("--cacert")
         .arg(m.path("ca.pem"))
         .arg("--resolve")
-        .arg(format!("{host}:{port}:127.0.0.1"))
+        .arg(format!("{host}:{port}:{ip}"))
         .arg("--cert")
         .arg(m.path("client-chain.pem"))
         .arg("--key")
@@ -402,17 +403,18 @@ fn curl_https(port: u16, host: &str, path: &str) -> u16 {
 fn jk_extract_ssl_off_forwards_no_ssl_data_even_over_https() {
     let m = Material::get();
     let root = ServerRoot::new(Mpm::Event);
-    let ssl_port = free_port();
+    let ssl_port = root.other_port();
+    let host = root.host.clone();
     let mods = apache_modules_dir();
     let mut server = format!(
         "LoadModule ssl_module {mods}/mod_ssl.so\n\
          LoadModule socache_shmcb_module {mods}/mod_socache_shmcb.so\n\
-         Listen 127.0.0.1:{ssl_port}\n"
+         Listen {host}:{ssl_port}\n"
     );
     let mut vhosts = String::new();
     for (name, extra) in [("extract.test", ""), ("noextract.test", "JkExtractSSL Off")] {
         vhosts.push_str(&format!(
-            "<VirtualHost 127.0.0.1:{ssl_port}>\n    ServerName {name}\n    JkMount /app/* w1\n    \
+            "<VirtualHost {host}:{ssl_port}>\n    ServerName {name}\n    JkMount /app/* w1\n    \
              SSLEngine on\n    SSLCertificateFile {}\n    SSLCertificateKeyFile {}\n    \
              SSLCACertificateFile {}\n    SSLVerifyClient optional\n    SSLVerifyDepth 3\n    \
              SSLOptions +StdEnvVars +ExportCertData\n    {extra}\n</VirtualHost>\n",
@@ -431,7 +433,10 @@ fn jk_extract_ssl_off_forwards_no_ssl_data_even_over_https() {
         "ssl_key_size",
         "AJP_SSL_PROTOCOL",
     ];
-    assert_eq!(curl_https(ssl_port, "extract.test", "/app/echo"), 200);
+    assert_eq!(
+        curl_https(s.h.host(), ssl_port, "extract.test", "/app/echo"),
+        200
+    );
     let on = last_event(fake, "request", 1);
     // mod_ssl's variables are there and, by default, forwarded.
     assert_eq!(on.field("is_ssl"), "true");
@@ -446,7 +451,10 @@ fn jk_extract_ssl_off_forwards_no_ssl_data_even_over_https() {
             .unwrap()
             .starts_with("-----BEGIN CERTIFICATE-----")
     );
-    assert_eq!(curl_https(ssl_port, "noextract.test", "/app/echo"), 200);
+    assert_eq!(
+        curl_https(s.h.host(), ssl_port, "noextract.test", "/app/echo"),
+        200
+    );
     let off = last_event(fake, "request", 2);
     assert_eq!(off.field("is_ssl"), "false");
     for a in ssl_attrs {

@@ -173,9 +173,19 @@ fn killing_a_tomcat_under_load_loses_only_responses_in_flight_and_runs_no_post_t
     }
     // The restarted member is used again after recover_time.
     b.start_again();
-    std::thread::sleep(std::time::Duration::from_millis(2500));
-    let s = spread(&h, 30);
-    assert!(s.get("kill2").copied().unwrap_or(0) > 0, "{s:?}");
+    // Rounds of requests until the member answers again (recover_time has passed).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let s = spread(&h, 9);
+        if s.get("kill2").copied().unwrap_or(0) > 0 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "kill2 never rejoined: {s:?}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(250));
+    }
 }
 
 #[test]

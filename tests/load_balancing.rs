@@ -100,9 +100,19 @@ fn a_dead_member_costs_no_get_and_comes_back() {
     }
     // Back on the same port: after recover_time it gets traffic again.
     let back = FakeAjp::start_on("tomcat2", port);
-    std::thread::sleep(std::time::Duration::from_millis(3500));
-    let s = spread_over(&lb.h, "/echo", 30);
-    assert!(s.get("tomcat2").copied().unwrap_or(0) > 0, "{s:?}");
+    // Rounds of requests until the member answers again (recover_time has passed).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let s = spread_over(&lb.h, "/echo", 9);
+        if s.get("tomcat2").copied().unwrap_or(0) > 0 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "tomcat2 never rejoined: {s:?}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(250));
+    }
     drop(back);
 }
 

@@ -78,7 +78,7 @@ fn child_memory_after_faults_stays_within_2_mb_of_normal_traffic() {
         load(&h, &faults, 400);
         for _ in 0..50 {
             // A 1 MiB download the client drops after its first bytes.
-            let (mut r, head) = common::open_download(h.port(), "/app/size/1048576", "");
+            let (mut r, head) = common::open_download(h.addr(), "/app/size/1048576", "");
             assert!(head.starts_with("HTTP/1.1 200"), "{head}");
             let _ = r.read(&mut [0u8; 4096]);
         }

@@ -16,7 +16,7 @@ mod common;
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
-use std::net::TcpStream;
+use std::net::{SocketAddr, TcpStream};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
@@ -201,10 +201,10 @@ fn read_response(r: &mut BufReader<TcpStream>) -> Result<Resp, ReadErr> {
     }
 }
 
-fn connect(port: u16, timeout: Duration) -> std::io::Result<TcpStream> {
+fn connect(addr: SocketAddr, timeout: Duration) -> std::io::Result<TcpStream> {
     let mut last = None;
     for _ in 0..20 {
-        match TcpStream::connect(("127.0.0.1", port)) {
+        match TcpStream::connect(addr) {
             Ok(s) => {
                 s.set_read_timeout(Some(timeout))?;
                 s.set_write_timeout(Some(timeout))?;
@@ -217,11 +217,10 @@ fn connect(port: u16, timeout: Duration) -> std::io::Result<TcpStream> {
     Err(last.unwrap())
 }
 
-fn connect_small_window(port: u16) -> std::io::Result<TcpStream> {
+fn connect_small_window(addr: SocketAddr) -> std::io::Result<TcpStream> {
     use socket2::{Domain, SockAddr, Socket, Type};
     let sock = Socket::new(Domain::IPV4, Type::STREAM, None)?;
     sock.set_recv_buffer_size(4096)?;
-    let addr: std::net::SocketAddr = ([127, 0, 0, 1], port).into();
     sock.connect(&SockAddr::from(addr))?;
     let s: TcpStream = sock.into();
     s.set_read_timeout(Some(ATTACK_READ_TIMEOUT))?;
@@ -245,16 +244,16 @@ impl Sent {
     }
 
     /// Request line and the headers every request carries (id in URI, query and header).
-    fn head(&self, port: u16, extra: &str) -> String {
+    fn head(&self, addr: SocketAddr, extra: &str) -> String {
         format!(
-            "{m} /app/mixup/{id}?id={id} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n{ID_HEADER}: {id}\r\n{extra}",
+            "{m} /app/mixup/{id}?id={id} HTTP/1.1\r\nHost: {addr}\r\n{ID_HEADER}: {id}\r\n{extra}",
             m = self.method,
             id = self.id
         )
     }
 
     /// The whole request with a Content-Length body (none for GET).
-    fn plain(&self, port: u16, close: bool) -> Vec<u8> {
+    fn plain(&self, addr: SocketAddr, close: bool) -> Vec<u8> {
         let mut extra = String::new();
         if close {
             extra.push_str("Connection: close\r\n");
@@ -262,7 +261,7 @@ impl Sent {
         if self.method != "GET" {
             extra.push_str(&format!("Content-Length: {}\r\n", self.body.len()));
         }
-        let mut out = format!("{}\r\n", self.head(port, &extra)).into_bytes();
+        let mut out = format!("{}\r\n", self.head(addr, &extra)).into_bytes();
         out.extend_from_slice(&self.body);
         out
     }
@@ -345,7 +344,7 @@ fn honest_body(id: &str, len: usize) -> Vec<u8> {
 /// a keep-alive race cannot be confused with a duplicate. At least `min_reqs`, then on
 /// while attackers are busy (bounded by `deadline`).
 fn honest_client(
-    port: u16,
+    addr: SocketAddr,
     t: usize,
     min_reqs: usize,
     attackers_busy: &AtomicUsize,
@@ -362,7 +361,7 @@ fn honest_client(
         && Instant::now() < deadline
     {
         if conn.is_none() {
-            match connect(port, READ_TIMEOUT) {
+            match connect(addr, READ_TIMEOUT) {
                 Ok(s) => conn = Some(BufReader::new(s)),
                 Err(e) => {
                     fail(format!("honest client {t}: connect: {e}"));
@@ -383,12 +382,12 @@ fn honest_client(
         let (s, bytes) = match (t + n) % 4 {
             0 => {
                 let s = Sent::new(id.clone(), "GET", Vec::new());
-                let b = s.plain(port, close);
+                let b = s.plain(addr, close);
                 (s, b)
             }
             1 | 2 => {
                 let s = Sent::new(id.clone(), "POST", honest_body(&id, size));
-                let b = s.plain(port, close);
+                let b = s.plain(addr, close);
                 (s, b)
             }
             _ => {
@@ -397,7 +396,7 @@ fn honest_client(
                     "Transfer-Encoding: chunked\r\n{}",
                     if close { "Connection: close\r\n" } else { "" }
                 );
-                let mut b = format!("{}\r\n", s.head(port, &extra)).into_bytes();
+                let mut b = format!("{}\r\n", s.head(addr, &extra)).into_bytes();
                 b.extend(chunked(&s.body, &[1000, 7, 8186, 333]));
                 (s, b)
             }
@@ -460,7 +459,7 @@ fn honest_client(
 /// AJP packets as mod_rjk itself would send them, with the right secret and every
 /// attribute the fake looks for: a GET and a POST with its body packet, both to
 /// `/app/smuggled`, then the end-of-body packet.
-fn smuggled_packets(port: u16) -> Vec<u8> {
+fn smuggled_packets(addr: SocketAddr) -> Vec<u8> {
     let mut out = Vec::new();
     for (method, body) in [
         (&b"GET"[..], BodyMode::None),
@@ -471,7 +470,7 @@ fn smuggled_packets(port: u16) -> Vec<u8> {
             req_uri: b"/app/smuggled",
             remote_addr: b"127.0.0.1",
             server_name: b"127.0.0.1",
-            server_port: port,
+            server_port: addr.port(),
             headers: vec![(b"Host", b"127.0.0.1"), (ID_HEADER.as_bytes(), b"smuggled")],
             body,
             secret: Some(SECRET.as_bytes()),
@@ -489,9 +488,9 @@ fn smuggled_packets(port: u16) -> Vec<u8> {
 }
 
 /// A smuggled HTTP request as text, for bodies that must stay bodies.
-fn smuggled_http(port: u16) -> Vec<u8> {
+fn smuggled_http(addr: SocketAddr) -> Vec<u8> {
     format!(
-        "GET /app/smuggled?id=smuggled HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n{ID_HEADER}: smuggled\r\n\r\n"
+        "GET /app/smuggled?id=smuggled HTTP/1.1\r\nHost: {addr}\r\n{ID_HEADER}: smuggled\r\n\r\n"
     )
     .into_bytes()
 }
@@ -553,14 +552,14 @@ const ATTACKS: [Attack; 16] = [
 ];
 
 /// Asks for a 2 MB response, reads a little of it and resets the connection.
-fn abort_download(port: u16, id: &str, ledger: &Mutex<Ledger>) {
+fn abort_download(addr: SocketAddr, id: &str, ledger: &Mutex<Ledger>) {
     let req = format!(
-        "GET /app/mixup/{id}/size/2000000?id={id} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\
+        "GET /app/mixup/{id}/size/2000000?id={id} HTTP/1.1\r\nHost: {addr}\r\n\
          {ID_HEADER}: {id}\r\n\r\n"
     );
     // A small receive window keeps most of the response in httpd and the backend
     // connection, so the reset lands while mod_rjk is still relaying.
-    let Ok(mut s) = connect_small_window(port) else {
+    let Ok(mut s) = connect_small_window(addr) else {
         return;
     };
     let _ = s.write_all(req.as_bytes());
@@ -571,16 +570,16 @@ fn abort_download(port: u16, id: &str, ledger: &Mutex<Ledger>) {
     ledger.lock().unwrap().maybe.push(id.to_string());
 }
 
-fn attack(port: u16, kind: Attack, tag: &str, ledger: &Mutex<Ledger>) {
+fn attack(addr: SocketAddr, kind: Attack, tag: &str, ledger: &Mutex<Ledger>) {
     let id = |k: usize| format!("{tag}-{k}");
-    let packets = smuggled_packets(port);
+    let packets = smuggled_packets(addr);
     let post = |k: usize, body: Vec<u8>| Sent::new(id(k), "POST", body);
     let get = |k: usize| Sent::new(id(k), "GET", Vec::new());
     if matches!(kind, Attack::AbortDownload) {
-        abort_download(port, &id(0), ledger);
+        abort_download(addr, &id(0), ledger);
         return;
     }
-    let Ok(mut s) = connect(port, ATTACK_READ_TIMEOUT) else {
+    let Ok(mut s) = connect(addr, ATTACK_READ_TIMEOUT) else {
         return;
     };
     // Abort kinds: write, maybe wait, go away; whether the request reached a backend is
@@ -605,7 +604,7 @@ fn attack(port: u16, kind: Attack, tag: &str, ledger: &Mutex<Ledger>) {
             let r = post(0, vec![b'u'; n]);
             abort(
                 &mut s,
-                r.head(port, "Content-Length: 100000\r\n\r\n"),
+                r.head(addr, "Content-Length: 100000\r\n\r\n"),
                 &r.body,
                 20,
             );
@@ -625,7 +624,7 @@ fn attack(port: u16, kind: Attack, tag: &str, ledger: &Mutex<Ledger>) {
             };
             abort(
                 &mut s,
-                r.head(port, "Content-Length: 5000\r\n\r\n"),
+                r.head(addr, "Content-Length: 5000\r\n\r\n"),
                 b"",
                 pause,
             );
@@ -636,7 +635,7 @@ fn attack(port: u16, kind: Attack, tag: &str, ledger: &Mutex<Ledger>) {
             let r = post(0, vec![b's'; 12_000]);
             abort(
                 &mut s,
-                r.head(port, "Content-Length: 30000\r\n\r\n"),
+                r.head(addr, "Content-Length: 30000\r\n\r\n"),
                 &r.body,
                 1000,
             );
@@ -646,7 +645,7 @@ fn attack(port: u16, kind: Attack, tag: &str, ledger: &Mutex<Ledger>) {
         Attack::BadChunk => {
             let r = post(0, vec![b'c'; 9000]);
             let mut b =
-                format!("{}\r\n", r.head(port, "Transfer-Encoding: chunked\r\n")).into_bytes();
+                format!("{}\r\n", r.head(addr, "Transfer-Encoding: chunked\r\n")).into_bytes();
             b.extend_from_slice(format!("{:x}\r\n", r.body.len()).as_bytes());
             b.extend_from_slice(&r.body);
             b.extend_from_slice(b"\r\nzz\r\n");
@@ -660,10 +659,10 @@ fn attack(port: u16, kind: Attack, tag: &str, ledger: &Mutex<Ledger>) {
             } else {
                 "Content-Length: 4\r\nTransfer-Encoding: chunked\r\n"
             };
-            let mut b = format!("{}\r\n", r.head(port, te)).into_bytes();
+            let mut b = format!("{}\r\n", r.head(addr, te)).into_bytes();
             b.extend(chunked(&r.body, &[17, 300, 5]));
             let next = get(1);
-            b.extend(next.plain(port, true));
+            b.extend(next.plain(addr, true));
             (vec![r, next], b, false, vec![])
         }
         Attack::DupClSame | Attack::DupClDiff => {
@@ -677,18 +676,18 @@ fn attack(port: u16, kind: Attack, tag: &str, ledger: &Mutex<Ledger>) {
                 "Content-Length: {first}\r\nContent-Length: {}\r\n\r\n",
                 r.body.len()
             );
-            let mut b = r.head(port, &cl).into_bytes();
+            let mut b = r.head(addr, &cl).into_bytes();
             b.extend_from_slice(&r.body);
             let next = get(1);
-            b.extend(next.plain(port, true));
+            b.extend(next.plain(addr, true));
             (vec![r, next], b, false, vec![])
         }
         Attack::PacketBody => {
             let r = post(0, packets.clone());
-            let mut b = r.plain(port, false);
+            let mut b = r.plain(addr, false);
             let (a, c) = (get(1), post(2, packets.clone()));
-            b.extend(a.plain(port, false));
-            b.extend(c.plain(port, true));
+            b.extend(a.plain(addr, false));
+            b.extend(c.plain(addr, true));
             (vec![r, a, c], b, false, vec![])
         }
         Attack::AlignedPackets => {
@@ -697,44 +696,44 @@ fn attack(port: u16, kind: Attack, tag: &str, ledger: &Mutex<Ledger>) {
             body.resize(2 * FIRST_CHUNK, b'Q');
             body.extend_from_slice(&packets);
             let r = post(0, body);
-            let b = r.plain(port, false);
+            let b = r.plain(addr, false);
             // First packet's worth, a pause, the rest: the packets start a body packet.
             let head_len = b.len() - r.body.len();
             let _ = s.write_all(&b[..head_len + FIRST_CHUNK]);
             thread::sleep(Duration::from_millis(30));
             let mut rest = b[head_len + FIRST_CHUNK..].to_vec();
             let next = get(1);
-            rest.extend(next.plain(port, true));
+            rest.extend(next.plain(addr, true));
             (vec![r, next], rest, false, vec![])
         }
         Attack::ClEatsNext => {
             let eaten = get(1);
-            let eaten_bytes = eaten.plain(port, false);
+            let eaten_bytes = eaten.plain(addr, false);
             let r = post(0, eaten_bytes);
-            let mut b = r.plain(port, false);
+            let mut b = r.plain(addr, false);
             let next = get(2);
-            b.extend(next.plain(port, true));
+            b.extend(next.plain(addr, true));
             (vec![r, next], b, false, vec![eaten.id])
         }
         Attack::ShortCl => {
             let r = post(0, b"ABCD".to_vec());
-            let mut b = r.plain(port, false);
+            let mut b = r.plain(addr, false);
             b.extend_from_slice(&packets);
             b.extend_from_slice(b"\r\n");
             let next = get(1);
-            b.extend(next.plain(port, true));
+            b.extend(next.plain(addr, true));
             (vec![r, next], b, false, vec![])
         }
         Attack::FakeLastChunk => {
             let mut body = b"x\r\n0\r\n\r\n".to_vec();
-            body.extend(smuggled_http(port));
+            body.extend(smuggled_http(addr));
             body.extend_from_slice(&packets);
             let r = post(0, body);
             let mut b =
-                format!("{}\r\n", r.head(port, "Transfer-Encoding: chunked\r\n")).into_bytes();
+                format!("{}\r\n", r.head(addr, "Transfer-Encoding: chunked\r\n")).into_bytes();
             b.extend(chunked(&r.body, &[r.body.len()]));
             let next = get(1);
-            b.extend(next.plain(port, true));
+            b.extend(next.plain(addr, true));
             (vec![r, next], b, false, vec![])
         }
     };
@@ -864,7 +863,7 @@ struct Load {
 
 fn run(mpm: Mpm, load: Load) {
     let mut rig = rig(mpm);
-    let port = rig.h.port();
+    let addr = rig.h.addr();
     let ledger = Arc::new(Mutex::new(Ledger::default()));
     let busy = Arc::new(AtomicUsize::new(load.attackers));
     let deadline = Instant::now() + Duration::from_secs(load.secs);
@@ -877,7 +876,7 @@ fn run(mpm: Mpm, load: Load) {
                         break;
                     }
                     let kind = ATTACKS[(a * 5 + i) % ATTACKS.len()];
-                    attack(port, kind, &format!("a{a}-{i:03}"), &ledger);
+                    attack(addr, kind, &format!("a{a}-{i:03}"), &ledger);
                 }
                 busy.fetch_sub(1, Ordering::Relaxed);
             })
@@ -887,7 +886,7 @@ fn run(mpm: Mpm, load: Load) {
         .map(|t| {
             let (ledger, busy) = (Arc::clone(&ledger), Arc::clone(&busy));
             let min = load.min_reqs;
-            thread::spawn(move || honest_client(port, t, min, &busy, deadline, &ledger))
+            thread::spawn(move || honest_client(addr, t, min, &busy, deadline, &ledger))
         })
         .collect();
     for t in honest {
@@ -901,12 +900,15 @@ fn run(mpm: Mpm, load: Load) {
     // they have read everything mod_rjk ever sent them.
     rig.h.shutdown();
     let settle = Instant::now() + Duration::from_secs(10);
-    while Instant::now() < settle
-        && rig
-            .fakes
-            .iter()
-            .any(|f| f.events("open").len() > f.events("close").len())
+    while rig
+        .fakes
+        .iter()
+        .any(|f| f.events("open").len() > f.events("close").len())
     {
+        assert!(
+            Instant::now() < settle,
+            "backend connections still open 10 s after httpd stopped"
+        );
         thread::sleep(Duration::from_millis(50));
     }
 

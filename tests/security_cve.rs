@@ -24,7 +24,7 @@ struct Single {
     fake: FakeAjp,
 }
 
-/// `{PORT}` in `conf_extra` becomes httpd's port (for `<VirtualHost>`).
+/// `{LISTEN}` in `conf_extra` becomes httpd's address:port (for `<VirtualHost>`).
 fn single(mpm: Mpm, scenario: &str, workers_extra: &str, conf_extra: &str) -> Single {
     let fake = FakeAjp::start("fake1", &["--scenario", scenario]);
     let root = ServerRoot::new(mpm);
@@ -36,7 +36,7 @@ fn single(mpm: Mpm, scenario: &str, workers_extra: &str, conf_extra: &str) -> Si
             fake.port
         ),
     );
-    let conf_extra = conf_extra.replace("{PORT}", &root.port.to_string());
+    let conf_extra = conf_extra.replace("{LISTEN}", &root.listen());
     root.configure(&format!(
         "JkWorkersFile {wf}\nJkLogFile logs/mod_jk.log\nJkLogLevel debug\nJkMount /app/* t1\n\
          <Location /jkstatus/>\n JkMount jkstatus\n</Location>\n{conf_extra}"
@@ -277,6 +277,15 @@ fn abandoned_upload(h: &Httpd, path: &str, cl: usize, sent: usize, stall: bool) 
     out
 }
 
+/// A marker request for `path` reaches the backend (and is answered), and it is the only
+/// request the backend ever saw: nothing sent before it was forwarded.
+fn assert_only_marker_arrived(s: &Single, path: &str) {
+    common::marker(&s.h, path, &[], std::slice::from_ref(&s.fake));
+    let reqs = s.fake.events("request");
+    assert_eq!(reqs.len(), 1, "{}", s.fake.log());
+    assert!(reqs[0].contains("rjk-marker="), "{}", reqs[0]);
+}
+
 /// Every later POST gets its own body back, checksummed by the backend.
 fn assert_bodies_not_mixed(h: &Httpd, rounds: usize) {
     for i in 0..rounds {
@@ -502,7 +511,7 @@ fn cve_2008_5519_client_abort_mid_upload_never_mixes_responses() {
     for sent in [0usize, 20_000, 20_000] {
         abandoned_upload(&s.h, "/app/echo", 100_000, sent, false);
     }
-    std::thread::sleep(Duration::from_millis(500));
+    s.h.wait_requests_logged("POST /app/echo ", 3);
     assert_bodies_not_mixed(&s.h, 10);
     assert_no_stray_packets(&s.fake);
     s.h.assert_clean_log();
@@ -526,9 +535,7 @@ fn cve_2014_8111_adjacent_slashes_cannot_bypass_unmount() {
         assert_ne!(r.status, 200, "{p} was served: {}", r.text());
         assert!(r.header("X-Backend").is_none(), "{p} reached the backend");
     }
-    std::thread::sleep(Duration::from_millis(200));
-    assert!(s.fake.events("request").is_empty(), "{}", s.fake.log());
-    assert_eq!(s.h.get("/app/public").status, 200);
+    assert_only_marker_arrived(&s, "/app/public");
     s.h.assert_clean_log();
 }
 
@@ -542,8 +549,8 @@ fn cve_2016_6808_long_vhost_and_uri_never_crash() {
         "ok",
         "",
         &format!(
-            "<VirtualHost 127.0.0.1:{{PORT}}>\n ServerName 127.0.0.1\n JkMountCopy On\n</VirtualHost>\n\
-             <VirtualHost 127.0.0.1:{{PORT}}>\n ServerName {long_host}\n JkMount /v/* t1\n</VirtualHost>\n"
+            "<VirtualHost {{LISTEN}}>\n ServerName 127.0.0.1\n JkMountCopy On\n</VirtualHost>\n\
+             <VirtualHost {{LISTEN}}>\n ServerName {long_host}\n JkMount /v/* t1\n</VirtualHost>\n"
         ),
     );
     let r = s.h.get_with("/v/short", &[("Host", &long_host)]);
@@ -666,9 +673,7 @@ fn cve_2023_41081_no_implicit_default_worker() {
             "{p}: {body}"
         );
     }
-    std::thread::sleep(Duration::from_millis(200));
-    assert!(s.fake.events("request").is_empty(), "{}", s.fake.log());
-    assert_eq!(s.h.get("/app/echo").status, 200);
+    assert_only_marker_arrived(&s, "/app/echo");
     s.h.assert_clean_log();
 }
 
@@ -980,7 +985,9 @@ fn cve_2022_36760_body_error_after_forward_request_closes_the_connection() {
             .as_bytes(),
         )
         .unwrap();
-        std::thread::sleep(Duration::from_millis(300));
+        // The broken chunk comes once FORWARD_REQUEST is out.
+        s.fake
+            .wait_request(&format!("\"uri\":\"/app/echo/broken{i}\""));
         c.write_all(b"ZZ-not-a-size\r\nGET /app/smuggled HTTP/1.1\r\n\r\n")
             .unwrap();
         let mut out = Vec::new();
@@ -1263,7 +1270,7 @@ fn cve_2026_34032_string_overrun_never_echoes_stale_bytes() {
     }
     // One client connection stays with one prefork child and its one backend connection:
     // the probe's over-long string would point into the fill's body bytes.
-    let mut ka = KeepAlive::connect(s.h.port());
+    let mut ka = KeepAlive::connect(s.h.addr());
     let fill = ka.get("/app/fault/stale_bytes/fill");
     assert_eq!(fill.status, 200);
     assert!(fill.body.len() == 8000 && fill.body.iter().all(|&b| b == b'S'));
@@ -1388,7 +1395,7 @@ fn cve_2005_3164_broken_post_never_feeds_another_request() {
     for _ in 0..3 {
         abandoned_upload(&s.h, "/app/echo/abandoned", 5000, 0, false);
     }
-    std::thread::sleep(Duration::from_millis(500));
+    s.h.wait_requests_logged("POST /app/echo/abandoned ", 3);
     // Whatever reached the backend for the abandoned uploads was ended (empty packet) or
     // its connection closed, before anything else used it.
     for r in requests_for(&s.fake, "/app/echo/abandoned") {
@@ -1414,13 +1421,13 @@ fn cve_2009_0033_marker_close_never_takes_members_to_err() {
         "close_on_marker",
         "worker.lb.error_escalation_time=600\nworker.lb.recover_time=600\n",
     );
-    let port = b.h.port();
+    let port = b.h.addr();
     // A long, well-formed request in flight on each member.
     let held: Vec<_> = ["m1", "m2"]
         .into_iter()
         .map(|m| {
             std::thread::spawn(move || {
-                let mut c = TcpStream::connect(("127.0.0.1", port)).unwrap();
+                let mut c = TcpStream::connect(port).unwrap();
                 c.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
                 c.write_all(
                     format!(
@@ -1610,7 +1617,7 @@ fn cve_2020_1938_ghostcat_attributes_never_from_the_client() {
 fn cve_2023_34981_no_headers_never_reuses_previous_headers() {
     let s = single(Mpm::Prefork, "ok", "worker.t1.connection_pool_size=1\n", "");
     for _ in 0..3 {
-        let mut ka = KeepAlive::connect(s.h.port());
+        let mut ka = KeepAlive::connect(s.h.addr());
         let r = ka.get("/app/xsecret");
         assert_eq!(r.header("X-Secret"), Some("A"));
         let r = ka.get("/app/fault/end_no_headers");
@@ -1638,7 +1645,7 @@ fn cve_2022_1319_extra_after_end_never_reaches_the_next_request() {
         "/app/fault/extra_after_end/100",
         "/app/fault/extra_after_end/100",
     ] {
-        let mut ka = KeepAlive::connect(s.h.port());
+        let mut ka = KeepAlive::connect(s.h.addr());
         let r = ka.get(fault);
         assert_eq!(r.status, 200);
         assert!(r.header("X-Stale").is_none());

@@ -44,6 +44,7 @@ fn chromium_disables_a_member_through_the_edit_form() {
     let shot = std::env::temp_dir().join(format!("rjk-jkmanager-{}.png", std::process::id()));
     let out = Command::new("node")
         .arg(dir.join("click_disable.mjs"))
+        .env("HTTPD_HOST", h.host())
         .arg(h.port().to_string())
         .arg("tomcat1")
         .arg(&shot)
@@ -125,10 +126,10 @@ fn chromium_on_another_site_cannot_change_the_status_manager() {
     root.configure(&format!(
         "CustomLog logs/access_log \"%m %U%q %>s\"\n\
          JkWorkersFile {wf}\nJkLogFile logs/mod_jk.log\n\
-         <VirtualHost 127.0.0.1:{port}>\n ServerName jkm.test\n\
+         <VirtualHost {listen}>\n ServerName jkm.test\n\
          <Location /jkmanager/>\n  JkMount jkstatus\n  Require ip 127.0.0.1\n </Location>\n\
          </VirtualHost>\n",
-        port = root.port,
+        listen = root.listen(),
     ));
     let h = root.start();
     let member = |h: &common::Httpd| {
@@ -147,6 +148,7 @@ fn chromium_on_another_site_cannot_change_the_status_manager() {
 
     let out = Command::new("node")
         .arg(dir.join("cross_site_attack.mjs"))
+        .env("HTTPD_HOST", h.host())
         .args([
             &h.port().to_string(),
             "/jkmanager/",

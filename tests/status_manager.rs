@@ -198,7 +198,7 @@ fn a_change_made_through_one_child_is_seen_by_all_ten() {
     );
     // Ten open connections are ten busy children: each request below runs in its own.
     let mut conns: Vec<common::KeepAlive> = (0..10)
-        .map(|_| common::KeepAlive::connect(s.h.port()))
+        .map(|_| common::KeepAlive::connect(s.h.addr()))
         .collect();
     for c in conns.iter_mut() {
         assert_eq!(c.get("/echo").status, 200);

@@ -81,7 +81,7 @@ type Fields = Vec<(String, String)>;
 fn counters_after_traffic(module: Option<&str>) -> (Fields, Fields) {
     let f = fakes();
     let h = start(Mpm::Prefork, module, &f, "");
-    let mut ka = KeepAlive::connect(h.port());
+    let mut ka = KeepAlive::connect(h.addr());
     for p in [
         "/lb/a",
         "/solo/b",
@@ -205,8 +205,8 @@ fn ajp_edits_and_resets_reach_every_prefork_child() {
     let h = start(Mpm::Prefork, None, &f, "");
     h.wait_children(2);
     // Two keep-alive connections: two children, each with a pooled backend connection.
-    let mut a = KeepAlive::connect(h.port());
-    let mut b = KeepAlive::connect(h.port());
+    let mut a = KeepAlive::connect(h.addr());
+    let mut b = KeepAlive::connect(h.addr());
     for ka in [&mut a, &mut b] {
         assert_eq!(ka.get("/solo/x").header("X-Backend"), Some("f3"));
     }
@@ -318,31 +318,34 @@ fn start_with_vhosts(module: Option<&str>, f: &FakeAjp) -> Httpd {
             p = f.port
         ),
     );
-    let port = root.port;
+    let (port, listen) = (root.port, root.listen());
     root.configure(&format!(
         "JkWorkersFile {wf}\nJkShmFile logs/jk-runtime-status\nJkLogFile logs/mod_jk.log\n\
          JkMount /solo/* solo\nJkMount /jkmanager/* jkstatus\n\
          <VirtualHost *:{port}>\nServerName other.test\n\
          JkMount /vsolo/* solo\nJkMount /vlb/* lb\nJkMount /exact.jsp solo\n</VirtualHost>\n\
-         <VirtualHost 127.0.0.1:{port}>\nServerName copy.test\nJkMountCopy On\n\
+         <VirtualHost {listen}>\nServerName copy.test\nJkMountCopy On\n\
          JkMount /copy/* solo\n</VirtualHost>\n"
     ));
     root.start()
 }
 
 /// The map listing of every format (txt `Map:` lines, prop map keys, xml map elements),
-/// plus each `map_count`, with the httpd port replaced by `PORT`.
+/// plus each `map_count`, with httpd's address and port replaced by `HOST` and `PORT`.
 fn map_listings(module: Option<&str>) -> Vec<(String, Vec<String>)> {
     let f = FakeAjp::start("f1", &[]);
     let h = start_with_vhosts(module, &f);
-    let port = format!(":{}]", h.port());
+    let addr = format!("{}]", h.addr());
     let mut all = Vec::new();
     for q in ["", "cmd=show&w=solo&", "cmd=show&w=lb&"] {
         for mime in ["txt", "prop", "xml"] {
             let query = format!("{q}mime={mime}");
             let r = h.get(&format!("/jkmanager/?{query}"));
             assert_eq!(r.status, 200, "{query}: {}", r.text());
-            let text = r.text().replace(&port, ":PORT]");
+            let text = r
+                .text()
+                .replace(&addr, "HOST:PORT]")
+                .replace(&format!(":{}]", h.port()), ":PORT]");
             let lines: Vec<String> = match mime {
                 // An xml element spans lines: keep the map elements and the counts.
                 "xml" => text
@@ -390,8 +393,8 @@ fn maps_of_every_virtual_host_as_mod_jk_lists_them() {
     for needle in [
         "server=\"other.test [*:PORT]\" uri=\"/vsolo/*\"",
         "server=\"other.test [*:PORT]\" uri=\"/vlb/*\"",
-        "server=\"copy.test [127.0.0.1:PORT]\" uri=\"/copy/*\"",
-        "server=\"copy.test [127.0.0.1:PORT]\" uri=\"/solo/*\"",
+        "server=\"copy.test [HOST:PORT]\" uri=\"/copy/*\"",
+        "server=\"copy.test [HOST:PORT]\" uri=\"/solo/*\"",
         "server=\"127.0.0.1\" uri=\"/solo/*\"",
     ] {
         assert!(
@@ -437,8 +440,8 @@ fn connected_drops_when_prefork_children_exit() {
     assert!(field(&s, "max_connected").unwrap().parse::<u64>().unwrap() >= 1);
 
     // Children that hold a connection count it; a graceful restart ends them.
-    let mut a = KeepAlive::connect(h.port());
-    let mut b = KeepAlive::connect(h.port());
+    let mut a = KeepAlive::connect(h.addr());
+    let mut b = KeepAlive::connect(h.addr());
     for ka in [&mut a, &mut b] {
         assert_eq!(ka.get("/solo/y").status, 200);
     }
@@ -452,7 +455,7 @@ fn connected_drops_when_prefork_children_exit() {
 /// A POST whose body stops short of its Content-Length: a client error.
 fn truncated_post(h: &Httpd, path: &str) {
     use std::io::{Read, Write};
-    let mut c = std::net::TcpStream::connect(("127.0.0.1", h.port())).unwrap();
+    let mut c = std::net::TcpStream::connect(h.addr()).unwrap();
     let head = format!("POST {path} HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n0123456789");
     c.write_all(head.as_bytes()).unwrap();
     c.shutdown(std::net::Shutdown::Write).unwrap();
@@ -500,7 +503,7 @@ fn every_prometheus_series_is_fed() {
     ok("/jkmanager/?cmd=update&w=lb&sw=m2&vwa=A&mime=txt");
     ok("/jkmanager/?cmd=update&w=solo&vart=0&mime=txt");
     let before = (f[1].events("request").len(), f[2].events("request").len());
-    let port = h.port();
+    let port = h.addr();
     let slow: Vec<_> = ["/lb/sleep/2500", "/solo/sleep/2500"]
         .into_iter()
         .map(|p| {

@@ -35,7 +35,7 @@ fn start(mpm: Mpm, fake: &FakeAjp, worker_extra: &str) -> Httpd {
 fn mixed(h: &Arc<Httpd>, clients: usize, each: usize, round: &str) -> Vec<String> {
     let threads: Vec<_> = (0..clients)
         .map(|c| {
-            let port = h.port();
+            let port = h.addr();
             let round = round.to_string();
             std::thread::spawn(move || {
                 let mut ka = KeepAlive::connect(port);

@@ -155,7 +155,7 @@ fn a_100_mib_download_streams_with_flat_memory() {
     }
     let before = h.children_peak_rss_kib();
     let n: usize = 100 << 20;
-    let (mut reader, head) = common::open_download(h.port(), &format!("/size/{n}"), "");
+    let (mut reader, head) = common::open_download(h.addr(), &format!("/size/{n}"), "");
     let mut buf = vec![0u8; 256 * 1024];
     let mut body_bytes = 0usize;
     let mut mismatch = None;
@@ -234,7 +234,7 @@ fn flushed_output_reaches_the_client_before_the_response_ends() {
     use std::io::{Read, Write};
     let t = Tomcat::start("tcF", "tc-secret-F");
     let h = start(Mpm::Event, &t);
-    let mut s = std::net::TcpStream::connect(("127.0.0.1", h.port())).unwrap();
+    let mut s = std::net::TcpStream::connect(h.addr()).unwrap();
     let t0 = std::time::Instant::now();
     s.write_all(b"GET /sleep/2000?flush=1 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
         .unwrap();

@@ -38,7 +38,7 @@ fn start() -> (Httpd, FakeAjp) {
 /// Reads until the server closes, then parses; the harness's own read timeout is too short
 /// for a traced httpd.
 fn exchange(h: &Httpd, raw: &[u8]) -> common::Response {
-    let mut s = TcpStream::connect(("127.0.0.1", h.port())).unwrap();
+    let mut s = TcpStream::connect(h.addr()).unwrap();
     s.set_read_timeout(Some(PATIENCE)).unwrap();
     s.write_all(raw).unwrap();
     let mut out = Vec::new();
@@ -72,7 +72,7 @@ fn field<'a>(body: &'a str, key: &str) -> Option<&'a str> {
 
 /// The client goes away after `send`, having read at most `read` bytes.
 fn abort(h: &Httpd, send: &[u8], read: usize) {
-    let mut s = TcpStream::connect(("127.0.0.1", h.port())).unwrap();
+    let mut s = TcpStream::connect(h.addr()).unwrap();
     s.set_read_timeout(Some(PATIENCE)).unwrap();
     s.write_all(send).unwrap();
     let mut buf = vec![0; read];

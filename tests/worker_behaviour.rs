@@ -76,7 +76,7 @@ fn wait_for(fake: &FakeAjp, what: &str, f: impl Fn(&[Json]) -> bool) -> Vec<Json
 fn worker_prepost_timeout_cpings_a_pooled_connection_before_each_request() {
     let (h, fake) = single("worker.w.prepost_timeout=1000\n", "");
     // One client connection: one httpd child, so its pooled backend connection is reused.
-    let mut client = KeepAlive::connect(h.port());
+    let mut client = KeepAlive::connect(h.addr());
     let first = client.get("/app/echo");
     assert_eq!(first.status, 200);
     let second = client.get("/app/echo");
@@ -111,7 +111,7 @@ fn worker_prepost_timeout_cpings_a_pooled_connection_before_each_request() {
 #[test]
 fn worker_prepost_timeout_unset_sends_no_cping() {
     let (h, fake) = single("", "");
-    let mut client = KeepAlive::connect(h.port());
+    let mut client = KeepAlive::connect(h.addr());
     let first = client.get("/app/echo");
     let second = client.get("/app/echo");
     assert_eq!(

@@ -386,11 +386,18 @@ fn worker_lb_retries_is_the_number_of_members_tried() {
     }
 }
 
-/// Fakes `v4` on 127.0.0.1 and `v6` on [::1], on the same port number.
+/// Fakes `v4` on 127.0.0.1 and `v6` on [::1], on the same port number (v6 binds port 0;
+/// when that number is taken on 127.0.0.1, both start again).
 fn dual_fakes() -> (FakeAjp, FakeAjp) {
-    let v6 = FakeAjp::start_at("v6", "[::1]:0");
-    let v4 = FakeAjp::start_at("v4", &format!("127.0.0.1:{}", v6.port));
-    (v4, v6)
+    let mut why = String::new();
+    for _ in 0..5 {
+        let v6 = FakeAjp::start_at("v6", "[::1]:0");
+        match FakeAjp::try_start_at("v4", &format!("127.0.0.1:{}", v6.port)) {
+            Ok(v4) => return (v4, v6),
+            Err(e) => why = e,
+        }
+    }
+    panic!("no port free on both 127.0.0.1 and [::1]: {why}");
 }
 
 /// httpd on `root` with `workers` as workers.properties (each worker mounts itself with

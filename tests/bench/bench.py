@@ -67,6 +67,7 @@ import http.client
 import json
 import os
 import platform
+import random
 import re
 import resource
 import shutil
@@ -136,17 +137,17 @@ def _to_interrupt(signum, _frame):
     raise KeyboardInterrupt(f"signal {signum}")
 
 
-def free_ports(n: int) -> list[int]:
-    socks = []
+def random_ports(n: int) -> list[int]:
+    """n distinct random ports below the kernel's ephemeral range, so that no outgoing
+    connection can hold one. Nothing is bound here: the server binds them itself, and the
+    caller picks new ones when it reports a clash (httpd: "Address already in use" in its
+    error log; Tomcat: a BindException)."""
     try:
-        for _ in range(n):
-            s = socket.socket()
-            s.bind(("127.0.0.1", 0))
-            socks.append(s)
-        return [s.getsockname()[1] for s in socks]
-    finally:
-        for s in socks:
-            s.close()
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            first = int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        first = 32768
+    return random.SystemRandom().sample(range(10000, max(first, 12000)), n)
 
 
 def wait_port(port: int, timeout: float, alive=lambda: True) -> bool:
@@ -330,12 +331,9 @@ class TomcatBackends(Backends):
         env["RJK_TOMCAT_JAVA_OPTS"] = os.environ.get("RJK_TOMCAT_JAVA_OPTS", java_opts)
         env["RJK_TOMCAT_MAX_THREADS"] = str(max_threads)
         env.setdefault("RJK_TOMCAT_START_TIMEOUT", "180")
-        starts = []
-        ports = free_ports(9)
-        for i, name in enumerate(NODES):
+        def launch(i: int, name: str):
             base = self.bases[i]
-            ajp, http_port, shut = ports[3 * i : 3 * i + 3]
-            CLEANUP.add(f"tomcat {name}", lambda b=base: self._stop(b))
+            ajp, http_port, shut = random_ports(3)
             out = open(workdir / f"tomcat-{name}.start.log", "w+b")
             p = subprocess.Popen(
                 ["bash", str(TOMCAT_SH), "start", str(base), name, str(ajp), str(http_port), str(shut), SECRET],
@@ -345,18 +343,29 @@ class TomcatBackends(Backends):
                 start_new_session=True,
             )
             CLEANUP.add(f"tomcat.sh start {name}", lambda p=p: (p.poll() is None and p.kill(), p.wait()))
-            starts.append((name, p, out, ajp))
+            return (name, p, out, ajp)
+
+        starts = []
+        for i, name in enumerate(NODES):
+            CLEANUP.add(f"tomcat {name}", lambda b=self.bases[i]: self._stop(b))
+            starts.append(launch(i, name))
         log(f"starting 3 Tomcat (java opts: {env['RJK_TOMCAT_JAVA_OPTS'] or 'tomcat.sh defaults'})")
-        for name, p, out, ajp in starts:
-            try:
-                stdout, _ = p.communicate(timeout=240)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait()
-                raise BenchError(f"tomcat {name} did not start in 240 s")
-            if p.returncode != 0:
+        for i, (name, p, out, ajp) in enumerate(starts):
+            for attempt in range(5):
+                try:
+                    stdout, _ = p.communicate(timeout=240)
+                except subprocess.TimeoutExpired:
+                    p.kill()
+                    p.wait()
+                    raise BenchError(f"tomcat {name} did not start in 240 s")
                 out.seek(0)
-                raise BenchError(f"tomcat {name} failed to start:\n{out.read().decode(errors='replace')[-3000:]}")
+                text = out.read().decode(errors="replace")
+                if p.returncode == 0:
+                    break
+                if attempt == 4 or "BindException" not in text:
+                    raise BenchError(f"tomcat {name} failed to start:\n{text[-3000:]}")
+                log(f"tomcat {name}: port clash, retrying with new ports")
+                name, p, out, ajp = launch(i, name)
             self.ports.append(ajp)
             self.pids.append(int(stdout.decode().split()[-1]))
         log(f"Tomcat AJP ports {self.ports}, JVM pids {self.pids}")
@@ -475,7 +484,7 @@ class Httpd:
         self.root = workdir / f"httpd-{connector}"
         for sub in ("conf", "logs", "run", "htdocs"):
             (self.root / sub).mkdir(parents=True, exist_ok=True)
-        self.lb_port, self.single_port = free_ports(2)
+        self.lb_port, self.single_port = random_ports(2)
         self.proc: subprocess.Popen | None = None
         self.known_children: set[int] = set()
         user = "User www-data\nGroup www-data\n" if IS_ROOT else ""
@@ -544,17 +553,21 @@ DocumentRoot "{self.root}/htdocs"
         if t.returncode != 0:
             raise BenchError(f"{self.connector}: apache2 -t failed:\n{t.stderr}")
         CLEANUP.add(f"httpd {self.connector}", self.stop)
-        self.proc = subprocess.Popen(
-            [APACHE2, "-DFOREGROUND", "-d", str(self.root), "-f", str(self.conf)],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=open(self.root / "logs" / "stderr", "wb"),
-            start_new_session=True,
-            preexec_fn=_die_with_parent(signal.SIGTERM),
-        )
-        alive = lambda: self.proc.poll() is None  # noqa: E731
-        if not (wait_port(self.lb_port, 20, alive) and wait_port(self.single_port, 20, alive)):
-            raise BenchError(f"{self.connector}: httpd did not start:\n{self.error_log()[-3000:]}")
+        for attempt in range(5):
+            self.proc = subprocess.Popen(
+                [APACHE2, "-DFOREGROUND", "-d", str(self.root), "-f", str(self.conf)],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=open(self.root / "logs" / "stderr", "wb"),
+                start_new_session=True,
+                preexec_fn=_die_with_parent(signal.SIGTERM),
+            )
+            alive = lambda: self.proc.poll() is None  # noqa: E731
+            if wait_port(self.lb_port, 20, alive) and wait_port(self.single_port, 20, alive):
+                break
+            if attempt == 4 or alive() or "Address already in use" not in self.error_log():
+                raise BenchError(f"{self.connector}: httpd did not start:\n{self.error_log()[-3000:]}")
+            self._move_ports()
         deadline = time.monotonic() + 10
         while len(self.children()) < 2 and time.monotonic() < deadline:
             time.sleep(0.05)
@@ -570,6 +583,16 @@ DocumentRoot "{self.root}/htdocs"
         if self.proc is None:
             return 0
         return proc_ticks(self.proc.pid, with_children=True) + sum(proc_ticks(c) for c in self.children())
+
+    def _move_ports(self) -> None:
+        """After a clash: new random ports in the configuration, a fresh error log."""
+        new = random_ports(2)
+        text = self.conf.read_text()
+        for old, port in zip((self.lb_port, self.single_port), new):
+            text = text.replace(f"127.0.0.1:{old}", f"127.0.0.1:{port}")
+        self.conf.write_text(text)
+        self.lb_port, self.single_port = new
+        (self.root / "logs" / "error_log").unlink(missing_ok=True)
 
     def error_log(self) -> str:
         try:

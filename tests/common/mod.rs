@@ -1,9 +1,9 @@
 //! Test harness: a private Debian `apache2` with the freshly built mod_rjk, in its own
-//! ServerRoot under the temp dir, listening on a free loopback port.
+//! ServerRoot under the temp dir, listening on a random loopback address and port.
 #![allow(dead_code)]
 
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -66,13 +66,41 @@ pub fn apache_modules_dir() -> String {
     String::from_utf8(out.stdout).unwrap().trim().to_string()
 }
 
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+/// A random number: the std hasher's per-process random keys over a counter and the clock.
+pub fn random_u64() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u64(N.fetch_add(1, std::sync::atomic::Ordering::Relaxed));
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos()),
+    );
+    h.write_u32(std::process::id());
+    h.finish()
 }
+
+/// A random loopback address `127.a.b.c`, each of `a`, `b`, `c` in 100..=254: never
+/// 127.0.0.1, where every outgoing loopback connection takes its ephemeral port, nor
+/// 127.0.1.1; always 15 characters, so that two httpds send requests of the same size
+/// (the address is in every AJP request) and byte counters compare. For a server that
+/// cannot bind port 0 and say which port it got (httpd): with a random address and a
+/// random port ([`random_port`]) a clash is unlikely, and the caller retries with a new
+/// address when the server reports one. Clients still connect from 127.0.0.1.
+pub fn random_loopback() -> String {
+    let r = random_u64();
+    let [a, b, c] = [r, r >> 16, r >> 32].map(|x| 100 + x % 155);
+    format!("127.{a}.{b}.{c}")
+}
+
+/// A random port in 20000..60000, for use with [`random_loopback`].
+pub fn random_port() -> u16 {
+    20_000 + (random_u64() % 40_000) as u16
+}
+
+/// What httpd writes to its error log when its Listen address is taken.
+pub const ADDRESS_IN_USE: &str = "Address already in use";
 
 /// A loopback port this test owns and nobody listens on: bound but never listening, so a
 /// connect to it is refused for as long as the value lives, whatever else runs on the
@@ -114,6 +142,9 @@ pub fn down_port() -> u16 {
 /// A throw-away ServerRoot with config files; `start()` runs httpd on it.
 pub struct ServerRoot {
     pub dir: PathBuf,
+    /// The loopback address httpd listens on ([`random_loopback`]); a start that finds
+    /// `host:port` taken moves every file under conf/ to a new address and tries again.
+    pub host: String,
     pub port: u16,
     pub mpm: Mpm,
     /// The `.so` that `configure` loads as `jk_module`: mod_rjk's copy in modules/ unless
@@ -145,7 +176,8 @@ impl ServerRoot {
             // Relative to the ServerRoot, as an admin writes it.
             module: PathBuf::from("modules/mod_rjk.so"),
             dir,
-            port: free_port(),
+            host: random_loopback(),
+            port: random_port(),
             mpm,
         }
     }
@@ -155,6 +187,21 @@ impl ServerRoot {
     pub fn with_module(mut self, so: &Path) -> ServerRoot {
         self.module = so.to_path_buf();
         self
+    }
+
+    /// `host:port`, httpd's main listen address.
+    pub fn listen(&self) -> String {
+        format!("{}:{}", self.host, self.port)
+    }
+
+    /// Another random port, e.g. for a second `Listen {host}:PORT` (TLS).
+    pub fn other_port(&self) -> u16 {
+        loop {
+            let p = random_port();
+            if p != self.port {
+                return p;
+            }
+        }
     }
 
     pub fn path(&self, rel: &str) -> String {
@@ -179,7 +226,7 @@ impl ServerRoot {
         };
         let conf = format!(
             r#"ServerRoot "{root}"
-Listen 127.0.0.1:{port}
+Listen {host}:{port}
 ServerName 127.0.0.1
 LoadModule mpm_{mpm}_module {mods}/mod_mpm_{mpm}.so
 LoadModule authz_core_module {mods}/mod_authz_core.so
@@ -194,6 +241,7 @@ LoadModule jk_module {module}
 DefaultRuntimeDir run
 ErrorLog logs/error_log
 LogLevel warn
+CustomLog logs/requests_log "%m %U%q %>s"
 TypesConfig /etc/mime.types
 DocumentRoot "{root}/htdocs"
 <Directory "{root}/htdocs">
@@ -203,6 +251,7 @@ DirectoryIndex index.html
 {extra}
 "#,
             root = self.dir.display(),
+            host = self.host,
             port = self.port,
             tuning = self.mpm.tuning(),
             module = self.module.display(),
@@ -229,7 +278,7 @@ DirectoryIndex index.html
 
     /// [`Self::start`] with httpd run by `wrapper` (a command and its arguments that ends
     /// by running the program it is given, e.g. `unshare -m sh -c '...; exec "$@"' sh`).
-    pub fn start_wrapped(self, wrapper: &[&str]) -> Httpd {
+    pub fn start_wrapped(mut self, wrapper: &[&str]) -> Httpd {
         if std::env::var_os("RJK_VALGRIND").is_some_and(|v| v == "1") {
             // The ServerRoot goes away with the Httpd: keep the reports outside it.
             let log = std::env::temp_dir().join("rjk-valgrind.%p");
@@ -241,6 +290,54 @@ DirectoryIndex index.html
             "apache2 -t failed:\n{}",
             String::from_utf8_lossy(&t.stderr)
         );
+        for attempt in 1.. {
+            let mut child = self.spawn(wrapper);
+            let deadline = Instant::now() + Duration::from_secs(20);
+            while !self.serves() {
+                if let Ok(Some(_)) = child.try_wait() {
+                    break;
+                }
+                if Instant::now() > deadline {
+                    // Dropping the Httpd stops it.
+                    let h = Httpd { root: self, child };
+                    panic!(
+                        "httpd did not start listening; error_log:\n{}",
+                        h.error_log()
+                    );
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            if self.serves() {
+                return Httpd { root: self, child };
+            }
+            // httpd exited: a taken address is reported on stderr or in the error log.
+            let mut why = String::new();
+            if let Some(mut e) = child.stderr.take() {
+                let _ = e.read_to_string(&mut why);
+            }
+            let _ = child.wait();
+            why += &std::fs::read_to_string(self.dir.join("logs/error_log")).unwrap_or_default();
+            assert!(
+                why.contains(ADDRESS_IN_USE) && attempt < 5,
+                "httpd did not start listening on {}:\n{why}",
+                self.listen()
+            );
+            eprintln!("{} is taken; httpd tries another address", self.listen());
+            self.move_to(&random_loopback());
+        }
+        unreachable!()
+    }
+
+    /// The module's post_config of the second configuration pass (the one that serves)
+    /// has run once the MPM logs "resuming normal operations"; the port accepts
+    /// connections from the first pass on.
+    fn serves(&self) -> bool {
+        std::fs::read_to_string(self.dir.join("logs/error_log"))
+            .is_ok_and(|l| l.contains("resuming normal operations"))
+            && TcpStream::connect(self.listen()).is_ok()
+    }
+
+    fn spawn(&self, wrapper: &[&str]) -> Child {
         let mut cmd = match wrapper.split_first() {
             Some((prog, args)) => {
                 let mut c = Command::new(prog);
@@ -249,8 +346,7 @@ DirectoryIndex index.html
             }
             None => Command::new(APACHE2),
         };
-        let child = cmd
-            .args(["-DFOREGROUND", "-d"])
+        cmd.args(["-DFOREGROUND", "-d"])
             .arg(&self.dir)
             .arg("-f")
             .arg(self.dir.join("conf/httpd.conf"))
@@ -260,10 +356,19 @@ DirectoryIndex index.html
             // prefork signals its whole process group on stop/restart: keep ours out of it.
             .process_group(0)
             .spawn()
-            .expect("start apache2");
-        let h = Httpd { root: self, child };
-        h.wait_ready();
-        h
+            .expect("start apache2")
+    }
+
+    /// After a clash: the address `host` replaces the old one in every file under conf/,
+    /// and the error log starts afresh.
+    fn move_to(&mut self, host: &str) {
+        for e in std::fs::read_dir(self.dir.join("conf")).unwrap().flatten() {
+            if let Ok(text) = std::fs::read_to_string(e.path()) {
+                std::fs::write(e.path(), text.replace(&self.host, host)).unwrap();
+            }
+        }
+        let _ = std::fs::remove_file(self.dir.join("logs/error_log"));
+        self.host = host.to_string();
     }
 
     /// httpd as one process (`-X`, so every request runs in the traced process) under
@@ -308,7 +413,7 @@ DirectoryIndex index.html
             .expect("start valgrind (Debian: apt-get install valgrind)");
         // Loading httpd and the module's debug info under valgrind takes many seconds.
         let deadline = Instant::now() + Duration::from_secs(180);
-        while TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+        while TcpStream::connect(self.listen()).is_err() {
             if let Ok(Some(status)) = child.try_wait() {
                 panic!(
                     "httpd under valgrind exited with {status}:\n{}\n{}",
@@ -376,19 +481,25 @@ impl Httpd {
         self.root.port
     }
 
+    /// The loopback address httpd listens on (not 127.0.0.1).
+    pub fn host(&self) -> &str {
+        &self.root.host
+    }
+
+    /// Where httpd listens: connect here.
+    pub fn addr(&self) -> SocketAddr {
+        self.root.listen().parse().expect("an IPv4 listen address")
+    }
+
     pub fn pid(&self) -> u32 {
         self.child.id()
     }
 
-    /// The port accepts connections from httpd's first configuration pass on; the module's
-    /// post_config of the second pass (the one that serves) has run once the MPM logs
-    /// "resuming normal operations".
+    /// Waits until the (re)started httpd serves: see [`ServerRoot::serves`].
     fn wait_ready(&self) {
         let deadline = Instant::now() + Duration::from_secs(20);
         while Instant::now() < deadline {
-            if self.error_log().contains("resuming normal operations")
-                && TcpStream::connect(("127.0.0.1", self.port())).is_ok()
-            {
+            if self.root.serves() {
                 return;
             }
             std::thread::sleep(Duration::from_millis(50));
@@ -459,7 +570,7 @@ impl Httpd {
 
     /// A fresh client connection whose reads give up after 30 s.
     pub fn connect(&self) -> TcpStream {
-        let s = TcpStream::connect(("127.0.0.1", self.port())).unwrap();
+        let s = TcpStream::connect(self.addr()).unwrap();
         s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
         s
     }
@@ -530,6 +641,16 @@ impl Httpd {
             }
             std::thread::sleep(Duration::from_millis(50));
         }
+    }
+
+    /// Waits until httpd's request log (`%m %U%q %>s` per line, written once httpd is done
+    /// with a request) has at least `n` lines starting with `prefix`, e.g. `"POST /app/echo "`:
+    /// the positive event that a request, even one whose client went away, was finished.
+    pub fn wait_requests_logged(&self, prefix: &str, n: usize) -> String {
+        let what = format!("{n} requests {prefix:?}");
+        self.wait_log("logs/requests_log", &what, |l| {
+            l.lines().filter(|x| x.starts_with(prefix)).count() >= n
+        })
     }
 
     pub fn signal(&self, sig: i32) {
@@ -676,7 +797,8 @@ fn dechunk(mut b: &[u8]) -> Option<Vec<u8>> {
     }
 }
 
-/// The scriptable fake AJP backend (`rjk-fakeajp`), on a free loopback port.
+/// The scriptable fake AJP backend (`rjk-fakeajp`), on a loopback port it binds itself
+/// (port 0) and reports.
 pub struct FakeAjp {
     child: Child,
     pub port: u16,
@@ -707,6 +829,16 @@ impl FakeAjp {
     }
 
     fn spawn(name: &str, listen: &str, extra_args: &[&str]) -> FakeAjp {
+        FakeAjp::try_spawn(name, listen, extra_args)
+            .unwrap_or_else(|why| panic!("rjk-fakeajp did not start on {listen}: {why}"))
+    }
+
+    /// [`Self::start_at`] that reports a listen address it could not bind (e.g. taken).
+    pub fn try_start_at(name: &str, listen: &str) -> Result<FakeAjp, String> {
+        FakeAjp::try_spawn(name, listen, &[])
+    }
+
+    fn try_spawn(name: &str, listen: &str, extra_args: &[&str]) -> Result<FakeAjp, String> {
         use std::io::BufRead;
         let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         let log = std::env::temp_dir().join(format!("rjk-fake-{}-{n}.log", std::process::id()));
@@ -731,12 +863,19 @@ impl FakeAjp {
         std::io::BufReader::new(child.stdout.take().unwrap())
             .read_line(&mut line)
             .unwrap();
-        let port = line
+        match line
             .trim()
             .strip_prefix("READY ")
             .and_then(|p| p.parse().ok())
-            .unwrap_or_else(|| panic!("rjk-fakeajp did not start: {line:?}"));
-        FakeAjp { child, port, log }
+        {
+            Some(port) => Ok(FakeAjp { child, port, log }),
+            None => {
+                // It exits at once when it cannot listen (its reason went to stderr).
+                let status = child.wait();
+                let _ = std::fs::remove_file(&log);
+                Err(format!("no READY line ({line:?}), exit {status:?}"))
+            }
+        }
     }
 
     pub fn log(&self) -> String {
@@ -753,16 +892,72 @@ impl FakeAjp {
             .collect()
     }
 
-    /// Waits until at least `n` events of a kind were logged (the fake logs after acting).
+    /// Waits until at least `n` events of a kind were logged (the fake logs after acting);
+    /// panics after 10 s, so that no caller goes on to judge a log still being written.
     pub fn wait_events(&self, ev: &str, n: usize) -> Vec<String> {
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
             let e = self.events(ev);
-            if e.len() >= n || Instant::now() > deadline {
+            if e.len() >= n {
                 return e;
             }
+            assert!(
+                Instant::now() < deadline,
+                "the backend logged {} of {n} {ev:?} events:\n{}",
+                e.len(),
+                self.log()
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
+    }
+}
+
+impl FakeAjp {
+    /// Waits until a `request` event containing `needle` was logged and returns it; panics
+    /// after 10 s.
+    pub fn wait_request(&self, needle: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Some(e) = self
+                .events("request")
+                .into_iter()
+                .find(|e| e.contains(needle))
+            {
+                return e;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the backend never saw a request with {needle}:\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+/// Proof that httpd and the fakes are done with everything sent before: a marker request
+/// `GET {path}?rjk-marker=N` (with `headers`) must be answered 200 and be logged by one of
+/// `fakes`, whose index is returned. A fake logs a request before acting on it and httpd
+/// answers only once it is done with the backend, so after the marker an event that is
+/// still missing from the fakes' logs never happened (rather than not yet).
+pub fn marker(h: &Httpd, path: &str, headers: &[(&str, &str)], fakes: &[FakeAjp]) -> usize {
+    static MARKS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = MARKS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    let query = format!("rjk-marker={}-{n}", std::process::id());
+    let r = h.get_with(&format!("{path}?{query}"), headers);
+    assert_eq!(r.status, 200, "marker {path}: {}", r.text());
+    let needle = format!("\"query\":\"{query}\"");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let seen = |f: &FakeAjp| f.events("request").iter().any(|e| e.contains(&needle));
+        if let Some(i) = fakes.iter().position(seen) {
+            return i;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no backend logged the marker {query}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
     }
 }
 
@@ -826,12 +1021,12 @@ pub fn spread_over(h: &Httpd, path: &str, n: usize) -> std::collections::BTreeMa
 /// Sends a `Connection: close` GET and reads the response head, leaving the body to
 /// be read (slowly, partly, or not at all) by the caller.
 pub fn open_download(
-    port: u16,
+    addr: SocketAddr,
     path: &str,
     extra: &str,
 ) -> (std::io::BufReader<std::net::TcpStream>, String) {
     use std::io::{BufRead, Write};
-    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
     s.write_all(
         format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n{extra}\r\n").as_bytes(),
@@ -887,8 +1082,8 @@ pub struct KeepAlive {
 }
 
 impl KeepAlive {
-    pub fn connect(port: u16) -> KeepAlive {
-        let s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    pub fn connect(addr: SocketAddr) -> KeepAlive {
+        let s = TcpStream::connect(addr).unwrap();
         s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
         KeepAlive {
             reader: std::io::BufReader::new(s),

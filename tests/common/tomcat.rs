@@ -9,7 +9,7 @@
 #![allow(dead_code)]
 
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Mutex;
@@ -112,13 +112,41 @@ pub fn script_path() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/tomcat/tomcat.sh")
 }
 
-/// `N` distinct loopback ports that were free a moment ago. All listeners are held until
-/// every port is picked, so the ports differ from each other.
-fn free_ports<const N: usize>() -> [u16; N] {
-    let listeners: Vec<TcpListener> = (0..N)
-        .map(|_| TcpListener::bind("127.0.0.1:0").unwrap())
-        .collect();
-    std::array::from_fn(|i| listeners[i].local_addr().unwrap().port())
+/// `N` distinct random ports below the kernel's ephemeral range, so that no outgoing
+/// connection on the machine can hold one. Tomcat stays on 127.0.0.1, where workers and
+/// the example configurations reach it; when another server got one of the ports first,
+/// Tomcat fails to bind and [`Tomcat::launch`] tries new ones. Nothing is bound here.
+fn random_ports<const N: usize>() -> [u16; N] {
+    let first_ephemeral: u16 = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|r| r.split_whitespace().next()?.parse().ok())
+        .unwrap_or(32768);
+    let (lo, hi) = (10_000u16, first_ephemeral.max(12_000));
+    let mut out = [0u16; N];
+    let mut i = 0;
+    while i < N {
+        let p = lo + (random() % u64::from(hi - lo)) as u16;
+        if !out[..i].contains(&p) {
+            out[i] = p;
+            i += 1;
+        }
+    }
+    out
+}
+
+/// A random number (this file also builds alone, without `common`): the std hasher's
+/// per-process random keys over a counter and the clock.
+fn random() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    static N: AtomicUsize = AtomicUsize::new(0);
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_usize(N.fetch_add(1, Ordering::Relaxed));
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos()),
+    );
+    h.finish()
 }
 
 /// True if the process exists and is not a zombie. The JVM is orphaned at start (its parent,
@@ -156,7 +184,7 @@ impl Tomcat {
         let base =
             std::env::temp_dir().join(format!("rjk-tomcat-{}-{name}-{n}", std::process::id()));
         let _ = std::fs::remove_dir_all(&base);
-        let [ajp_port, http_port, shutdown_port] = free_ports::<3>();
+        let [ajp_port, http_port, shutdown_port] = random_ports::<3>();
         let mut t = Tomcat {
             name: name.to_string(),
             secret: secret.to_string(),
@@ -168,14 +196,13 @@ impl Tomcat {
             pid: AtomicU32::new(0),
             shared,
         };
-        // Another test may grab one of the ports between free_ports() and Tomcat's bind;
-        // then pick new ones.
-        for attempt in 1..=3 {
+        // Another server may hold one of the ports: then pick new ones.
+        for attempt in 1..=5 {
             match t.run_start() {
                 Ok(()) => return t,
-                Err(msg) if attempt < 3 && msg.contains("BindException") => {
+                Err(msg) if attempt < 5 && msg.contains("BindException") => {
                     eprintln!("tomcat {name}: port clash, retrying with new ports");
-                    [t.ajp_port, t.http_port, t.shutdown_port] = free_ports::<3>();
+                    [t.ajp_port, t.http_port, t.shutdown_port] = random_ports::<3>();
                 }
                 Err(msg) => panic!("{msg}"),
             }

@@ -4,10 +4,12 @@
 # libapache2-mod-jk and the libapache2-mod-rjk package under test install, configure and
 # run as on a Debian machine, and all of it vanishes with the mount namespace.
 # Prints what it observes as `OBS key=value` lines; the Rust test judges them.
-# Input: DEB (the package), PORT (Listen port on 127.0.0.1), WORKERS (a workers.properties
-# with an lb "load_balancer" and a status worker "jkstatus"), WORK (a scratch directory).
+# Input: DEB (the package), HOST and PORT (the Listen address, a 127.x.y.z literal and a
+# port), WORKERS (a workers.properties with an lb "load_balancer" and a status worker
+# "jkstatus"), WORK (a scratch directory). Exits 75 when apache2 finds HOST:PORT taken, so
+# that the caller can try another address.
 set -euo pipefail
-: "${DEB:?}" "${PORT:?}" "${WORKERS:?}" "${WORK:?}"
+: "${DEB:?}" "${HOST:?}" "${PORT:?}" "${WORKERS:?}" "${WORK:?}"
 for d in etc usr var run; do
     mkdir -p "$WORK/ov/$d/u" "$WORK/ov/$d/w"
     mount -t overlay overlay -o "lowerdir=/$d,upperdir=$WORK/ov/$d/u,workdir=$WORK/ov/$d/w" "/$d"
@@ -25,17 +27,17 @@ if ! /sbin/runlevel >/dev/null 2>&1; then
     chmod 755 /usr/sbin/runlevel
 fi
 obs() { printf 'OBS %s=%s\n' "$1" "$(printf '%s' "$2" | tr '\n' ' ')"; }
-server() { curl -s -o /dev/null -D - "http://127.0.0.1:$PORT/echo" | sed -n 's/^Server: //Ip' | tr -d '\r'; }
+server() { curl -s -o /dev/null -D - "http://$HOST:$PORT/echo" | sed -n 's/^Server: //Ip' | tr -d '\r'; }
 routes() {
     local out=()
     for _ in 1 2 3 4 5 6 7 8 9; do
-        out+=("$(curl -s --max-time 10 "http://127.0.0.1:$PORT/echo" | sed -n 's/^route=//p' | head -n1)")
+        out+=("$(curl -s --max-time 10 "http://$HOST:$PORT/echo" | sed -n 's/^route=//p' | head -n1)")
     done
     (IFS=,; echo "${out[*]}")
 }
 wait_up() {
     for _ in $(seq 1 100); do
-        curl -s -o /dev/null "http://127.0.0.1:$PORT/" && return 0
+        curl -s -o /dev/null "http://$HOST:$PORT/" && return 0
         sleep 0.1
     done
     return 1
@@ -51,7 +53,7 @@ phase() {
 dpkg --purge libapache2-mod-rjk >/dev/null 2>&1 || true
 rm -f /etc/apache2/mods-enabled/rjk.* /etc/apache2/mods-available/rjk.* \
     /usr/lib/apache2/modules/mod_rjk.so /usr/local/bin/rjk-check /usr/local/bin/rjk-switch
-echo "Listen 127.0.0.1:$PORT" > /etc/apache2/ports.conf
+echo "Listen $HOST:$PORT" > /etc/apache2/ports.conf
 # Debian's ServerTokens OS hides the modules' tokens in the Server header.
 sed -i 's/^ServerTokens .*/ServerTokens Full/' /etc/apache2/conf-available/security.conf
 a2dissite -q 000-default >/dev/null
@@ -71,7 +73,11 @@ cat > /etc/apache2/mods-available/jk.conf <<'CONF'
     </Location>
 </IfModule>
 CONF
-apache2ctl start
+if ! out=$(apache2ctl start 2>&1); then
+    echo "$out" >&2
+    case $out in *"Address already in use"*) exit 75 ;; esac
+    exit 1
+fi
 phase jk
 
 # The package installs beside the enabled jk without enabling rjk.
@@ -132,7 +138,7 @@ apache2ctl stop >/dev/null 2>&1
 for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
 out=$(dpkg -i "$DEB" 2>&1); obs stopped.rc $?; obs stopped.out "$out"
 obs stopped.rjk_state "$(a2query -m rjk 2>&1)"
-obs stopped.http "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$PORT/")"
+obs stopped.http "$(curl -s -o /dev/null -w '%{http_code}' "http://$HOST:$PORT/")"
 apache2ctl start >/dev/null 2>&1
 phase started
 set -e

@@ -153,7 +153,8 @@ fn echo_line(side: &Side<'_>, line: &str) -> String {
         "server_port" | "local_port" | "header.host" | "header.referer" => side.ports(line),
         // A fresh TLS session per curl run.
         k if k.contains("ssl_session") => format!("{k}=<session id>"),
-        _ => line.to_string(),
+        // The httpd's own (per-run) listen address, e.g. local_addr.
+        _ => line.replace(side.h.host(), "<host>"),
     }
 }
 

@@ -1,7 +1,7 @@
 //! One configuration, generated once per MPM, run by two httpds: one loading Debian's
 //! mod_jk, one loading mod_rjk. Certificates and the htpasswd file are made at test time.
 
-use crate::common::{self, FakeAjp, Httpd, Mpm, ServerRoot, apache_modules_dir, free_port};
+use crate::common::{self, FakeAjp, Httpd, Mpm, ServerRoot, apache_modules_dir};
 use std::path::Path;
 use std::process::Command;
 use std::sync::OnceLock;
@@ -111,7 +111,7 @@ JkMount /jkstatus jkstatus
 pub fn jk_config(root: &ServerRoot, ssl_port: u16) -> String {
     let mods = apache_modules_dir();
     let m = Material::get();
-    let port = root.port;
+    let (host, port) = (&root.host, root.port);
     let mut c = String::new();
     for module in [
         "ssl",
@@ -128,13 +128,13 @@ pub fn jk_config(root: &ServerRoot, ssl_port: u16) -> String {
         ));
     }
     c.push_str(&format!(
-        "Listen 127.0.0.1:{ssl_port}\n\
+        "Listen {host}:{ssl_port}\n\
          JkWorkersFile conf/workers.properties\nJkLogFile logs/mod_jk.log\nJkLogLevel info\n\
          JkShmFile run/jk-shm\n{MOUNTS}"
     ));
     for (name, opts) in VHOSTS {
         c.push_str(&format!(
-            "<VirtualHost 127.0.0.1:{port}>\n    ServerName {name}\n    JkMountCopy On\n    {opts}\n\
+            "<VirtualHost {host}:{port}>\n    ServerName {name}\n    JkMountCopy On\n    {opts}\n\
              <Location /f/auth>\n        AuthType Basic\n        AuthName \"diff\"\n        \
              AuthBasicProvider file\n        AuthUserFile {}\n        Require valid-user\n    </Location>\n\
              </VirtualHost>\n",
@@ -143,7 +143,7 @@ pub fn jk_config(root: &ServerRoot, ssl_port: u16) -> String {
     }
     // Own mounts only (no JkMountCopy): 4xx/5xx of Tomcat become httpd's error pages.
     c.push_str(&format!(
-        "<VirtualHost 127.0.0.1:{port}>\n    ServerName errors.test\n    \
+        "<VirtualHost {host}:{port}>\n    ServerName errors.test\n    \
          JkMount /status/* tclb;use_server_errors=400\n    \
          ErrorDocument 500 \"custom 500 page\"\n    ErrorDocument 404 /static.txt\n</VirtualHost>\n"
     ));
@@ -153,7 +153,7 @@ pub fn jk_config(root: &ServerRoot, ssl_port: u16) -> String {
         ("nokey.test", "optional", "JkOptions -ForwardKeySize"),
     ] {
         c.push_str(&format!(
-            "<VirtualHost 127.0.0.1:{ssl_port}>\n    ServerName {name}\n    JkMountCopy On\n    {opts}\n    \
+            "<VirtualHost {host}:{ssl_port}>\n    ServerName {name}\n    JkMountCopy On\n    {opts}\n    \
              SSLEngine on\n    SSLCertificateFile {}\n    SSLCertificateKeyFile {}\n    \
              SSLCACertificateFile {}\n    SSLVerifyClient {verify}\n    SSLVerifyDepth 3\n    \
              SSLOptions +StdEnvVars +ExportCertData\n</VirtualHost>\n",
@@ -181,7 +181,7 @@ pub fn start_pair(mpm: Mpm, b: &Backends) -> Pair {
         common::MOD_JK
     );
     let start = |root: ServerRoot| {
-        let ssl = free_port();
+        let ssl = root.other_port();
         root.write("conf/workers.properties", &workers_properties(b));
         let extra = jk_config(&root, ssl);
         root.configure(&extra);

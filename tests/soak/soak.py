@@ -127,7 +127,7 @@ class SoakHttpd(bench.Httpd):
         self.root = workdir / f"httpd-{connector}"
         for sub in ("conf", "logs", "run", "htdocs"):
             (self.root / sub).mkdir(parents=True, exist_ok=True)
-        self.lb_port, self.single_port = bench.free_ports(2)
+        self.lb_port, self.single_port = bench.random_ports(2)
         self.proc = None
         self.known_children: set[int] = set()
         self.children_wanted = children
@@ -243,7 +243,9 @@ class Node:
             stdout=subprocess.PIPE, stderr=open(self.base.parent / f"tomcat-{self.name}.start.log", "ab"),
             env=self.env, start_new_session=True)
 
-    def finish_start(self, p: subprocess.Popen, timeout: float = 240) -> None:
+    def finish_start(self, p: subprocess.Popen, timeout: float = 240, retry_on_clash: bool = False) -> bool:
+        """True once started; False (only with retry_on_clash) when a port was taken, so
+        the caller may pick new ports and start again."""
         try:
             out, _ = p.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:
@@ -251,8 +253,14 @@ class Node:
             p.wait()
             raise bench.BenchError(f"tomcat {self.name} did not start in {timeout:.0f} s")
         if p.returncode != 0:
+            start_log = self.base.parent / f"tomcat-{self.name}.start.log"
+            if retry_on_clash and "BindException" in start_log.read_text(errors="replace"):
+                log(f"tomcat {self.name}: port clash, retrying with new ports")
+                start_log.unlink(missing_ok=True)
+                return False
             raise bench.BenchError(f"tomcat {self.name} failed to start (see tomcat-{self.name}.start.log)")
         self.pid = int(out.decode().split()[-1])
+        return True
 
     def kill(self) -> None:
         """SIGKILL the JVM (only if it still is ours)."""
@@ -505,12 +513,16 @@ class Schedule:
 
 
 def run(args, workdir: Path, module: Path | None, mods: str) -> dict:
-    ports = bench.free_ports(9)
+    ports = bench.random_ports(9)
     nodes = [Node(workdir, n, tuple(ports[3 * i: 3 * i + 3]), args.tomcat_java_opts) for i, n in enumerate(NODES)]
     log("starting 3 Tomcat")
     procs = [n.start_proc() for n in nodes]
     for n, p in zip(nodes, procs):
-        n.finish_start(p)
+        for attempt in range(5):
+            if n.finish_start(p, retry_on_clash=attempt < 4):
+                break
+            n.ajp, n.http, n.shut = bench.random_ports(3)
+            p = n.start_proc()
     log(f"Tomcat AJP ports {[n.ajp for n in nodes]}")
     servers: dict[str, SoakHttpd] = {}
     for c in args.connectors:

@@ -11,7 +11,8 @@
 // Needs: npm install --prefix tests/status_browser playwright-core@1
 //        Debian chromium at /usr/bin/chromium (or $CHROMIUM).
 // Exit status: 0 when the member shows DIS afterwards, 1 when it does not, 2 on errors.
-// Only 127.0.0.1 is contacted; the browser profile is a fresh temporary directory.
+// Only loopback is contacted: httpd at $HTTPD_HOST (a 127.x.y.z literal, default
+// 127.0.0.1); the browser profile is a fresh temporary directory.
 
 import { launch } from './chromium.mjs';
 
@@ -23,7 +24,12 @@ if (!/^\d{1,5}$/.test(port ?? '') || !mount.startsWith('/')) {
   process.exit(2);
 }
 
-const start = `http://127.0.0.1:${port}${mount}`;
+const host = process.env.HTTPD_HOST ?? '127.0.0.1';
+if (!/^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host)) {
+  console.error('HTTPD_HOST must be a 127.x.y.z address');
+  process.exit(2);
+}
+const start = `http://${host}:${port}${mount}`;
 // CSS attribute selector values, quoted like JSON strings.
 const q = (s) => JSON.stringify(s);
 const scopeSel = lb ? `section[data-lb=${q(lb)}] ` : '';
@@ -56,7 +62,7 @@ try {
   // Submit; the server answers 303 to the list (a result page with a meta refresh back to
   // the list works too: we wait for the member row, which the edit page does not have).
   const submitted = page.waitForResponse(
-    (r) => r.request().method() === 'POST' && r.url().startsWith(`http://127.0.0.1:${port}`),
+    (r) => r.request().method() === 'POST' && r.url().startsWith(`http://${host}:${port}`),
   );
   await page.locator('form#edit-member button[type=submit]').click();
   const post = await submitted;

@@ -11,7 +11,8 @@
 //
 // The attacking page is served by this script on 127.0.0.1 (an ephemeral port) as
 // http://evil.test:PORT/; the status manager is reached as http://jkm.test:HTTPD_PORT
-// (Chromium maps both names to 127.0.0.1; nothing else is contacted). Prints one JSON
+// (Chromium maps evil.test to 127.0.0.1, jkm.test and rebind.test to httpd's loopback
+// address $HTTPD_HOST, default 127.0.0.1; nothing else is contacted). Prints one JSON
 // line: every request the page made to the status manager with its answer's status (null
 // when the browser did not hand the answer to the page), and the rebinding read's status.
 // Exit status: 0 when all four attack requests ended, 2 on errors.
@@ -23,6 +24,12 @@ const [port, mount = '/jkmanager/', lb = 'load_balancer', member = 'tomcat3'] =
   process.argv.slice(2);
 if (!/^\d{1,5}$/.test(port ?? '') || !mount.startsWith('/')) {
   console.error('usage: node cross_site_attack.mjs HTTPD_PORT MOUNT_PATH LB MEMBER');
+  process.exit(2);
+}
+
+const host = process.env.HTTPD_HOST ?? '127.0.0.1';
+if (!/^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host)) {
+  console.error('HTTPD_HOST must be a 127.x.y.z address');
   process.exit(2);
 }
 
@@ -57,7 +64,7 @@ const result = { attack: [], rebinding: null };
 let browser;
 try {
   browser = await launch([
-    '--host-resolver-rules=MAP jkm.test 127.0.0.1, MAP evil.test 127.0.0.1, MAP rebind.test 127.0.0.1',
+    `--host-resolver-rules=MAP jkm.test ${host}, MAP evil.test 127.0.0.1, MAP rebind.test ${host}`,
   ]);
   const { context } = browser;
   const page = context.pages()[0] ?? (await context.newPage());
