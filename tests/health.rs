@@ -20,7 +20,9 @@ fn setup(n: usize, lb_extra: &str, mpm: Mpm) -> Setup {
             dir.join(format!(
                 "rjk-health-{}-{i}-{}",
                 std::process::id(),
-                free_port()
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_nanos())
             ))
             .to_string_lossy()
             .into_owned()
