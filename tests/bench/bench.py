@@ -863,6 +863,7 @@ def summarize(results: dict) -> list[dict]:
                     "cpu_over_floor_us": median(
                         _per_round(runs, rounds, c, FLOOR, lambda a, b: a["httpd_cpu_us"] - b["httpd_cpu_us"])
                     ),
+                    "cpu_vs_floor": median(_per_round(runs, rounds, c, FLOOR, _ratio("httpd_cpu_us"))),
                     "backend_cpu_us": median(r["backend_cpu_us"] for r in mine),
                     "errors": sum(r["non2xx"] + r["socket_errors"] for r in mine),
                     "foreign_cores": median(r["foreign_cores"] for r in mine),
@@ -876,6 +877,9 @@ def summarize(results: dict) -> list[dict]:
                     row[k + "_noise"] = (
                         v is not None and sp is not None and c not in (BASELINE, NULL_RUN) and abs(v - 1) <= sp
                     )
+                # CPU above the floor no larger than the null run's CPU noise is none.
+                v, sp = row["cpu_vs_floor"], spread["cpu_ratio"]
+                row["over_floor_noise"] = v is not None and sp is not None and c != FLOOR and abs(v - 1) <= sp
                 rows.append(row)
     return rows
 
@@ -901,7 +905,8 @@ def throughput_md(rows: list[dict]) -> list[str]:
         f"Null run: `{NULL_RUN}`, mod_jk once more in an httpd of its own, configured identically; its per-round ratios "
         f"to mod_jk show the noise. \"{NOISE}\": the ratio is no farther from 1 than the null run's farthest round. "
         "\"above floor\": httpd CPU per request minus the floor's in the same round; \"x floor\": req/s over the "
-        "floor's; \"above floor vs mod_jk\": this connector's CPU above the floor over mod_jk's."
+        "floor's; \"above floor vs mod_jk\": this connector's CPU above the floor over mod_jk's. CPU above the floor is "
+        f"\"{NOISE}\" when the connector's CPU over the floor's is no farther from 1 than the null run's CPU ratios."
     )
     L.append("")
     L.append(
@@ -917,7 +922,7 @@ def throughput_md(rows: list[dict]) -> list[str]:
         L.append(
             f"| {r['backend']} | {r['label']} | {r['connector']} | {fmt(r['rps'])} | {fmt(r['rps_vs_floor'], 2)} | "
             f"{_ratio_cell(r, 'rps_ratio')} | {fmt(r['p50_ms'], 2)} | {fmt(r['p99_ms'], 2)} | {fmt(r['httpd_cpu_us'])} | "
-            f"{fmt(r['cpu_over_floor_us'])} | {_ratio_cell(r, 'cpu_ratio')} | {_ratio_cell(r, 'over_ratio')} | "
+            f"{fmt(r['cpu_over_floor_us'])}{f' ({NOISE})' if r.get('over_floor_noise') else ''} | {_ratio_cell(r, 'cpu_ratio')} | {_ratio_cell(r, 'over_ratio')} | "
             f"{fmt(r['backend_cpu_us'])} | {r['errors']} |"
         )
     L.append("")
