@@ -821,7 +821,7 @@ def _over_floor(floor_of):
 
 
 # Ratios to mod_jk reported per connector: key in the row, per-round function.
-RATIOS = ("rps_ratio", "cpu_ratio", "over_ratio")
+RATIOS = ("rps_ratio", "p99_ratio", "cpu_ratio", "over_ratio")
 
 
 def summarize(results: dict) -> list[dict]:
@@ -840,7 +840,8 @@ def summarize(results: dict) -> list[dict]:
                 r = next((r for r in runs if r["round"] == rd and r["connector"] == FLOOR), None)
                 return r["httpd_cpu_us"] if r else None
 
-            fns = {"rps_ratio": _ratio("rps"), "cpu_ratio": _ratio("httpd_cpu_us"), "over_ratio": _over_floor(floor_of)}
+            fns = {"rps_ratio": _ratio("rps"), "p99_ratio": _ratio("p99_ms"), "cpu_ratio": _ratio("httpd_cpu_us"),
+                   "over_ratio": _over_floor(floor_of)}
             null = {k: _per_round(runs, rounds, NULL_RUN, BASELINE, f) for k, f in fns.items()}
             spread = {k: (max(abs(v - 1) for v in vs) if vs else None) for k, vs in null.items()}
             for c in phase["connectors"]:
@@ -911,25 +912,25 @@ def throughput_md(rows: list[dict]) -> list[str]:
     L.append("")
     L.append(
         "| backend | test | connector | req/s | x floor | req/s vs mod_jk | p50 ms | p99 ms | httpd CPU µs/req "
-        "| above floor µs/req | CPU vs mod_jk | above floor vs mod_jk | backend CPU µs/req | errors |"
+        "| above floor µs/req | CPU vs mod_jk | above floor vs mod_jk | p99 vs mod_jk | backend CPU µs/req | errors |"
     )
-    L.append("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    L.append("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in rows:
         if not r["measured"]:
             L.append(f"| {r['backend']} | {r['label']} | {r['connector']} | not measured (failed its checks) |"
-                     + " |" * 10)
+                     + " |" * 11)
             continue
-        L.append(
-            f"| {r['backend']} | {r['label']} | {r['connector']} | {fmt(r['rps'])} | {fmt(r['rps_vs_floor'], 2)} | "
-            f"{_ratio_cell(r, 'rps_ratio')} | {fmt(r['p50_ms'], 2)} | {fmt(r['p99_ms'], 2)} | {fmt(r['httpd_cpu_us'])} | "
-            f"{fmt(r['cpu_over_floor_us'])}{f' ({NOISE})' if r.get('over_floor_noise') else ''} | {_ratio_cell(r, 'cpu_ratio')} | {_ratio_cell(r, 'over_ratio')} | "
-            f"{fmt(r['backend_cpu_us'])} | {r['errors']} |"
-        )
+        above = fmt(r["cpu_over_floor_us"]) + (f" ({NOISE})" if r.get("over_floor_noise") else "")
+        cells = [r["backend"], r["label"], r["connector"], fmt(r["rps"]), fmt(r["rps_vs_floor"], 2),
+                 _ratio_cell(r, "rps_ratio"), fmt(r["p50_ms"], 2), fmt(r["p99_ms"], 2), fmt(r["httpd_cpu_us"]), above,
+                 _ratio_cell(r, "cpu_ratio"), _ratio_cell(r, "over_ratio"), _ratio_cell(r, "p99_ratio"),
+                 fmt(r["backend_cpu_us"]), str(r["errors"])]
+        L.append("| " + " | ".join(cells) + " |")
     L.append("")
     L.append(f"Noise: the null run's ratios to mod_jk per round ({NULL_RUN} / mod_jk) and their spread (largest |ratio - 1|).")
     L.append("")
-    L.append("| backend | test | req/s per round | ± | httpd CPU per round | ± | above floor per round | ± |")
-    L.append("|---|---|---|---:|---|---:|---|---:|")
+    L.append("| backend | test | req/s per round | ± | p99 per round | ± | httpd CPU per round | ± | above floor per round | ± |")
+    L.append("|---|---|---|---:|---|---:|---|---:|---|---:|")
     seen = set()
     for r in rows:
         if not r["measured"] or (r["backend"], r["test"]) in seen:
