@@ -448,7 +448,9 @@ JkShmFile run/jk-runtime-status
         elif connector == FLOOR:
             # No connector: htdocs/ holds the bytes (write_floor_files), httpd's default
             # handler serves them (EnableMMAP on, EnableSendfile off: httpd's defaults).
-            connector_conf = "# The floor: httpd serves htdocs/ itself.\n"
+            # No .htaccess lookups up the path (as in Debian's stock apache2.conf): the
+            # connectors' requests skip httpd's directory walk altogether.
+            connector_conf = "# The floor: httpd serves htdocs/ itself.\n<Directory />\n    AllowOverride None\n</Directory>\n"
         else:
             members = "\n".join(
                 f"        BalancerMember ajp://127.0.0.1:{p} secret={SECRET} route={n}" for n, p in zip(NODES, backend_ports)
