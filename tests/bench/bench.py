@@ -970,7 +970,8 @@ def report_md(results: dict, rows: list[dict]) -> str:
     if fc:
         L.append(
             f"CPU used by other processes on the machine during the runs: median {statistics.median(fc):.2f} cores, "
-            f"max {max(fc):.2f} (a shared machine: differences under ~10 % in req/s are noise; CPU per request is steadier)."
+            f"max {max(fc):.2f} (a shared machine: the null run's spread below is this run's noise; CPU per request is "
+            "steadier than req/s and p99)."
         )
     L.append("")
     L.append("## Checks")
@@ -1011,7 +1012,8 @@ def report_md(results: dict, rows: list[dict]) -> str:
             f"One run per connector and test after the rounds, every connection pausing between requests, the pause "
             f"set for {a.get('paced')} x mod_jk's median req/s above (each connection also waits for its response, "
             "so the rate reached is somewhat lower): nearly the same work for every connector, well below saturation, "
-            "where a faster connector no longer queues more requests than a slower one."
+            "where a faster connector no longer queues more requests than a slower one. One run each: a p99 ratio no "
+            f"farther from 1 than the null run's ({NULL_RUN} / mod_jk) is \"{NOISE}\"."
         )
         L.append("")
         L.append("| backend | test | connector | target req/s | req/s | p50 ms | p99 ms | p99 vs mod_jk |")
@@ -1019,9 +1021,16 @@ def report_md(results: dict, rows: list[dict]) -> str:
         for backend, r in paced:
             base = next((b for be, b in paced if be == backend and b["test"] == r["test"] and b["connector"] == BASELINE), None)
             ratio = r["p99_ms"] / base["p99_ms"] if base and base["p99_ms"] > 0 else None
+            null = next((b for be, b in paced if be == backend and b["test"] == r["test"] and b["connector"] == NULL_RUN), None)
+            spread = abs(null["p99_ms"] / base["p99_ms"] - 1) if null and ratio is not None else None
+            cell = fmt(ratio, 2)
+            if r["connector"] == NULL_RUN:
+                cell += " (null run)"
+            elif r["connector"] != BASELINE and spread is not None and abs(ratio - 1) <= spread:
+                cell += f" ({NOISE})"
             L.append(
                 f"| {backend} | {r['label']} | {r['connector']} | {fmt(r['offered_rps'])} | {fmt(r['rps'])} | "
-                f"{fmt(r['p50_ms'], 2)} | {fmt(r['p99_ms'], 2)} | {fmt(ratio, 2)} |"
+                f"{fmt(r['p50_ms'], 2)} | {fmt(r['p99_ms'], 2)} | {cell} |"
             )
         L.append("")
     L.append("## Memory of the httpd children after the rounds")

@@ -2,15 +2,15 @@
 """Where one httpd child spends its time per request, per connector (analysis, not a test).
 
     cargo build --release
-    python3 tests/bench/profile.py --backend fast --out target/profile
-    python3 tests/bench/profile.py --backend tomcat --connectors jk,rjk,static
+    python3 tests/bench/httpd_profile.py --backend fast --out target/profile
+    python3 tests/bench/httpd_profile.py --backend tomcat --connectors jk,rjk,static
 
 For each connector (mod_rjk, mod_jk, the static floor; see bench.py) it starts the
 backends and one httpd with a single event-MPM child (25 threads) through bench.py's own
-classes, warms it up (30 GETs, then `wrk -t1 -c16` for 5 s), and then measures GET
-/size/SIZE on the lb port three ways:
+classes, warms it up (30 requests, then `wrk -t1 -c16` for 5 s), and then measures GET
+/size/SIZE (or with --post a POST of SIZE bytes to /echo) on the lb port three ways:
 
-  * strace -f of the child during REQUESTS sequential GETs on one keep-alive connection:
+  * strace -f of the child during REQUESTS sequential requests on one keep-alive connection:
     system calls per request by name, the sizes that read/recv/writev returned;
   * perf stat of the child during `wrk -t1 -c16 -d5s`: task-clock, context switches and
     page faults per request, and system calls per request from the syscall tracepoints
@@ -60,17 +60,40 @@ TRACEPOINTS = ("raw_syscalls:sys_enter", "syscalls:sys_enter_recvfrom", "syscall
 SYSCALL_LINE = re.compile(r"^(\d+)\s+(?:<\.\.\. (\w+) resumed>.*|(\w+)\((.*))\s+=\s+(-?\d+|\?)")
 
 
-def gets(port: int, path: str, size: int, n: int) -> None:
-    c = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-    try:
-        for _ in range(n):
-            c.request("GET", path)
-            r = c.getresponse()
-            data = r.read()
-            if r.status != 200 or len(data) != size:
-                raise bench.BenchError(f"GET {path}: HTTP {r.status}, {len(data)} bytes")
-    finally:
-        c.close()
+class Load:
+    """GET /size/SIZE, or with --post a POST of SIZE bytes to /echo."""
+
+    def __init__(self, size: int, post: bool, workdir: Path) -> None:
+        self.size, self.post = size, post
+        self.path = "/echo" if post else f"/size/{size}"
+        self.body = bench.post_body(size) if post else None
+        self.lua = None
+        if post:
+            (workdir / "post-body.bin").write_bytes(self.body)
+            self.lua = workdir / "post.lua"
+            self.lua.write_text(bench.LUA_POST.format(path=workdir / "post-body.bin"))
+        self.label = f"{'POST' if post else 'GET'} {size} B"
+
+    def sequential(self, port: int, n: int) -> None:
+        c = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        try:
+            for _ in range(n):
+                c.request("POST" if self.post else "GET", self.path, body=self.body)
+                r = c.getresponse()
+                data = r.read()
+                if r.status != 200 or (not self.post and len(data) != self.size):
+                    raise bench.BenchError(f"{self.label}: HTTP {r.status}, {len(data)} bytes")
+        finally:
+            c.close()
+
+    def wrk(self, port: int, seconds: int) -> int:
+        cmd = ["wrk", "-t1", "-c16", f"-d{seconds}s"] + (["-s", str(self.lua)] if self.lua else [])
+        out = subprocess.run(cmd + [f"http://127.0.0.1:{port}{self.path}"], capture_output=True, text=True,
+                             timeout=seconds + 30).stdout
+        m = re.search(r"(\d+) requests in", out)
+        if not m:
+            raise bench.BenchError(f"cannot parse wrk output:\n{out}")
+        return int(m.group(1))
 
 
 def size_class(n: int) -> str:
@@ -97,28 +120,19 @@ def parse_strace(path: Path):
     return calls, sizes, nbytes
 
 
-def wrk(port: int, path: str, seconds: int) -> int:
-    out = subprocess.run(["wrk", "-t1", "-c16", f"-d{seconds}s", f"http://127.0.0.1:{port}{path}"],
-                         capture_output=True, text=True, timeout=seconds + 30).stdout
-    m = re.search(r"(\d+) requests in", out)
-    if not m:
-        raise bench.BenchError(f"cannot parse wrk output:\n{out}")
-    return int(m.group(1))
-
-
 def stop(p: subprocess.Popen) -> None:
     p.send_signal(signal.SIGINT)
     p.wait(timeout=60)
 
 
-def trace_syscalls(child: int, port: int, path: str, size: int, n: int, out: Path) -> list[str]:
+def trace_syscalls(child: int, port: int, load: Load, n: int, out: Path) -> list[str]:
     st = subprocess.Popen(["strace", "-f", "-qq", "-s", "0", "-o", str(out), "-p", str(child)], stderr=subprocess.DEVNULL)
     time.sleep(1.0)  # attached to every thread
-    gets(port, path, size, n)
+    load.sequential(port, n)
     time.sleep(0.5)
     stop(st)
     calls, sizes, nbytes = parse_strace(out)
-    lines = [f"strace, {n} sequential GETs on one connection: system calls per request (all threads of the child)"]
+    lines = [f"strace, {n} sequential requests on one connection: system calls per request (all threads of the child)"]
     lines += [f"  {name:<16} {c / n:8.2f}" for name, c in calls.most_common()]
     lines.append(f"  {'total':<16} {sum(calls.values()) / n:8.2f}")
     for name in sorted(sizes):
@@ -127,11 +141,11 @@ def trace_syscalls(child: int, port: int, path: str, size: int, n: int, out: Pat
     return lines
 
 
-def perf_stat(child: int, port: int, path: str, out: Path) -> list[str]:
+def perf_stat(child: int, port: int, load: Load, out: Path) -> list[str]:
     events = "task-clock,context-switches,cpu-migrations,page-faults," + ",".join(TRACEPOINTS)
     ps = subprocess.Popen(["perf", "stat", "-e", events, "-p", str(child), "-o", str(out)])
     time.sleep(0.3)
-    reqs = wrk(port, path, 5)
+    reqs = load.wrk(port, 5)
     stop(ps)
     lines = [f"perf stat under wrk -t1 -c16 -d5s: {reqs} requests ({reqs / 5:.0f}/s), per request:"]
     for line in open(out):
@@ -143,11 +157,11 @@ def perf_stat(child: int, port: int, path: str, out: Path) -> list[str]:
     return lines
 
 
-def perf_record(child: int, port: int, path: str, data: Path, report: Path) -> list[str]:
+def perf_record(child: int, port: int, load: Load, data: Path, report: Path) -> list[str]:
     pr = subprocess.Popen(["perf", "record", "-e", "cpu-clock", "-F", "2000", "-g", "-o", str(data), "-p", str(child)],
                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     time.sleep(0.3)
-    wrk(port, path, 5)
+    load.wrk(port, 5)
     stop(pr)
     lines = ["perf record -e cpu-clock under wrk -t1 -c16 -d5s: share of samples"]
     for sort, top in (("dso", 6), ("dso,sym", 16)):
@@ -163,7 +177,8 @@ def main(argv: list[str]) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--backend", default="fast", choices=("fast", "tomcat"))
     ap.add_argument("--connectors", default="rjk,jk,static", help="comma list of rjk,jk,static,proxy")
-    ap.add_argument("--size", type=int, default=1048576)
+    ap.add_argument("--size", type=int, default=1048576, help="response size, or with --post the body's (default 1 MiB)")
+    ap.add_argument("--post", action="store_true", help="POST --size bytes to /echo instead of GET /size/SIZE")
     ap.add_argument("--requests", type=int, default=50, help="sequential GETs under strace (default 50)")
     ap.add_argument("--module", default=None)
     ap.add_argument("--fakeajp", default=None)
@@ -177,12 +192,12 @@ def main(argv: list[str]) -> int:
     out = Path(a.out).resolve()
     out.mkdir(parents=True, exist_ok=True)
     bench.EVENT_MPM = ONE_CHILD
-    path = f"/size/{a.size}"
-    tests = [{"name": "get", "method": "GET", "path": path, "size": a.size}]
+    tests = [{"name": "get", "method": "GET", "path": f"/size/{a.size}", "size": a.size}]
     module = bench.find_artifact(a.module, "libmod_rjk.so")
     wd = Path(tempfile.mkdtemp(prefix="rjk-profile-"))
     os.chmod(wd, 0o755)
-    report = [f"# GET {a.size} B, {a.backend} backends, one httpd child (25 threads), lb port", ""]
+    load = Load(a.size, a.post, wd)
+    report = [f"# {load.label}, {a.backend} backends, one httpd child (25 threads), lb port", ""]
     try:
         if a.backend == "tomcat":
             be: bench.Backends = bench.TomcatBackends(wd, "-Xmx256m -XX:TieredStopAtLevel=4", 64)
@@ -194,12 +209,12 @@ def main(argv: list[str]) -> int:
                 bench.write_floor_files(h.root / "htdocs", be, tests)
             h.start()
             child = h.children()[0]
-            gets(h.lb_port, path, a.size, 30)
-            wrk(h.lb_port, path, 5)
+            load.sequential(h.lb_port, 30)
+            load.wrk(h.lb_port, 5)
             report.append(f"## {c}")
-            report += trace_syscalls(child, h.lb_port, path, a.size, a.requests, out / f"strace-{c}.txt")
-            report += perf_stat(child, h.lb_port, path, out / f"perfstat-{c}.txt")
-            report += perf_record(child, h.lb_port, path, out / f"perf-{c}.data", out / f"perf-{c}.txt")
+            report += trace_syscalls(child, h.lb_port, load, a.requests, out / f"strace-{c}.txt")
+            report += perf_stat(child, h.lb_port, load, out / f"perfstat-{c}.txt")
+            report += perf_record(child, h.lb_port, load, out / f"perf-{c}.data", out / f"perf-{c}.txt")
             report.append("")
             h.stop()
     except bench.BenchError as e:
