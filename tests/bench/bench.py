@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""mod_rjk vs mod_jk vs mod_proxy_ajp: one rerunnable benchmark (Python 3 std lib only).
+"""mod_rjk vs mod_jk vs mod_proxy_ajp beside httpd's floor: one rerunnable benchmark (Python 3 std lib only).
 
     cargo build --release
     python3 tests/bench/bench.py --rounds 5 --duration 10 --out target/bench
@@ -15,6 +15,10 @@ What it does, for each backend set (--backends, default `fast,tomcat`):
       mod_rjk        target/release/libmod_rjk.so    + conf/workers.properties
       mod_jk         Debian's mod_jk.so              + the same workers.properties
       mod_proxy_ajp  mod_proxy_ajp + mod_proxy_balancer (slotmem_shm, byrequests)
+      mod_jk2        the null run: Debian's mod_jk.so once more, configured exactly as
+                     mod_jk, measured as if it were another connector
+      static         the floor: no connector, httpd serves the same bytes itself from
+                     htdocs/ (a POST reads and discards the body and gets a fixed file)
     Each httpd listens on two ports: the "lb" port maps /* to the load balancer over the
     three backends (worker `bal` / balancer://bal), the "single" port maps /* to the
     ajp13 worker node1 (ajp://... for mod_proxy_ajp). Same AJP secret everywhere.
@@ -31,7 +35,11 @@ What it does, for each backend set (--backends, default `fast,tomcat`):
   * per connector and test: req/s, p50/p99 latency, httpd CPU us per request (user+sys of
     the whole httpd process tree from /proc, before/after, divided by requests), backend
     CPU us per request, RSS/PSS per httpd child after the rounds; ratios to mod_jk are
-    taken within each round, then the median over rounds is reported.
+    taken within each round, then the median over rounds is reported;
+  * the floor and the noise: httpd CPU per request above the floor's (same round) and
+    req/s over the floor's; the null run's per-round ratios to mod_jk give the spread
+    (largest |ratio - 1|), and a connector's ratio to mod_jk within that spread is
+    reported as "no measurable difference".
 
 Load goes to the lb port by default; --single sends it to the single-worker port (usable
 while a connector has no working load balancer). A connector that fails a check on the
@@ -85,8 +93,15 @@ APACHE2 = "/usr/sbin/apache2"
 TOMCAT_SH = REPO / "tests" / "tomcat" / "tomcat.sh"
 SECRET = "rjk-bench-secret"
 NODES = ("node1", "node2", "node3")
-CONNECTORS = ("mod_rjk", "mod_jk", "mod_proxy_ajp")
-SHORT = {"rjk": "mod_rjk", "jk": "mod_jk", "proxy": "mod_proxy_ajp", "proxy_ajp": "mod_proxy_ajp"}
+# FLOOR: httpd serving the same bytes itself (static files), the cost of httpd's own HTTP
+# side. NULL_RUN: Debian's mod_jk once more in an httpd of its own, configured exactly as
+# the mod_jk one and measured as if it were another connector: its ratios to mod_jk
+# spread around 1 by noise alone, and a ratio within that spread is no difference.
+FLOOR = "static"
+NULL_RUN = "mod_jk2"
+CONNECTORS = ("mod_rjk", "mod_jk", NULL_RUN, "mod_proxy_ajp", FLOOR)
+SHORT = {"rjk": "mod_rjk", "jk": "mod_jk", "jk2": NULL_RUN, "proxy": "mod_proxy_ajp", "proxy_ajp": "mod_proxy_ajp",
+         "floor": FLOOR}
 BASELINE = "mod_jk"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 IS_ROOT = os.geteuid() == 0
@@ -488,7 +503,7 @@ class Httpd:
         self.proc: subprocess.Popen | None = None
         self.known_children: set[int] = set()
         user = "User www-data\nGroup www-data\n" if IS_ROOT else ""
-        if connector in ("mod_rjk", "mod_jk"):
+        if connector in ("mod_rjk", "mod_jk", NULL_RUN):
             so = module if connector == "mod_rjk" else Path(mods) / "mod_jk.so"
             (self.root / "conf" / "workers.properties").write_text(workers_properties(backend_ports, sockets))
             connector_conf = f"""\
@@ -504,6 +519,12 @@ JkShmFile run/jk-runtime-status
     JkMount /* node1
 </VirtualHost>
 """
+        elif connector == FLOOR:
+            # No connector: htdocs/ holds the bytes (write_floor_files), httpd's default
+            # handler serves them (EnableMMAP on, EnableSendfile off: httpd's defaults).
+            # No .htaccess lookups up the path (as in Debian's stock apache2.conf): the
+            # connectors' requests skip httpd's directory walk altogether.
+            connector_conf = "# The floor: httpd serves htdocs/ itself.\n<Directory />\n    AllowOverride None\n</Directory>\n"
         else:
             members = "\n".join(
                 f"        BalancerMember {proxy_ajp_url(backend_ports, sockets, i)} secret={SECRET} route={n}"
@@ -661,6 +682,34 @@ class Check:
 
     def as_dict(self):
         return {"name": self.name, "ok": self.ok, "detail": self.detail, "wrong_bytes": self.wrong_bytes, "status": self.status}
+
+
+FLOOR_ECHO = b"floor=httpd read the request body and served this file\n"
+
+
+def write_floor_files(htdocs: Path, be: Backends, tests: list[dict]) -> None:
+    """The floor's documents: /size/N with the backend's bytes, /echo a fixed small file
+    (a POST to a static file: httpd reads and discards the body, then serves the file)."""
+    (htdocs / "size").mkdir(exist_ok=True)
+    for t in tests:
+        if t["method"] == "GET":
+            (htdocs / "size" / str(t["size"])).write_bytes(be.pattern(t["size"]))
+    (htdocs / "echo").write_bytes(FLOOR_ECHO)
+
+
+class FloorView(Backends):
+    """The floor checked like a connector: the same bytes for GET, its fixed file for POST."""
+
+    def __init__(self, be: Backends) -> None:
+        super().__init__()
+        self.be = be
+
+    def pattern(self, n: int) -> bytes:
+        return self.be.pattern(n)
+
+    def check_echo(self, fields, body):
+        want = FLOOR_ECHO.decode().rstrip("\n").partition("=")[2]
+        return None if fields.get("floor") == want else f"POST answered {fields} instead of the floor's file"
 
 
 def check_bytes(port: int, be: Backends, tests: list[dict]) -> list[Check]:
@@ -834,46 +883,158 @@ def fmt(x, nd=0):
     return f"{x:.{nd}f}"
 
 
+def _per_round(runs: list[dict], rounds: list[int], c: str, other: str, f) -> list[float]:
+    """f(run of c, run of other) for every round in which both ran and f gave a number."""
+    out = []
+    for rd in rounds:
+        a = next((r for r in runs if r["round"] == rd and r["connector"] == c), None)
+        b = next((r for r in runs if r["round"] == rd and r["connector"] == other), None)
+        v = f(a, b) if a and b else None
+        if v is not None:
+            out.append(v)
+    return out
+
+
+def _ratio(key):
+    return lambda a, b: a[key] / b[key] if b[key] > 0 else None
+
+
+def _over_floor(floor_of):
+    """(httpd CPU above the floor) / (mod_jk's httpd CPU above the floor), within a round."""
+
+    def f(a, b):
+        fl = floor_of(a["round"])
+        if fl is None or b["httpd_cpu_us"] - fl <= 0:
+            return None
+        return (a["httpd_cpu_us"] - fl) / (b["httpd_cpu_us"] - fl)
+
+    return f
+
+
+# Ratios to mod_jk reported per connector: key in the row, per-round function.
+RATIOS = ("rps_ratio", "p99_ratio", "cpu_ratio", "over_ratio")
+
+
 def summarize(results: dict) -> list[dict]:
+    """One row per backend, test and connector: medians over rounds; ratios to mod_jk and
+    to the floor taken within each round. `null_spread` (per test, from NULL_RUN) is the
+    largest distance from 1 of the null run's per-round ratios; a ratio no farther from 1
+    than that is flagged `<key>_noise` (no measurable difference)."""
     rows = []
     for phase in results["phases"]:
         for t in phase["tests"]:
             name = t["name"]
             runs = [r for r in phase["runs"] if r["test"] == name]
             rounds = sorted({r["round"] for r in runs})
+
+            def floor_of(rd):
+                r = next((r for r in runs if r["round"] == rd and r["connector"] == FLOOR), None)
+                return r["httpd_cpu_us"] if r else None
+
+            fns = {"rps_ratio": _ratio("rps"), "p99_ratio": _ratio("p99_ms"), "cpu_ratio": _ratio("httpd_cpu_us"),
+                   "over_ratio": _over_floor(floor_of)}
+            null = {k: _per_round(runs, rounds, NULL_RUN, BASELINE, f) for k, f in fns.items()}
+            spread = {k: (max(abs(v - 1) for v in vs) if vs else None) for k, vs in null.items()}
             for c in phase["connectors"]:
                 mine = [r for r in runs if r["connector"] == c]
                 if not mine:
                     rows.append({"backend": phase["backend"], "test": name, "label": t["label"], "connector": c, "measured": False})
                     continue
-                ratio_rps, ratio_cpu = [], []
-                for rd in rounds:
-                    a = next((r for r in mine if r["round"] == rd), None)
-                    b = next((r for r in runs if r["round"] == rd and r["connector"] == BASELINE), None)
-                    if a and b and b["rps"] > 0:
-                        ratio_rps.append(a["rps"] / b["rps"])
-                    if a and b and b["httpd_cpu_us"] > 0:
-                        ratio_cpu.append(a["httpd_cpu_us"] / b["httpd_cpu_us"])
-                rows.append(
-                    {
-                        "backend": phase["backend"],
-                        "test": name,
-                        "label": t["label"],
-                        "connector": c,
-                        "measured": True,
-                        "rounds": len(mine),
-                        "rps": median(r["rps"] for r in mine),
-                        "rps_ratio": median(ratio_rps),
-                        "p50_ms": median(r["p50_ms"] for r in mine),
-                        "p99_ms": median(r["p99_ms"] for r in mine),
-                        "httpd_cpu_us": median(r["httpd_cpu_us"] for r in mine),
-                        "cpu_ratio": median(ratio_cpu),
-                        "backend_cpu_us": median(r["backend_cpu_us"] for r in mine),
-                        "errors": sum(r["non2xx"] + r["socket_errors"] for r in mine),
-                        "foreign_cores": median(r["foreign_cores"] for r in mine),
-                    }
-                )
+                row = {
+                    "backend": phase["backend"],
+                    "test": name,
+                    "label": t["label"],
+                    "connector": c,
+                    "measured": True,
+                    "rounds": len(mine),
+                    "rps": median(r["rps"] for r in mine),
+                    "rps_vs_floor": median(_per_round(runs, rounds, c, FLOOR, _ratio("rps"))),
+                    "p50_ms": median(r["p50_ms"] for r in mine),
+                    "p99_ms": median(r["p99_ms"] for r in mine),
+                    "httpd_cpu_us": median(r["httpd_cpu_us"] for r in mine),
+                    "cpu_over_floor_us": median(
+                        _per_round(runs, rounds, c, FLOOR, lambda a, b: a["httpd_cpu_us"] - b["httpd_cpu_us"])
+                    ),
+                    "cpu_vs_floor": median(_per_round(runs, rounds, c, FLOOR, _ratio("httpd_cpu_us"))),
+                    "backend_cpu_us": median(r["backend_cpu_us"] for r in mine),
+                    "errors": sum(r["non2xx"] + r["socket_errors"] for r in mine),
+                    "foreign_cores": median(r["foreign_cores"] for r in mine),
+                    "null_spread": spread,
+                    "null_ratios": null,
+                }
+                for k, f in fns.items():
+                    v = median(_per_round(runs, rounds, c, BASELINE, f))
+                    row[k] = v
+                    sp = spread[k]
+                    row[k + "_noise"] = (
+                        v is not None and sp is not None and c not in (BASELINE, NULL_RUN) and abs(v - 1) <= sp
+                    )
+                # CPU above the floor no larger than the null run's CPU noise is none.
+                v, sp = row["cpu_vs_floor"], spread["cpu_ratio"]
+                row["over_floor_noise"] = v is not None and sp is not None and c != FLOOR and abs(v - 1) <= sp
+                rows.append(row)
     return rows
+
+
+NOISE = "no measurable difference"
+
+
+def _ratio_cell(r: dict, key: str) -> str:
+    v = r.get(key)
+    if v is None:
+        return "–"
+    if r["connector"] == NULL_RUN:
+        return f"{v:.2f} (null run)"
+    return f"{v:.2f} ({NOISE})" if r.get(key + "_noise") else f"{v:.2f}"
+
+
+def throughput_md(rows: list[dict]) -> list[str]:
+    """The main table (each connector beside the floor, ratios to mod_jk flagged against the
+    null run) and the null run's spread per test."""
+    L = ["## Throughput, latency, CPU", ""]
+    L.append(
+        f"Floor: `{FLOOR}`, httpd serving the same bytes itself (static files; a POST reads and discards the body). "
+        f"Null run: `{NULL_RUN}`, mod_jk once more in an httpd of its own, configured identically; its per-round ratios "
+        f"to mod_jk show the noise. \"{NOISE}\": the ratio is no farther from 1 than the null run's farthest round. "
+        "\"above floor\": httpd CPU per request minus the floor's in the same round; \"x floor\": req/s over the "
+        "floor's; \"above floor vs mod_jk\": this connector's CPU above the floor over mod_jk's. CPU above the floor is "
+        f"\"{NOISE}\" when the connector's CPU over the floor's is no farther from 1 than the null run's CPU ratios."
+    )
+    L.append("")
+    L.append(
+        "| backend | test | connector | req/s | x floor | req/s vs mod_jk | p50 ms | p99 ms | httpd CPU µs/req "
+        "| above floor µs/req | CPU vs mod_jk | above floor vs mod_jk | p99 vs mod_jk | backend CPU µs/req | errors |"
+    )
+    L.append("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for r in rows:
+        if not r["measured"]:
+            L.append(f"| {r['backend']} | {r['label']} | {r['connector']} | not measured (failed its checks) |"
+                     + " |" * 11)
+            continue
+        above = fmt(r["cpu_over_floor_us"]) + (f" ({NOISE})" if r.get("over_floor_noise") else "")
+        cells = [r["backend"], r["label"], r["connector"], fmt(r["rps"]), fmt(r["rps_vs_floor"], 2),
+                 _ratio_cell(r, "rps_ratio"), fmt(r["p50_ms"], 2), fmt(r["p99_ms"], 2), fmt(r["httpd_cpu_us"]), above,
+                 _ratio_cell(r, "cpu_ratio"), _ratio_cell(r, "over_ratio"), _ratio_cell(r, "p99_ratio"),
+                 fmt(r["backend_cpu_us"]), str(r["errors"])]
+        L.append("| " + " | ".join(cells) + " |")
+    L.append("")
+    L.append(f"Noise: the null run's ratios to mod_jk per round ({NULL_RUN} / mod_jk) and their spread (largest |ratio - 1|).")
+    L.append("")
+    L.append("| backend | test | req/s per round | ± | p99 per round | ± | httpd CPU per round | ± | above floor per round | ± |")
+    L.append("|---|---|---|---:|---|---:|---|---:|---|---:|")
+    seen = set()
+    for r in rows:
+        if not r["measured"] or (r["backend"], r["test"]) in seen:
+            continue
+        seen.add((r["backend"], r["test"]))
+        nr, sp = r["null_ratios"], r["null_spread"]
+        cells = []
+        for k in RATIOS:
+            cells.append(" ".join(f"{v:.2f}" for v in nr[k]) or "no null run")
+            cells.append(fmt(sp[k], 2))
+        L.append(f"| {r['backend']} | {r['label']} | " + " | ".join(cells) + " |")
+    L.append("")
+    return L
 
 
 def report_md(results: dict, rows: list[dict]) -> str:
@@ -898,7 +1059,8 @@ def report_md(results: dict, rows: list[dict]) -> str:
     if fc:
         L.append(
             f"CPU used by other processes on the machine during the runs: median {statistics.median(fc):.2f} cores, "
-            f"max {max(fc):.2f} (a shared machine: differences under ~10 % in req/s are noise; CPU per request is steadier)."
+            f"max {max(fc):.2f} (a shared machine: the null run's spread below is this run's noise; CPU per request is "
+            "steadier than req/s and p99)."
         )
     L.append("")
     L.append("## Checks")
@@ -930,22 +1092,7 @@ def report_md(results: dict, rows: list[dict]) -> str:
             sp = "–" if spread is None else (spread["detail"] if spread["ok"] else f"FAILED: {spread['detail']}")
             L.append(f"| {phase['backend']} | {c} | {cell(whens, 'single')} | {cell(whens, 'lb')} | {sp} |")
     L.append("")
-    L.append("## Throughput, latency, CPU")
-    L.append("")
-    L.append(
-        "| backend | test | connector | req/s | vs mod_jk | p50 ms | p99 ms | httpd CPU µs/req | vs mod_jk | backend CPU µs/req | errors |"
-    )
-    L.append("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
-    for r in rows:
-        if not r["measured"]:
-            L.append(f"| {r['backend']} | {r['label']} | {r['connector']} | not measured (failed its checks) | | | | | | | |")
-            continue
-        L.append(
-            f"| {r['backend']} | {r['label']} | {r['connector']} | {fmt(r['rps'])} | {fmt(r['rps_ratio'], 2)} | "
-            f"{fmt(r['p50_ms'], 2)} | {fmt(r['p99_ms'], 2)} | {fmt(r['httpd_cpu_us'])} | {fmt(r['cpu_ratio'], 2)} | "
-            f"{fmt(r['backend_cpu_us'])} | {r['errors']} |"
-        )
-    L.append("")
+    L.extend(throughput_md(rows))
     paced = [(phase["backend"], r) for phase in results["phases"] for r in phase.get("paced", [])]
     if paced:
         L.append("## Latency at an equal offered load")
@@ -954,7 +1101,8 @@ def report_md(results: dict, rows: list[dict]) -> str:
             f"One run per connector and test after the rounds, every connection pausing between requests, the pause "
             f"set for {a.get('paced')} x mod_jk's median req/s above (each connection also waits for its response, "
             "so the rate reached is somewhat lower): nearly the same work for every connector, well below saturation, "
-            "where a faster connector no longer queues more requests than a slower one."
+            "where a faster connector no longer queues more requests than a slower one. One run each: a p99 ratio no "
+            f"farther from 1 than the null run's ({NULL_RUN} / mod_jk) is \"{NOISE}\"."
         )
         L.append("")
         L.append("| backend | test | connector | target req/s | req/s | p50 ms | p99 ms | p99 vs mod_jk |")
@@ -962,9 +1110,16 @@ def report_md(results: dict, rows: list[dict]) -> str:
         for backend, r in paced:
             base = next((b for be, b in paced if be == backend and b["test"] == r["test"] and b["connector"] == BASELINE), None)
             ratio = r["p99_ms"] / base["p99_ms"] if base and base["p99_ms"] > 0 else None
+            null = next((b for be, b in paced if be == backend and b["test"] == r["test"] and b["connector"] == NULL_RUN), None)
+            spread = abs(null["p99_ms"] / base["p99_ms"] - 1) if null and ratio is not None else None
+            cell = fmt(ratio, 2)
+            if r["connector"] == NULL_RUN:
+                cell += " (null run)"
+            elif r["connector"] != BASELINE and spread is not None and abs(ratio - 1) <= spread:
+                cell += f" ({NOISE})"
             L.append(
                 f"| {backend} | {r['label']} | {r['connector']} | {fmt(r['offered_rps'])} | {fmt(r['rps'])} | "
-                f"{fmt(r['p50_ms'], 2)} | {fmt(r['p99_ms'], 2)} | {fmt(ratio, 2)} |"
+                f"{fmt(r['p50_ms'], 2)} | {fmt(r['p99_ms'], 2)} | {cell} |"
             )
         L.append("")
     L.append("## Memory of the httpd children after the rounds")
@@ -985,11 +1140,11 @@ def report_md(results: dict, rows: list[dict]) -> str:
 def svg_chart(rows: list[dict], mode: str) -> str:
     """Two rows of panels (req/s and httpd CPU per request, both relative to mod_jk), one
     column per backend; absolute values are printed on the bars."""
-    colors = {"mod_rjk": "#d9534f", "mod_jk": "#5b7fbf", "mod_proxy_ajp": "#5cb85c"}
+    colors = {"mod_rjk": "#d9534f", "mod_jk": "#5b7fbf", NULL_RUN: "#9fb4dc", "mod_proxy_ajp": "#5cb85c", FLOOR: "#999999"}
     backends = sorted({r["backend"] for r in rows}, key=lambda b: ["fast", "tomcat"].index(b) if b in ("fast", "tomcat") else 9)
     metrics = [("rps_ratio", "rps", "req/s relative to mod_jk (higher is better)", "{:.0f}/s"),
                ("cpu_ratio", "httpd_cpu_us", "httpd CPU per request relative to mod_jk (lower is better)", "{:.0f} µs")]
-    pw, ph, ml, mt, mb = 460, 260, 50, 40, 60
+    pw, ph, ml, mt, mb = 460, 260, 50, 40, 90
     W = ml + len(backends) * (pw + 30) + 10
     H = 50 + len(metrics) * (ph + mt + mb) + 30
     out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" font-family="sans-serif" font-size="11">',
@@ -1158,7 +1313,9 @@ def run_paced(args, kind, pdir, tests, servers, usable, be, port_of, runs) -> li
         lua.write_text((t["lua"].read_text() if t.get("lua") else "") + LUA_PACED.format(
             ms=pause_ms, whole=whole, frac=pause_ms - whole))
         for c in usable:
-            r = measure(args, servers[c], be, port_of(servers[c]), {**t, "lua": lua}, args.duration)
+            # Smoke: only that the paced runs work, 1 s each.
+            secs = 1 if args.smoke else args.duration
+            r = measure(args, servers[c], be, port_of(servers[c]), {**t, "lua": lua}, secs)
             r.update({"test": t["name"], "label": t["label"], "connector": c, "offered_rps": offered})
             out.append(r)
             log(f"{kind} paced {t['label']:>12} {c:<14} target {offered:7.0f} req/s, got {r['rps']:7.0f}  "
@@ -1179,6 +1336,8 @@ def run_phase(args, kind: str, workdir: Path, tests: list[dict], module: Path, f
         servers = {}
         for c in args.connectors:
             h = Httpd(pdir, c, be.ports, module, mods, sockets=be.sockets if uses_unix(c) else None)
+            if c == FLOOR:
+                write_floor_files(h.root / "htdocs", be, tests)
             h.start()
             servers[c] = h
             log(f"{c}: httpd pid {h.proc.pid}, lb port {h.lb_port}, single port {h.single_port}")
@@ -1187,14 +1346,16 @@ def run_phase(args, kind: str, workdir: Path, tests: list[dict], module: Path, f
 
         # Correctness first, on both ports.
         usable = []
+        view = lambda c: FloorView(be) if c == FLOOR else be  # noqa: E731
         for c, h in servers.items():
-            single = check_bytes(h.single_port, be, tests)
-            lb = check_bytes(h.lb_port, be, tests) + [check_spread(h.lb_port, be)]
+            single = check_bytes(h.single_port, view(c), tests)
+            # The floor has no backends to spread over.
+            lb = check_bytes(h.lb_port, view(c), tests) + ([] if c == FLOOR else [check_spread(h.lb_port, be)])
             phase["checks"][c] = {"before": {"single": [x.as_dict() for x in single], "lb": [x.as_dict() for x in lb]}}
             for port_kind, checks in (("single", single), ("lb", lb)):
                 for ch in checks:
                     log(f"{kind} {c} {port_kind}: {ch.name}: {'ok' if ch.ok else 'FAILED'} {ch.detail}")
-            measured = single if args.single else lb[:-1]
+            measured = single if args.single else [ch for ch in lb if not ch.name.startswith("lb spread")]
             if all(ch.ok for ch in measured):
                 usable.append(c)
             else:
@@ -1223,8 +1384,8 @@ def run_phase(args, kind: str, workdir: Path, tests: list[dict], module: Path, f
 
         for c, h in servers.items():
             phase["memory"][c] = [dict(zip(("rss_kib", "pss_kib"), mem_kib(p)), pid=p) for p in h.children()]
-            single = check_bytes(h.single_port, be, tests)
-            lb = check_bytes(h.lb_port, be, tests)
+            single = check_bytes(h.single_port, view(c), tests)
+            lb = check_bytes(h.lb_port, view(c), tests)
             phase["checks"][c]["after"] = {"single": [x.as_dict() for x in single], "lb": [x.as_dict() for x in lb]}
             for port_kind, checks in (("single", single), ("lb", lb)):
                 for ch in checks:
@@ -1271,7 +1432,9 @@ def parse_args(argv):
     ap.add_argument("--smoke", action="store_true", help="CI: 1 round, 2 s per test, 1 s warm-up, 64 KiB GET, 8 KiB POST")
     ap.add_argument("--strict", action="store_true", help="also fail on lb errors, an uneven spread, errors under load")
     ap.add_argument("--backends", default="fast,tomcat", help="comma list of fast,tomcat (default both)")
-    ap.add_argument("--connectors", default="rjk,jk,proxy", help="comma list of rjk,jk,proxy (default all)")
+    ap.add_argument("--connectors", default="rjk,jk,jk2,proxy,static",
+                    help="comma list of rjk,jk,jk2,proxy,static (default all; jk2 is the null run: mod_jk once more, "
+                         "static the floor: httpd serving the bytes itself)")
     ap.add_argument("--tests", default="get_small,get_large,post", help="comma list of get_small,get_large,post")
     ap.add_argument("--small-size", type=int, default=6)
     ap.add_argument("--large-size", type=int, default=None, help="bytes (default 1048576; smoke 65536)")
