@@ -24,6 +24,8 @@ use crate::ajp::{self, Action, EncodeError, Exchange, ForwardRequest, ProtocolEr
 use crate::config::workers::AjpParams;
 use memmap2::MmapMut;
 
+mod upload;
+
 /// recovery_options bits (mod_jk's meaning).
 pub mod recovery {
     /// No retry once the request was sent to the backend.
@@ -107,6 +109,8 @@ pub struct Target {
     pub source: Option<(String, Vec<IpAddr>)>,
     /// `socket_buffer`: SO_SNDBUF and SO_RCVBUF in bytes; 0 leaves the OS default.
     pub socket_buffer: usize,
+    /// `upload_window`: request body packets on their way at once (0, 1: only when asked).
+    pub upload_window: u32,
 }
 
 fn ms(v: u32) -> Option<Duration> {
@@ -156,6 +160,7 @@ impl Target {
                 (s.to_string(), ips)
             }),
             socket_buffer: p.socket_buffer as usize,
+            upload_window: p.upload_window,
         }
     }
 
@@ -1055,7 +1060,12 @@ pub fn service(
         if attempt > 0 {
             std::thread::sleep(t.retry_interval);
         }
-        match attempt_once(pool, req, &packet, first_chunk, client, opts) {
+        // Upload window: off when the body may have to be sent again (see upload.rs).
+        let window = match may_replay_after_send(req.method, t.recovery_options) {
+            true => 0,
+            false => t.upload_window,
+        };
+        match attempt_once(pool, req, &packet, first_chunk, window, client, opts) {
             Attempt::Finished(o) => return o,
             Attempt::Failed(f) => {
                 let retry = !f.upload_started
@@ -1160,6 +1170,7 @@ fn attempt_once(
     req: &ForwardRequest<'_>,
     packet: &[u8],
     first_chunk: Option<usize>,
+    window: u32,
     client: &mut dyn Client,
     opts: &RequestOptions,
 ) -> Attempt {
@@ -1204,8 +1215,7 @@ fn attempt_once(
     let mut committed = false;
     let mut relayed: u64 = 0;
     let mut error_page = false;
-    let mut body_buf = Scratch::take();
-    let mut pkt = Scratch::take();
+    let mut up = upload::Uploader::new(window, req.body, t.max_packet, first_chunk);
     // Response body waiting to go to the client, as ranges of the receive buffer: the
     // data of every packet already received is passed on in one write without being
     // copied (AJP packets are 8 KiB; one write per packet costs httpd a filter pass and
@@ -1243,12 +1253,16 @@ fn attempt_once(
                 return Attempt::Failed(AttemptFailure {
                     error,
                     sent: true,
-                    upload_started: ex.upload_started(),
+                    upload_started: ex.upload_started() || up.consumed_ahead(),
                     idle_close,
                 });
             }
         };
         replied = true;
+        let requested = match reply {
+            Reply::GetBodyChunk(n) => n,
+            _ => 0,
+        };
         let action = match ex.on_reply(reply) {
             Ok(a) => a,
             Err(e) => {
@@ -1284,6 +1298,7 @@ fn attempt_once(
                         status,
                         blame: code > 0,
                         replayable: !ex.upload_started()
+                            && !up.consumed_ahead()
                             && may_replay_after_send(req.method, t.recovery_options),
                     });
                 }
@@ -1366,32 +1381,18 @@ fn attempt_once(
             return Attempt::Finished(Outcome::ClientGone(e));
         }
         if let Some(max) = send_body {
-            body_buf.resize(max, 0);
-            // Filled as far as the client's body allows (a chunked upload's chunks are
-            // packed into full packets, as mod_jk does), so a short packet means the end.
-            let got = if max == 0 {
-                0
-            } else {
-                match read_full(client, &mut body_buf[..max]) {
-                    Ok(n) => n,
-                    // CVE-2008-5519: never leave a connection whose body state is unclear.
-                    Err(e) => return Attempt::Finished(Outcome::ClientGone(e)),
-                }
-            };
-            pkt.clear();
-            let _ = ajp::encode_body_chunk(&body_buf[..got], t.max_packet, &mut pkt);
-            ex.body_packet_sent(got);
             let conn = lease.conn.as_mut().expect("connection present");
-            if let Err(e) = conn.stream.write_all(&pkt) {
-                if committed {
+            match up.answer(requested, max, conn, client, &mut ex) {
+                Ok(()) => continue,
+                // CVE-2008-5519: never leave a connection whose body state is unclear.
+                Err(upload::Stop::Client(e)) => return Attempt::Finished(Outcome::ClientGone(e)),
+                Err(upload::Stop::Send(e)) if committed => {
                     return Attempt::Finished(Outcome::Aborted {
                         error: BackendError::Send(e),
                     });
                 }
-                return fail(BackendError::Send(e), true, true);
+                Err(upload::Stop::Send(e)) => return fail(BackendError::Send(e), true, true),
             }
-            wire::written(pkt.len());
-            continue;
         }
         if let Some(reuse) = done {
             if let Some(cl) = announced_len.filter(|&cl| cl > relayed) {
@@ -1446,7 +1447,8 @@ fn attempt_once(
                     cut_at_length: None,
                 }
             };
-            if reuse && !opts.disable_reuse && ex.request_body_finished() {
+            // Body packets the backend never asked for would be read as the next request.
+            if reuse && !opts.disable_reuse && ex.request_body_finished() && up.clean_at_end() {
                 lease.release();
             }
             return Attempt::Finished(outcome);

@@ -19,6 +19,8 @@ pub const DEFAULT_PING_TIMEOUT_MS: u32 = 10_000;
 pub const DEFAULT_RETRIES: u32 = 2;
 pub const DEFAULT_RETRY_INTERVAL_MS: u32 = 100;
 pub const DEFAULT_RECOVER_TIME_SECS: u32 = 60;
+/// `upload_window`: a 64 KiB body travels with two waits for the backend instead of eight.
+pub const DEFAULT_UPLOAD_WINDOW: u32 = 8;
 pub const MIN_PACKET_SIZE: u32 = 8192;
 pub const MAX_PACKET_SIZE: u32 = 65536;
 const PACKET_ALIGN: u32 = 1024;
@@ -170,6 +172,7 @@ pub static ATTRIBUTES: &[AttrSpec] = &[
     attr("socket_connect_timeout", AJP, "socket_timeout*1000", "ms", Unique, "TCP connect timeout"),
     attr("socket_keepalive", AJP, "false", "bool", Unique, "enable SO_KEEPALIVE"),
     attr("socket_buffer", AJP, "0", "bytes", Unique, "SO_SNDBUF/SO_RCVBUF; 0 = OS default, else at least max_packet_size"),
+    attr("upload_window", AJP, "8", "packets", Unique, "request body packets on their way before Tomcat asks for them; 0 or 1 = only when asked, as mod_jk (mod_rjk)"),
     attr("ping_mode", AJP, "", "flags", Unique, "CPing: C after connect, P before request, I idle, A all"),
     attr("ping_timeout", AJP, "10000", "ms", Unique, "CPong wait for ping_mode C and P"),
     attr("connect_timeout", AJP, "0", "ms", Unique, "CPing after connect; >0 enables it"),
@@ -406,6 +409,8 @@ pub struct AjpParams {
     pub socket_keepalive: bool,
     /// 0 = OS default; otherwise at least `max_packet_size`.
     pub socket_buffer: u32,
+    /// `upload_window` (mod_rjk): request body packets on their way at once.
+    pub upload_window: u32,
     /// `stray_no_reuse_time` (mod_rjk), seconds of no-reuse mode after a stray reply.
     pub stray_no_reuse_secs: u32,
     pub ping_mode: PingMode,
@@ -457,6 +462,7 @@ impl AjpParams {
             socket_connect_timeout_ms: 0,
             socket_keepalive: false,
             socket_buffer: 0,
+            upload_window: DEFAULT_UPLOAD_WINDOW,
             stray_no_reuse_secs: 60,
             ping_mode: PingMode::default(),
             ping_timeout_ms: DEFAULT_PING_TIMEOUT_MS,
@@ -872,6 +878,7 @@ impl<'p> Builder<'p> {
             );
         }
         p.socket_buffer = a.non_negative("socket_buffer", 0);
+        p.upload_window = a.non_negative("upload_window", DEFAULT_UPLOAD_WINDOW);
         p.stray_no_reuse_secs = a.non_negative("stray_no_reuse_time", 60);
         if p.socket_buffer > 0 && p.socket_buffer < p.max_packet_size {
             p.socket_buffer = p.max_packet_size;
