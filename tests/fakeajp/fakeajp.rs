@@ -456,7 +456,9 @@ impl Conn {
             || (scenario.name == "close_if_large" && cl.is_some_and(|n| n > LARGE_BODY));
         // read_part: as many GET_BODY_CHUNKs as ARG says (default 1).
         let asks = match scenario.name {
-            "read_part" => Some(arg.as_deref().and_then(|a| a.parse().ok()).unwrap_or(1)),
+            "read_part" | "read_part_close" => {
+                Some(arg.as_deref().and_then(|a| a.parse().ok()).unwrap_or(1))
+            }
             _ if only_first => Some(0),
             _ => None,
         };
@@ -1344,6 +1346,15 @@ const SCENARIOS: &[Scenario] = &[
             let text = format!("read={}\n", x.body.len);
             c.respond(200, &[], text.as_bytes(), true)?;
             Ok(Flow::Continue)
+        },
+    },
+    Scenario {
+        name: "read_part_close",
+        about: "as read_part, then close without answering (a crash mid-upload)",
+        run: |c, _| {
+            let unasked = c.readable(Duration::from_secs(5));
+            c.log(Ev::new("unasked").num("bytes", unasked));
+            Ok(Flow::Close("read_part_close"))
         },
     },
     Scenario {
