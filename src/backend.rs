@@ -4,7 +4,8 @@
 //!
 //! Safety rules the exchange keeps (see the security catalogue):
 //! - a connection goes back to the pool only after END_RESPONSE(reuse=1), with the request
-//!   body fully exchanged and no unread byte pending; anything else closes it;
+//!   body fully exchanged, every body packet sent ahead asked for (`upload_window`) and no
+//!   unread byte pending; anything else closes it;
 //! - a request is sent again only when the backend cannot have acted on it, or when it is
 //!   idempotent and nothing reached the client yet (mod_jk replays any method by default);
 //! - once response bytes reached the client, a failure aborts the client connection so
