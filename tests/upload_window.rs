@@ -321,3 +321,84 @@ fn worker_upload_window_never_loses_or_doubles_a_body_on_failover() {
     }
     assert!(!a.wait_events("request", 1).is_empty());
 }
+
+/// A client choosing its body's length chooses the first payload byte of the last body
+/// packet (the high byte of its data length): 514 bytes make it read as a FORWARD_REQUEST
+/// for GET. Such a tail, left in the connection after a servlet that read part of the
+/// body, would be Tomcat's next request; it is never sent before Tomcat asks for it. The
+/// same bytes sent to Tomcat's AJP port show they are a working request.
+#[test]
+fn worker_upload_window_never_sends_a_short_tail_ahead_to_tomcat() {
+    use mod_rjk::ajp::{BodyMode, ForwardRequest, encode_forward_request};
+    use std::io::{Read, Write};
+    let t = common::tomcat::shared(1)[0];
+    let tag = format!("uw-tail-{}", std::process::id());
+    let query = format!("id={tag}");
+    // A FORWARD_REQUEST whose payload is 516 bytes: [2, 2 (GET), 514 more].
+    let mut packet = Vec::new();
+    for pad in 0..600 {
+        let value = "p".repeat(pad);
+        let req = ForwardRequest {
+            method: b"GET",
+            req_uri: b"/count",
+            remote_addr: b"127.0.0.1",
+            server_name: b"127.0.0.1",
+            server_port: 80,
+            headers: vec![(b"Host", b"127.0.0.1"), (b"X-Pad", value.as_bytes())],
+            body: BodyMode::None,
+            secret: Some(t.secret.as_bytes()),
+            query_string: Some(query.as_bytes()),
+            local_addr: b"127.0.0.1",
+            ..ForwardRequest::default()
+        };
+        packet.clear();
+        encode_forward_request(&req, 8192, &mut packet).unwrap();
+        if packet.len() == 4 + 516 {
+            break;
+        }
+    }
+    assert_eq!(packet.len(), 520);
+    assert_eq!(&packet[4..6], &[2, 2]);
+    let tail = &packet[6..];
+    assert_eq!(tail.len(), 514);
+    let root = ServerRoot::new(Mpm::Event);
+    let w = format!(
+        "worker.list=win\n{}worker.win.connection_pool_size=1\n",
+        t.worker_properties_as("win")
+    );
+    let wf = root.write("conf/workers.properties", &w);
+    root.configure(&format!(
+        "JkWorkersFile {wf}\nJkShmFile logs/jk-runtime-status\nJkLogLevel info\n\
+         JkMount /* win\n{ONE_CHILD}"
+    ));
+    let h = root.start();
+    let count = |h: &Httpd| h.get(&format!("/count?get={tag}")).text();
+    for read in [9000, 8186, 0] {
+        // Two full packets, then the tail; the servlet reads the first one or two.
+        let mut body = body_of(2 * 8186, read);
+        body.extend_from_slice(tail);
+        let r = h.request("POST", &format!("/read/{read}"), &[], &body);
+        assert_eq!(r.status, 200, "{}", r.text());
+        assert_eq!(h.get("/read/0").status, 200);
+        assert_eq!(
+            count(&h),
+            "0\n",
+            "the tail was read as a request (read {read})"
+        );
+    }
+    // The control: the same bytes as a packet on Tomcat's AJP port are a request.
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", t.ajp_port)).unwrap();
+    s.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .unwrap();
+    s.write_all(&packet).unwrap();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    // SEND_HEADERS, body, END_RESPONSE: wait for the end (type 5 after a 2-byte length).
+    while !got.windows(5).any(|w| w == [b'A', b'B', 0, 2, 5]) {
+        let n = s.read(&mut buf).unwrap();
+        assert!(n > 0, "Tomcat closed: {got:?}");
+        got.extend_from_slice(&buf[..n]);
+    }
+    assert_eq!(count(&h), "1\n", "the control request did not count");
+    h.assert_clean_log();
+}
