@@ -4,7 +4,8 @@
 //!
 //! Safety rules the exchange keeps (see the security catalogue):
 //! - a connection goes back to the pool only after END_RESPONSE(reuse=1), with the request
-//!   body fully exchanged and no unread byte pending; anything else closes it;
+//!   body fully exchanged, every body packet sent ahead asked for (`upload_window`) and no
+//!   unread byte pending; anything else closes it;
 //! - a request is sent again only when the backend cannot have acted on it, or when it is
 //!   idempotent and nothing reached the client yet (mod_jk replays any method by default);
 //! - once response bytes reached the client, a failure aborts the client connection so
@@ -24,6 +25,8 @@ use crate::ajp::{self, Action, EncodeError, Exchange, ForwardRequest, ProtocolEr
 use crate::config::workers::AjpParams;
 use crate::endpoint::{self, Stream};
 use memmap2::MmapMut;
+
+mod upload;
 
 /// recovery_options bits (mod_jk's meaning).
 pub mod recovery {
@@ -108,6 +111,8 @@ pub struct Target {
     pub source: Option<(String, Vec<IpAddr>)>,
     /// `socket_buffer`: SO_SNDBUF and SO_RCVBUF in bytes; 0 leaves the OS default.
     pub socket_buffer: usize,
+    /// `upload_window`: request body packets on their way at once (0, 1: only when asked).
+    pub upload_window: u32,
 }
 
 fn ms(v: u32) -> Option<Duration> {
@@ -157,6 +162,7 @@ impl Target {
                 (s.to_string(), ips)
             }),
             socket_buffer: p.socket_buffer as usize,
+            upload_window: p.upload_window,
         }
     }
 
@@ -1096,7 +1102,12 @@ pub fn service(
         if attempt > 0 {
             std::thread::sleep(t.retry_interval);
         }
-        match attempt_once(pool, req, &packet, first_chunk, client, opts) {
+        // Upload window: off when the body may have to be sent again (see upload.rs).
+        let window = match may_replay_after_send(req.method, t.recovery_options) {
+            true => 0,
+            false => t.upload_window,
+        };
+        match attempt_once(pool, req, &packet, first_chunk, window, client, opts) {
             Attempt::Finished(o) => return o,
             Attempt::Failed(f) => {
                 let retry = !f.upload_started
@@ -1201,6 +1212,7 @@ fn attempt_once(
     req: &ForwardRequest<'_>,
     packet: &[u8],
     first_chunk: Option<usize>,
+    window: u32,
     client: &mut dyn Client,
     opts: &RequestOptions,
 ) -> Attempt {
@@ -1245,8 +1257,7 @@ fn attempt_once(
     let mut committed = false;
     let mut relayed: u64 = 0;
     let mut error_page = false;
-    let mut body_buf = Scratch::take();
-    let mut pkt = Scratch::take();
+    let mut up = upload::Uploader::new(window, req.body, t.max_packet, first_chunk);
     // Response body waiting to go to the client, as ranges of the receive buffer: the
     // data of every packet already received is passed on in one write without being
     // copied (AJP packets are 8 KiB; one write per packet costs httpd a filter pass and
@@ -1284,12 +1295,16 @@ fn attempt_once(
                 return Attempt::Failed(AttemptFailure {
                     error,
                     sent: true,
-                    upload_started: ex.upload_started(),
+                    upload_started: ex.upload_started() || up.consumed_ahead(),
                     idle_close,
                 });
             }
         };
         replied = true;
+        let requested = match reply {
+            Reply::GetBodyChunk(n) => n,
+            _ => 0,
+        };
         let action = match ex.on_reply(reply) {
             Ok(a) => a,
             Err(e) => {
@@ -1325,6 +1340,7 @@ fn attempt_once(
                         status,
                         blame: code > 0,
                         replayable: !ex.upload_started()
+                            && !up.consumed_ahead()
                             && may_replay_after_send(req.method, t.recovery_options),
                     });
                 }
@@ -1407,32 +1423,18 @@ fn attempt_once(
             return Attempt::Finished(Outcome::ClientGone(e));
         }
         if let Some(max) = send_body {
-            body_buf.resize(max, 0);
-            // Filled as far as the client's body allows (a chunked upload's chunks are
-            // packed into full packets, as mod_jk does), so a short packet means the end.
-            let got = if max == 0 {
-                0
-            } else {
-                match read_full(client, &mut body_buf[..max]) {
-                    Ok(n) => n,
-                    // CVE-2008-5519: never leave a connection whose body state is unclear.
-                    Err(e) => return Attempt::Finished(Outcome::ClientGone(e)),
-                }
-            };
-            pkt.clear();
-            let _ = ajp::encode_body_chunk(&body_buf[..got], t.max_packet, &mut pkt);
-            ex.body_packet_sent(got);
             let conn = lease.conn.as_mut().expect("connection present");
-            if let Err(e) = conn.stream.write_all(&pkt) {
-                if committed {
+            match up.answer(requested, max, conn, client, &mut ex) {
+                Ok(()) => continue,
+                // CVE-2008-5519: never leave a connection whose body state is unclear.
+                Err(upload::Stop::Client(e)) => return Attempt::Finished(Outcome::ClientGone(e)),
+                Err(upload::Stop::Send(e)) if committed => {
                     return Attempt::Finished(Outcome::Aborted {
                         error: BackendError::Send(e),
                     });
                 }
-                return fail(BackendError::Send(e), true, true);
+                Err(upload::Stop::Send(e)) => return fail(BackendError::Send(e), true, true),
             }
-            wire::written(pkt.len());
-            continue;
         }
         if let Some(reuse) = done {
             if let Some(cl) = announced_len.filter(|&cl| cl > relayed) {
@@ -1487,7 +1489,8 @@ fn attempt_once(
                     cut_at_length: None,
                 }
             };
-            if reuse && !opts.disable_reuse && ex.request_body_finished() {
+            // Body packets the backend never asked for would be read as the next request.
+            if reuse && !opts.disable_reuse && ex.request_body_finished() && up.clean_at_end() {
                 lease.release();
             }
             return Attempt::Finished(outcome);

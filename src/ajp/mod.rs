@@ -7,6 +7,8 @@
 //! * [`reply`] parses what the container sends ([`decode_reply`]) and keeps the per-request
 //!   protocol state ([`Exchange`]) that decides whether a connection may be reused and
 //!   whether a failed request may still be retried.
+//! * [`upload_window`] decides which request body packets may travel before the container
+//!   asks for them, and whether a connection that had some may be reused.
 //!
 //! A typical request, in handler order:
 //!
@@ -26,6 +28,7 @@
 
 pub mod reply;
 pub mod request;
+pub mod upload_window;
 
 pub use reply::{
     Action, Exchange, ExchangeState, ProtocolError, Reply, decode_reply, peek_reply_len,

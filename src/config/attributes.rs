@@ -146,6 +146,7 @@ pub static ATTRIBUTES: &[AttrSpec] = &[
     attr("socket_connect_timeout", AJP, "socket_timeout*1000", "ms", Unique, "connect timeout (host=unix: the wait for room in the listen backlog)"),
     attr("socket_keepalive", AJP, "false", "bool", Unique, "enable SO_KEEPALIVE (TCP only)"),
     attr("socket_buffer", AJP, "0", "bytes", Unique, "SO_SNDBUF/SO_RCVBUF; 0 = OS default, else at least max_packet_size"),
+    attr("upload_window", AJP, "8", "packets", Unique, "request body packets on their way before Tomcat asks for them; 0 or 1 = only when asked, as mod_jk (mod_rjk)"),
     attr("ping_mode", AJP, "", "flags", Unique, "CPing: C after connect, P before request, I idle, A all"),
     attr("ping_timeout", AJP, "10000", "ms", Unique, "CPong wait for ping_mode C and P"),
     attr("connect_timeout", AJP, "0", "ms", Unique, "CPing after connect; >0 enables it"),

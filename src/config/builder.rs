@@ -6,9 +6,9 @@ use std::collections::BTreeMap;
 use super::attributes::find_attribute;
 use super::defs::{
     AjpParams, DEFAULT_HOST, DEFAULT_MAINTAIN_SECS, DEFAULT_PING_TIMEOUT_MS, DEFAULT_PORT,
-    DEFAULT_RECOVER_TIME_SECS, DEFAULT_RETRIES, DEFAULT_RETRY_INTERVAL_MS, DEFAULT_WORKER,
-    LbParams, MAX_NAME_LEN, MAX_PACKET_SIZE, MIN_PACKET_SIZE, PACKET_ALIGN, StatusParams,
-    WorkerDef, WorkerKind,
+    DEFAULT_RECOVER_TIME_SECS, DEFAULT_RETRIES, DEFAULT_RETRY_INTERVAL_MS, DEFAULT_UPLOAD_WINDOW,
+    DEFAULT_WORKER, LbParams, MAX_NAME_LEN, MAX_PACKET_SIZE, MIN_PACKET_SIZE, PACKET_ALIGN,
+    StatusParams, WorkerDef, WorkerKind,
 };
 use super::enums::{Activation, LbLock, LbMethod, PingMode};
 use super::properties::{
@@ -560,6 +560,7 @@ fn ajp_packet_and_buffers(a: &mut Attrs<'_, '_>, p: &mut AjpParams) {
         );
     }
     p.socket_buffer = a.non_negative("socket_buffer", 0);
+    p.upload_window = a.non_negative("upload_window", DEFAULT_UPLOAD_WINDOW);
     p.stray_no_reuse_secs = a.non_negative("stray_no_reuse_time", 60);
     if p.socket_buffer > 0 && p.socket_buffer < p.max_packet_size {
         p.socket_buffer = p.max_packet_size;

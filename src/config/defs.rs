@@ -16,6 +16,8 @@ pub const DEFAULT_PING_TIMEOUT_MS: u32 = 10_000;
 pub const DEFAULT_RETRIES: u32 = 2;
 pub const DEFAULT_RETRY_INTERVAL_MS: u32 = 100;
 pub const DEFAULT_RECOVER_TIME_SECS: u32 = 60;
+/// `upload_window`: a 64 KiB body travels with two waits for the backend instead of eight.
+pub const DEFAULT_UPLOAD_WINDOW: u32 = 8;
 /// [`ajp::MIN_PACKET_SIZE`] in the type of `max_packet_size`.
 pub const MIN_PACKET_SIZE: u32 = ajp::MIN_PACKET_SIZE as u32;
 /// [`ajp::MAX_PACKET_SIZE`] in the type of `max_packet_size`.
@@ -37,6 +39,8 @@ pub struct AjpParams {
     pub socket_keepalive: bool,
     /// 0 = OS default; otherwise at least `max_packet_size`.
     pub socket_buffer: u32,
+    /// `upload_window` (mod_rjk): request body packets on their way at once.
+    pub upload_window: u32,
     /// `stray_no_reuse_time` (mod_rjk), seconds of no-reuse mode after a stray reply.
     pub stray_no_reuse_secs: u32,
     pub ping_mode: PingMode,
@@ -88,6 +92,7 @@ impl AjpParams {
             socket_connect_timeout_ms: 0,
             socket_keepalive: false,
             socket_buffer: 0,
+            upload_window: DEFAULT_UPLOAD_WINDOW,
             stray_no_reuse_secs: 60,
             ping_mode: PingMode::default(),
             ping_timeout_ms: DEFAULT_PING_TIMEOUT_MS,

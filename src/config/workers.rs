@@ -10,8 +10,9 @@ use super::properties::{ConfigError, Properties, Source};
 pub use super::attributes::{ATTRIBUTES, AttrSpec, Multi, find_attribute};
 pub use super::defs::{
     AjpParams, DEFAULT_HOST, DEFAULT_MAINTAIN_SECS, DEFAULT_PING_TIMEOUT_MS, DEFAULT_PORT,
-    DEFAULT_RECOVER_TIME_SECS, DEFAULT_RETRIES, DEFAULT_RETRY_INTERVAL_MS, DEFAULT_WORKER,
-    LbParams, MAX_NAME_LEN, MAX_PACKET_SIZE, MIN_PACKET_SIZE, StatusParams, WorkerDef, WorkerKind,
+    DEFAULT_RECOVER_TIME_SECS, DEFAULT_RETRIES, DEFAULT_RETRY_INTERVAL_MS, DEFAULT_UPLOAD_WINDOW,
+    DEFAULT_WORKER, LbParams, MAX_NAME_LEN, MAX_PACKET_SIZE, MIN_PACKET_SIZE, StatusParams,
+    WorkerDef, WorkerKind,
 };
 pub use super::enums::{Activation, LbLock, LbMethod, PingMode};
 

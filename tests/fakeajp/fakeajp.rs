@@ -263,6 +263,15 @@ impl Sock {
     }
 }
 
+impl std::os::fd::AsFd for Sock {
+    fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        match self {
+            Sock::Tcp(s) => s.as_fd(),
+            Sock::Unix(s) => s.as_fd(),
+        }
+    }
+}
+
 impl io::Read for Sock {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         match self {
@@ -489,6 +498,23 @@ impl Conn {
         self.log(ev);
     }
 
+    /// Bytes waiting to be read (up to 256 KiB), after waiting up to `wait` for the first.
+    fn readable(&self, wait: Duration) -> usize {
+        let sock = socket2::SockRef::from(&self.stream);
+        if wait.is_zero() {
+            // One cheap non-blocking peek: is anything there at all?
+            let mut b = [std::mem::MaybeUninit::<u8>::uninit()];
+            return sock
+                .recv_with_flags(&mut b, libc::MSG_PEEK | libc::MSG_DONTWAIT)
+                .unwrap_or(0);
+        }
+        let _ = sock.set_read_timeout(Some(wait));
+        let mut buf = vec![std::mem::MaybeUninit::<u8>::uninit(); 256 << 10];
+        let n = sock.recv_with_flags(&mut buf, libc::MSG_PEEK).unwrap_or(0);
+        let _ = sock.set_read_timeout(None);
+        n
+    }
+
     fn send(&mut self, bytes: &[u8]) -> io::Result<()> {
         self.stream.write_all(bytes)
     }
@@ -547,7 +573,15 @@ impl Conn {
         };
         let only_first = matches!(scenario.name, "close_before_headers" | "reject_unread")
             || (scenario.name == "close_if_large" && cl.is_some_and(|n| n > LARGE_BODY));
-        let body = match self.read_body(cl, ask, only_first) {
+        // read_part: as many GET_BODY_CHUNKs as ARG says (default 1).
+        let asks = match scenario.name {
+            "read_part" | "read_part_close" => {
+                Some(arg.as_deref().and_then(|a| a.parse().ok()).unwrap_or(1))
+            }
+            _ if only_first => Some(0),
+            _ => None,
+        };
+        let body = match self.read_body(cl, ask, asks) {
             Ok(b) => b,
             Err(ReadError::Protocol(e)) => {
                 self.log(Ev::new("protocol_error").str("error", &e));
@@ -586,7 +620,7 @@ impl Conn {
         &mut self,
         cl: Option<u64>,
         ask: Option<u16>,
-        only_first: bool,
+        asks: Option<u32>,
     ) -> Result<Body, ReadError> {
         let mut body = Body {
             len: 0,
@@ -611,10 +645,12 @@ impl Conn {
             }
             None => None,
         };
-        if only_first {
-            return Ok(body);
-        }
+        let mut asked = 0;
         loop {
+            if asks.is_some_and(|max| asked >= max) {
+                return Ok(body);
+            }
+            asked += 1;
             if let Some(n) = want {
                 if body.len >= n {
                     return Ok(body);
@@ -629,11 +665,14 @@ impl Conn {
 
     fn request_chunk(&mut self, ask: Option<u16>, body: &mut Body) -> Result<bool, ReadError> {
         let n = ask.unwrap_or((self.max() - 6) as u16);
+        // Whether a body packet is already here before it is asked for (upload_window).
+        let ready = self.readable(Duration::ZERO) > 0;
         self.send(&wire::get_body_chunk(n))?;
         self.log(
             Ev::new("sent")
                 .str("type", "GET_BODY_CHUNK")
-                .num("requested", n),
+                .num("requested", n)
+                .bool("ready", ready),
         );
         self.read_chunk(true, body)
     }
@@ -1414,6 +1453,27 @@ const SCENARIOS: &[Scenario] = &[
                 .unwrap_or(413);
             c.respond(status, &[], b"", true)?;
             Ok(Flow::Continue)
+        },
+    },
+    Scenario {
+        name: "read_part",
+        about: "read the unsolicited packet and ARG more (default 1), wait up to 5 s for body \
+                bytes nobody asked for, answer 200 'read=N' with END reuse=1",
+        run: |c, x| {
+            let unasked = c.readable(Duration::from_secs(5));
+            c.log(Ev::new("unasked").num("bytes", unasked));
+            let text = format!("read={}\n", x.body.len);
+            c.respond(200, &[], text.as_bytes(), true)?;
+            Ok(Flow::Continue)
+        },
+    },
+    Scenario {
+        name: "read_part_close",
+        about: "as read_part, then close without answering (a crash mid-upload)",
+        run: |c, _| {
+            let unasked = c.readable(Duration::from_secs(5));
+            c.log(Ev::new("unasked").num("bytes", unasked));
+            Ok(Flow::Close("read_part_close"))
         },
     },
     Scenario {

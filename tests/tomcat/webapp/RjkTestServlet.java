@@ -77,6 +77,8 @@ public class RjkTestServlet extends HttpServlet {
             } else if (path.equals("/redirect")) {
                 String to = queryParam(req, "to");
                 resp.sendRedirect(to == null ? "/echo" : to);
+            } else if (path.startsWith("/read/")) {
+                readSome(req, resp, Long.parseLong(path.substring(6)));
             } else if (path.equals("/etag")) {
                 etag(req, resp);
             } else {
@@ -218,6 +220,26 @@ public class RjkTestServlet extends HttpServlet {
         resp.setContentType("text/plain;charset=ISO-8859-1");
         resp.setContentLength(out.size());
         out.writeTo(resp.getOutputStream());
+    }
+
+    /**
+     * /read/N: reads at most N bytes of the request body (0: none, the rest is left to
+     * the container) and answers how many it got, with the AJP connection's id, so a
+     * test can tell whether the next request came on the same backend connection.
+     */
+    private static void readSome(HttpServletRequest req, HttpServletResponse resp, long n)
+            throws IOException {
+        long got = 0;
+        byte[] buf = new byte[8192];
+        InputStream in = req.getInputStream();
+        while (got < n) {
+            int r = in.read(buf, 0, (int) Math.min(buf.length, n - got));
+            if (r < 0) {
+                break;
+            }
+            got += r;
+        }
+        plain(resp, 200, "read=" + got + "\nconn=" + req.getServletConnection().getConnectionId() + "\n");
     }
 
     /** The byte at offset i of every /size body. */
