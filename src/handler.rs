@@ -1,7 +1,6 @@
 //! Request flow: map the URI, pick the worker, serve the request; plus the lifecycle
 //! steps (check_config, post_config, child_init) that prepare what requests use.
 
-use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -11,14 +10,16 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use parking_lot::RwLock;
 use std::time::Duration;
 
-use crate::ajp::{self, ForwardRequest};
-use crate::backend::{self, BackendError, Client, ClientError, Outcome, RequestOptions};
+use crate::ajp;
+use crate::backend::{self, Client, ClientError, Outcome, RequestOptions};
 use crate::config::directives::{Indicator, LogLevel, ServerConf, opt};
 use crate::config::workers::{
     AjpParams, LbLock, LbParams, StatusParams, WorkerKind, WorkersConfig,
 };
-use crate::httpd::{self, Level, Pool, Request, RequestInfo, Server};
-use crate::lb::{self, Balancer, FailureKind, LbRequest};
+use crate::dispatch::forward::{self, Forwarded};
+use crate::dispatch::{self, AnswerLog, LbEnd};
+use crate::httpd::{self, Level, Pool, Request, Server};
+use crate::lb::{self, Balancer, LbRequest};
 use crate::log::Logger;
 use crate::mapping::{self, UriMap};
 use crate::shm;
@@ -1034,192 +1035,6 @@ impl Client for HttpdClient<'_, '_> {
     }
 }
 
-/// A request value from an environment variable named by an indicator directive,
-/// falling back to what httpd knows.
-fn env_or<'a>(
-    req: &Request,
-    conf: &ServerConf,
-    ind: Indicator,
-    fallback: &'a [u8],
-) -> Cow<'a, [u8]> {
-    env_or_opt(req, conf, ind, Some(fallback)).unwrap_or_default()
-}
-
-/// An indicator variable's value, else what httpd knows.
-fn env_or_opt<'a>(
-    req: &Request,
-    conf: &ServerConf,
-    ind: Indicator,
-    fallback: Option<&'a [u8]>,
-) -> Option<Cow<'a, [u8]>> {
-    match req.env(conf.indicator(ind)) {
-        Some(v) => Some(Cow::Owned(v.into_bytes())),
-        None => fallback.map(Cow::Borrowed),
-    }
-}
-
-struct Forwarded<'r> {
-    info: RequestInfo<'r>,
-    req_uri: Vec<u8>,
-    remote_addr: Cow<'r, [u8]>,
-    remote_port: u16,
-    remote_host: Option<Cow<'r, [u8]>>,
-    remote_user: Option<Cow<'r, [u8]>>,
-    auth_type: Option<Cow<'r, [u8]>>,
-    server_name: Cow<'r, [u8]>,
-    server_port: u16,
-    local_addr: Cow<'r, [u8]>,
-    is_ssl: bool,
-    ssl: [Option<Vec<u8>>; 4],
-    ssl_key_size: Option<u16>,
-    env_vars: Vec<(Vec<u8>, Vec<u8>)>,
-}
-
-impl Forwarded<'_> {
-    /// The FORWARD_REQUEST for one worker or lb member.
-    fn request<'a>(
-        &'a self,
-        body: ajp::BodyMode,
-        secret: Option<&'a str>,
-        route: Option<&'a [u8]>,
-        activation: &'a [u8],
-    ) -> ForwardRequest<'a> {
-        ForwardRequest {
-            method: self.info.method,
-            protocol: self.info.protocol,
-            req_uri: &self.req_uri,
-            remote_addr: &self.remote_addr,
-            remote_host: self.remote_host.as_deref(),
-            server_name: &self.server_name,
-            server_port: self.server_port,
-            is_ssl: self.is_ssl,
-            headers: self.info.headers.clone(),
-            body,
-            secret: secret.map(str::as_bytes),
-            remote_user: self.remote_user.as_deref(),
-            auth_type: self.auth_type.as_deref(),
-            query_string: self.info.args,
-            route,
-            ssl_cert: self.ssl[0].as_deref(),
-            ssl_cipher: self.ssl[1].as_deref(),
-            ssl_session: self.ssl[2].as_deref(),
-            ssl_key_size: self.ssl_key_size,
-            ssl_protocol: self.ssl[3].as_deref(),
-            remote_port: self.remote_port,
-            local_addr: &self.local_addr,
-            lb_activation: activation,
-            env_vars: self
-                .env_vars
-                .iter()
-                .map(|(n, v)| (n.as_slice(), v.as_slice()))
-                .collect(),
-        }
-    }
-}
-
-/// Collects what mod_jk forwards, applying JkOptions and the indicator variables.
-fn forwarded<'r>(req: &Request<'r>, conf: &ServerConf) -> Forwarded<'r> {
-    let info = req.info();
-    let decoded = req
-        .note(NOTE_ORIG_URI)
-        .map(String::into_bytes)
-        .unwrap_or_else(|| info.uri.to_vec());
-    let req_uri = if conf.has_option(opt::FORWARD_URI_COMPAT_UNPARSED) {
-        let u = info.unparsed_uri;
-        u[..u.iter().position(|&b| b == b'?').unwrap_or(u.len())].to_vec()
-    } else if conf.has_option(opt::FORWARD_URI_COMPAT) {
-        decoded
-    } else if conf.has_option(opt::FORWARD_URI_ESCAPED) {
-        mapping::escape_uri_lower(&decoded)
-    } else {
-        mapping::escape_forward_uri(&decoded)
-    };
-    let (addr, port) = if conf.has_option(opt::FORWARD_LOCAL_ADDRESS) {
-        (info.local_ip, 0)
-    } else if conf.has_option(opt::FORWARD_PHYSICAL_ADDRESS) {
-        (info.peer_ip, info.peer_port)
-    } else {
-        (info.client_ip, info.client_port)
-    };
-    let remote_addr = env_or(req, conf, Indicator::RemoteAddr, addr);
-    let remote_port = req
-        .env(conf.indicator(Indicator::RemotePort))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(port);
-    let remote_host = env_or_opt(req, conf, Indicator::RemoteHost, info.remote_host);
-    let remote_user = env_or_opt(req, conf, Indicator::RemoteUser, info.user);
-    let auth_type = env_or_opt(req, conf, Indicator::AuthType, info.auth_type);
-    let server_name = env_or(req, conf, Indicator::LocalName, info.server_name);
-    let server_port = req
-        .env(conf.indicator(Indicator::LocalPort))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(info.server_port);
-    let local_addr = env_or(req, conf, Indicator::LocalAddr, info.local_ip);
-    let extract = conf.extract_ssl.unwrap_or(true);
-    let is_ssl = extract
-        && req
-            .env(conf.indicator(Indicator::Https))
-            .is_some_and(|v| v.eq_ignore_ascii_case("on"));
-    let ssl_env = |ind| {
-        if is_ssl {
-            req.env(conf.indicator(ind))
-                .filter(|v| !v.is_empty())
-                .map(String::into_bytes)
-        } else {
-            None
-        }
-    };
-    let mut cert = ssl_env(Indicator::Certs);
-    if is_ssl && conf.has_option(opt::FORWARD_SSL_CERT_CHAIN) {
-        let prefix = conf.indicator(Indicator::CertChainPrefix);
-        for i in 0.. {
-            match req.env(&format!("{prefix}{i}")) {
-                Some(c) => cert
-                    .get_or_insert_with(Vec::new)
-                    .extend_from_slice(c.as_bytes()),
-                None => break,
-            }
-        }
-    }
-    let ssl_key_size = if is_ssl && conf.has_option(opt::FORWARD_KEY_SIZE) {
-        req.env(conf.indicator(Indicator::KeySize))
-            .and_then(|v| v.trim().parse().ok())
-    } else {
-        None
-    };
-    let ssl = [
-        cert,
-        ssl_env(Indicator::Cipher),
-        ssl_env(Indicator::Session),
-        ssl_env(Indicator::SslProtocol),
-    ];
-    // JkEnvVar: sent when set (even empty); with a default, always sent.
-    let env_vars = conf
-        .env_vars
-        .iter()
-        .filter_map(|(name, default)| {
-            let v = req.env(name).or_else(|| default.clone())?;
-            Some((name.clone().into_bytes(), v.into_bytes()))
-        })
-        .collect();
-    Forwarded {
-        info,
-        req_uri,
-        remote_addr,
-        remote_port,
-        remote_host,
-        remote_user,
-        auth_type,
-        server_name,
-        server_port,
-        local_addr,
-        is_ssl,
-        ssl,
-        ssl_key_size,
-        env_vars,
-    }
-}
-
 /// Where a request goes: one ajp13 worker, or a load balancer over several.
 enum Target<'a> {
     Worker(&'a str),
@@ -1230,6 +1045,15 @@ fn now_ms() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// What every exchange of one request shares.
+struct Exchange<'f, 'r> {
+    fwd: &'f Forwarded<'r>,
+    body: ajp::BodyMode,
+    opts: RequestOptions,
+    replay: backend::BodyReplay,
+    uri: String,
 }
 
 fn serve(
@@ -1248,323 +1072,289 @@ fn serve(
         }
         Err(status) => return status,
     };
-    let f = forwarded(req, conf);
+    let env = |name: &str| req.env(name);
+    let f = forward::forwarded(req.info(), req.note(NOTE_ORIG_URI), conf, &env);
     let reply_timeout = req
         .env("JK_REPLY_TIMEOUT")
         .and_then(|v| v.trim().parse::<u64>().ok())
         .or(ext.reply_timeout_ms.map(u64::from))
         .filter(|&ms| ms > 0)
         .map(Duration::from_millis);
-    let mut opts = RequestOptions {
-        reply_timeout,
-        flush_packets: conf.has_option(opt::FLUSH_PACKETS),
-        flush_header: conf.has_option(opt::FLUSH_HEADER),
-        disable_reuse: conf.has_option(opt::DISABLE_REUSE),
-        header_only: f.info.header_only,
-        use_server_errors: ext.use_server_errors.unwrap_or(0),
-        fail_on_status: Vec::new(),
+    let mut x = Exchange {
+        fwd: &f,
+        body,
+        opts: RequestOptions {
+            reply_timeout,
+            flush_packets: conf.has_option(opt::FLUSH_PACKETS),
+            flush_header: conf.has_option(opt::FLUSH_HEADER),
+            disable_reuse: conf.has_option(opt::DISABLE_REUSE),
+            header_only: f.info.header_only,
+            use_server_errors: ext.use_server_errors.unwrap_or(0),
+            fail_on_status: Vec::new(),
+        },
+        replay: backend::BodyReplay::default(),
+        uri: String::from_utf8_lossy(f.info.uri).into_owned(),
     };
-    let uri = String::from_utf8_lossy(f.info.uri);
-    let mut replay = backend::BodyReplay::default();
     let log = |level, msg: String| sl.log(level, rid, site!("serve"), &msg);
     match target {
-        Target::Worker(name) => {
-            let Some((pool, params)) = rt.pool(name) else {
-                return httpd::HTTP_INTERNAL_SERVER_ERROR;
-            };
-            opts.fail_on_status = effective_fail_on_status(ext, params);
-            let fwd = f.request(body, params.secret.as_deref(), None, b"ACT");
-            let slot = rt.ajp_slot(name);
-            let busy = slot.map_or(0, |s| s.on_start());
-            let limit = pool.target().busy_limit;
-            if limit > 0 && busy > u64::from(limit) {
-                if let Some(s) = slot {
-                    s.on_end(
-                        shm::AjpResult::Error {
-                            reply_timeout: false,
-                        },
-                        0,
-                        0,
-                        None,
-                    );
-                }
-                log(
-                    LogLevel::Info,
-                    format!(
-                        "worker {name} reached its busy_limit {limit} for {uri}; answering 503"
-                    ),
-                );
-                return httpd::HTTP_SERVICE_UNAVAILABLE;
-            }
-            let started = std::time::Instant::now();
-            let opened = || rt.publish_connections(name, pool);
-            let mut client = HttpdClient {
-                req,
-                opened: &opened,
-            };
-            let outcome = backend::service(pool, &fwd, &mut client, &opts, &mut replay);
-            let (read, written) = backend::wire::take();
-            if let Some(s) = slot {
-                s.on_end(
-                    ajp_result(&outcome),
-                    read,
-                    written,
-                    Some(elapsed_ms(started)),
-                );
-            }
-            if let Some(msg) = rt.after_exchange(name, pool, params) {
-                log(LogLevel::Warn, msg);
-            }
-            finish(req, outcome, name, &uri, &log)
+        Target::Worker(name) => serve_worker(req, rt, name, ext, &mut x, &log),
+        Target::Lb(lb_name, lbp) => serve_lb(req, rt, lb_name, lbp, ext, &mut x, &log),
+    }
+}
+
+/// One ajp13 worker: busy_limit, the exchange (with the worker's own retries), its
+/// counters.
+fn serve_worker(
+    req: &mut Request,
+    rt: &Runtime,
+    name: &str,
+    ext: &mapping::RuleExtensions,
+    x: &mut Exchange<'_, '_>,
+    log: &dyn Fn(LogLevel, String),
+) -> i32 {
+    let Some((pool, params)) = rt.pool(name) else {
+        return httpd::HTTP_INTERNAL_SERVER_ERROR;
+    };
+    x.opts.fail_on_status = dispatch::effective_fail_on_status(ext, params);
+    let fwd = x
+        .fwd
+        .request(x.body, params.secret.as_deref(), None, b"ACT");
+    let slot = rt.ajp_slot(name);
+    let busy = slot.map_or(0, |s| s.on_start());
+    let limit = pool.target().busy_limit;
+    if dispatch::worker_over_busy_limit(busy, limit) {
+        if let Some(s) = slot {
+            s.on_end(
+                shm::AjpResult::Error {
+                    reply_timeout: false,
+                },
+                0,
+                0,
+                None,
+            );
         }
-        Target::Lb(lb_name, lbp) => {
-            let Some(shm) = rt.shm.as_ref() else {
-                return httpd::HTTP_INTERNAL_SERVER_ERROR;
-            };
-            let Some(bal) = Balancer::find(shm.segment(), lb_name) else {
-                log(
-                    LogLevel::Error,
-                    format!("load balancer {lb_name} is missing from the shared memory"),
-                );
-                return httpd::HTTP_INTERNAL_SERVER_ERROR;
-            };
-            bal.maintain(now_ms(), rt.maintain_secs * 1000);
-            // OK/BUSY (no free connection in time) lasts only while it is true: a member
-            // this child has a free connection for again takes new requests (mod_jk's
-            // per-request busy check).
-            let seg = shm.segment();
-            for m in bal.member_range() {
-                if seg
-                    .member(m)
-                    .is_some_and(|s| s.state() == lb::MemberState::Busy)
-                    && rt
-                        .pool(&seg.member(m).map(|s| s.name()).unwrap_or_default())
-                        .is_some_and(|(p, _)| p.has_free_slot())
-                {
-                    bal.clear_busy(m);
-                }
-            }
-            // Session ids: JK_ROUTE, else the session path parameter of the URI as the
-            // client sent it, else every session cookie in order.
-            let session_cookie = ext.session_cookie.as_deref().unwrap_or(&lbp.session_cookie);
-            let session_path = ext.session_path.as_deref().unwrap_or(&lbp.session_path);
-            let raw_uri = req
-                .note(NOTE_ORIG_URI)
-                .or_else(|| req.uri())
-                .unwrap_or_default();
-            let cookies: Vec<String> = f
-                .info
-                .headers
-                .iter()
-                .filter(|(n, _)| n.eq_ignore_ascii_case(b"cookie"))
-                .map(|(_, v)| String::from_utf8_lossy(v).into_owned())
-                .collect();
-            let cookie_refs: Vec<&str> = cookies.iter().map(String::as_str).collect();
-            let forced_route = req.env("JK_ROUTE").filter(|r| !r.is_empty());
-            let ids = lb::extract_session_id(&raw_uri, &cookie_refs, session_path, session_cookie);
-            let routes: Vec<&str> = match &forced_route {
-                Some(r) => vec![r.as_str()],
-                None => lb::session_routes(&ids),
-            };
-            let env_flag = |name: &str| req.env(name).map(|v| v.trim() != "0");
-            let lbreq = LbRequest {
-                session_routes: &routes,
-                has_session: forced_route.is_some() || !ids.is_empty(),
-                sticky_ignore: env_flag("JK_STICKY_IGNORE")
-                    .or(ext.sticky_ignore)
-                    .unwrap_or(false),
-                stateless: env_flag("JK_STATELESS").or(ext.stateless).unwrap_or(false),
-                active_override: &ext.active,
-                disabled_override: &ext.disabled,
-                stopped_override: &ext.stopped,
-            };
-            let settings = bal.settings();
-            let per_pass =
-                (settings.lb_retries.max(1) as usize).min(bal.member_range().len().max(1));
-            let mut last_status = httpd::HTTP_SERVICE_UNAVAILABLE;
-            let mut tried: Vec<usize> = Vec::new();
-            for pass in 0..settings.retries.max(1) {
-                if pass > 0 {
-                    std::thread::sleep(Duration::from_millis(u64::from(
-                        settings.retry_interval_ms,
-                    )));
-                    tried.clear();
-                }
-                for _ in 0..per_pass {
-                    // lock=Pessimistic: choice and counters under the global lock.
-                    let locked = rt.lb_lock(lbp);
-                    let pick = match bal.choose(&lbreq, &tried, now_ms()) {
-                        Ok(p) => p,
-                        Err(lb::NoMember::StickyForced) => {
-                            log(
-                                LogLevel::Info,
-                                format!(
-                                    "{lb_name}: {} for {uri}; answering 503",
-                                    lb::NoMember::StickyForced
-                                ),
-                            );
-                            return httpd::HTTP_SERVICE_UNAVAILABLE;
-                        }
-                        Err(_) => break,
-                    };
-                    let m = pick.member;
-                    let member = bal.member(m).map(|s| s.name).unwrap_or_default();
-                    let Some((pool, params)) = rt.pool(&member) else {
-                        tried.push(m);
-                        continue;
-                    };
-                    // busy_limit: a member already serving that many requests (all
-                    // children together) is skipped like one without a free connection.
-                    let busy_limit = pool.target().busy_limit;
-                    if busy_limit > 0
-                        && bal
-                            .member(m)
-                            .is_some_and(|s| s.busy >= u64::from(busy_limit))
-                    {
-                        bal.on_start(m);
-                        bal.on_failure(m, FailureKind::Busy, now_ms());
-                        tried.push(m);
-                        continue;
-                    }
-                    opts.fail_on_status = effective_fail_on_status(ext, params);
-                    let fwd = f.request(
-                        body,
-                        params.secret.as_deref(),
-                        Some(pick.route.as_bytes()),
-                        pick.activation.as_str().as_bytes(),
-                    );
-                    // set_session_cookie: a pick not made by the session names its route.
-                    if !pick.sticky
-                        && (ext.set_session_cookie == Some(true) || lbp.set_session_cookie)
-                    {
-                        let path = ext.session_cookie_path.as_deref();
-                        let path = path.unwrap_or(&lbp.session_cookie_path);
-                        let cookie = lb::route_cookie(session_cookie, &pick.route, path, f.is_ssl);
-                        req.set_out_header(c"Set-Cookie", cookie.as_bytes());
-                    }
-                    bal.on_start(m);
-                    let started = std::time::Instant::now();
-                    drop(locked);
-                    let opened = || rt.publish_connections(&member, pool);
-                    let mut client = HttpdClient {
-                        req,
-                        opened: &opened,
-                    };
-                    let outcome = backend::service(pool, &fwd, &mut client, &opts, &mut replay);
-                    let locked = rt.lb_lock(lbp);
-                    let now = now_ms();
-                    let (read, written) = backend::wire::take();
-                    bal.on_traffic(m, read, written);
-                    if let Some(msg) = rt.after_exchange(&member, pool, params) {
-                        log(LogLevel::Warn, msg);
-                    }
-                    let retry = match &outcome {
-                        Outcome::Done { .. } => {
-                            bal.record_latency(m, elapsed_ms(started));
-                            bal.on_success(m, 0, 0, now);
-                            false
-                        }
-                        Outcome::ErrorPage { .. } => {
-                            bal.record_latency(m, elapsed_ms(started));
-                            bal.on_success(m, 0, 0, now);
-                            false
-                        }
-                        Outcome::Failed {
-                            error,
-                            replayable,
-                            backend_fault,
-                            ..
-                        } => {
-                            let kind = match error {
-                                BackendError::ReplyTimeout => FailureKind::ReplyTimeout,
-                                BackendError::Protocol(_) => FailureKind::Protocol,
-                                BackendError::PoolExhausted => FailureKind::Busy,
-                                BackendError::Connect(e)
-                                    if e.kind() == std::io::ErrorKind::ConnectionRefused =>
-                                {
-                                    FailureKind::Refused
-                                }
-                                // A pooled connection closed under us: a local error.
-                                _ if !backend_fault => FailureKind::Protocol,
-                                _ => FailureKind::Backend,
-                            };
-                            bal.on_failure(m, kind, now);
-                            *replayable
-                        }
-                        Outcome::FailOnStatus {
-                            blame, replayable, ..
-                        } => {
-                            bal.on_failure(m, FailureKind::FailOnStatus { positive: *blame }, now);
-                            *replayable
-                        }
-                        Outcome::Aborted { .. } => {
-                            bal.on_failure(m, FailureKind::Backend, now);
-                            false
-                        }
-                        Outcome::Refused { .. } | Outcome::ClientGone(_) => {
-                            bal.on_failure(m, FailureKind::Client, now);
-                            false
-                        }
-                    };
-                    drop(locked);
-                    req.set_note(NOTE_ROUTE, &pick.route);
-                    if retry {
-                        if let Outcome::Failed { status, error, .. } = &outcome {
-                            log(
-                                LogLevel::Info,
-                                format!(
-                                    "{lb_name}: member {member} failed for {uri}: {error}; trying another member"
-                                ),
-                            );
-                            last_status = i32::from(*status);
-                        } else {
-                            log(
-                                LogLevel::Info,
-                                format!(
-                                    "{lb_name}: member {member} answered a fail_on_status code for {uri}; trying another member"
-                                ),
-                            );
-                        }
-                        tried.push(m);
-                        continue;
-                    }
-                    return finish(req, outcome, &member, &uri, &log);
-                }
-            }
+        log(
+            LogLevel::Info,
+            format!(
+                "worker {name} reached its busy_limit {limit} for {}; answering 503",
+                x.uri
+            ),
+        );
+        return httpd::HTTP_SERVICE_UNAVAILABLE;
+    }
+    let started = std::time::Instant::now();
+    let opened = || rt.publish_connections(name, pool);
+    let mut client = HttpdClient {
+        req,
+        opened: &opened,
+    };
+    let outcome = backend::service(pool, &fwd, &mut client, &x.opts, &mut x.replay);
+    let (read, written) = backend::wire::take();
+    if let Some(s) = slot {
+        s.on_end(
+            dispatch::ajp_result(&outcome),
+            read,
+            written,
+            Some(elapsed_ms(started)),
+        );
+    }
+    if let Some(msg) = rt.after_exchange(name, pool, params) {
+        log(LogLevel::Warn, msg);
+    }
+    finish(req, outcome, name, &x.uri, log)
+}
+
+/// A load balancer: the failover loop of [`dispatch::failover`] over its members.
+fn serve_lb(
+    req: &mut Request,
+    rt: &Runtime,
+    lb_name: &str,
+    lbp: &LbParams,
+    ext: &mapping::RuleExtensions,
+    x: &mut Exchange<'_, '_>,
+    log: &dyn Fn(LogLevel, String),
+) -> i32 {
+    let Some(shm) = rt.shm.as_ref() else {
+        return httpd::HTTP_INTERNAL_SERVER_ERROR;
+    };
+    let Some(bal) = Balancer::find(shm.segment(), lb_name) else {
+        log(
+            LogLevel::Error,
+            format!("load balancer {lb_name} is missing from the shared memory"),
+        );
+        return httpd::HTTP_INTERNAL_SERVER_ERROR;
+    };
+    bal.maintain(now_ms(), rt.maintain_secs * 1000);
+    clear_busy_members(rt, shm.segment(), &bal);
+    let session_cookie = ext.session_cookie.as_deref().unwrap_or(&lbp.session_cookie);
+    let session_path = ext.session_path.as_deref().unwrap_or(&lbp.session_path);
+    let raw_uri = req
+        .note(NOTE_ORIG_URI)
+        .or_else(|| req.uri())
+        .unwrap_or_default();
+    let cookies: Vec<String> = x
+        .fwd
+        .info
+        .headers
+        .iter()
+        .filter(|(n, _)| n.eq_ignore_ascii_case(b"cookie"))
+        .map(|(_, v)| String::from_utf8_lossy(v).into_owned())
+        .collect();
+    let cookie_refs: Vec<&str> = cookies.iter().map(String::as_str).collect();
+    let forced_route = req.env("JK_ROUTE").filter(|r| !r.is_empty());
+    let (routes, has_session) = dispatch::session_routes(
+        forced_route.as_deref(),
+        &raw_uri,
+        &cookie_refs,
+        session_path,
+        session_cookie,
+    );
+    let (sticky_ignore, stateless) = dispatch::lb_flags(&|name| req.env(name), ext);
+    let lbreq = LbRequest {
+        session_routes: &routes,
+        has_session,
+        sticky_ignore,
+        stateless,
+        active_override: &ext.active,
+        disabled_override: &ext.disabled,
+        stopped_override: &ext.stopped,
+    };
+    let mut shell = HttpdLb {
+        req,
+        rt,
+        lb_name,
+        lbp,
+        ext,
+        x,
+        session_cookie,
+        log,
+        locked: None,
+    };
+    let end = dispatch::failover(&bal, &lbreq, &mut shell);
+    let uri = &shell.x.uri;
+    match end {
+        LbEnd::Served { outcome, member } => finish(shell.req, outcome, &member, uri, log),
+        LbEnd::StickyForced => {
+            log(
+                LogLevel::Info,
+                format!(
+                    "{lb_name}: {} for {uri}; answering 503",
+                    lb::NoMember::StickyForced
+                ),
+            );
+            httpd::HTTP_SERVICE_UNAVAILABLE
+        }
+        LbEnd::Exhausted { status } => {
             log(
                 LogLevel::Error,
                 format!("{lb_name}: all members failed for {uri}, no more members left"),
             );
-            last_status
+            i32::from(status)
         }
+    }
+}
+
+/// OK/BUSY (no free connection in time) lasts only while it is true: a member this child
+/// has a free connection for again takes new requests (mod_jk's per-request busy check).
+fn clear_busy_members(rt: &Runtime, seg: &crate::shm::Segment, bal: &Balancer<'_>) {
+    for m in bal.member_range() {
+        let Some(s) = seg.member(m) else { continue };
+        if s.state() == lb::MemberState::Busy
+            && rt.pool(&s.name()).is_some_and(|(p, _)| p.has_free_slot())
+        {
+            bal.clear_busy(m);
+        }
+    }
+}
+
+/// The httpd side of the failover loop.
+struct HttpdLb<'a, 'r, 'x, 'f, 'g> {
+    req: &'a mut Request<'r>,
+    rt: &'a Runtime,
+    lb_name: &'a str,
+    lbp: &'a LbParams,
+    ext: &'a mapping::RuleExtensions,
+    x: &'a mut Exchange<'x, 'f>,
+    session_cookie: &'a str,
+    log: &'a dyn Fn(LogLevel, String),
+    locked: Option<Option<httpd::GlobalLockGuard<'g>>>,
+}
+
+impl<'a: 'g, 'g> dispatch::LbShell for HttpdLb<'a, '_, '_, '_, 'g> {
+    fn lock(&mut self) {
+        // lock=Pessimistic: choice and counters under the global lock.
+        self.locked = Some(self.rt.lb_lock(self.lbp));
+    }
+    fn unlock(&mut self) {
+        self.locked = None;
+    }
+    fn now_ms(&self) -> u64 {
+        now_ms()
+    }
+    fn sleep(&mut self, pause: Duration) {
+        std::thread::sleep(pause);
+    }
+    fn member_limit(&mut self, name: &str) -> Option<u32> {
+        self.rt.pool(name).map(|(p, _)| p.target().busy_limit)
+    }
+    fn exchange(&mut self, pick: &lb::Pick, name: &str) -> dispatch::Exchanged {
+        let rt = self.rt;
+        let (pool, params) = rt.pool(name).expect("member_limit found the pool");
+        let x = &mut *self.x;
+        x.opts.fail_on_status = dispatch::effective_fail_on_status(self.ext, params);
+        let fwd = x.fwd.request(
+            x.body,
+            params.secret.as_deref(),
+            Some(pick.route.as_bytes()),
+            pick.activation.as_str().as_bytes(),
+        );
+        // set_session_cookie: a pick not made by the session names its route.
+        if !pick.sticky
+            && (self.ext.set_session_cookie == Some(true) || self.lbp.set_session_cookie)
+        {
+            let path = self.ext.session_cookie_path.as_deref();
+            let path = path.unwrap_or(&self.lbp.session_cookie_path);
+            let cookie = lb::route_cookie(self.session_cookie, &pick.route, path, x.fwd.is_ssl);
+            self.req.set_out_header(c"Set-Cookie", cookie.as_bytes());
+        }
+        let started = std::time::Instant::now();
+        let opened = || rt.publish_connections(name, pool);
+        let mut client = HttpdClient {
+            req: self.req,
+            opened: &opened,
+        };
+        let outcome = backend::service(pool, &fwd, &mut client, &x.opts, &mut x.replay);
+        let (read, written) = backend::wire::take();
+        self.req.set_note(NOTE_ROUTE, &pick.route);
+        dispatch::Exchanged {
+            outcome,
+            read,
+            written,
+            elapsed_ms: elapsed_ms(started),
+        }
+    }
+    fn after_exchange(&mut self, name: &str) {
+        if let Some((pool, params)) = self.rt.pool(name) {
+            if let Some(msg) = self.rt.after_exchange(name, pool, params) {
+                (self.log)(LogLevel::Warn, msg);
+            }
+        }
+    }
+    fn failed_over(&mut self, name: &str, outcome: &Outcome) {
+        let (lb_name, uri) = (self.lb_name, &self.x.uri);
+        let why = match outcome {
+            Outcome::Failed { error, .. } => format!("failed for {uri}: {error}"),
+            _ => format!("answered a fail_on_status code for {uri}"),
+        };
+        (self.log)(
+            LogLevel::Info,
+            format!("{lb_name}: member {name} {why}; trying another member"),
+        );
     }
 }
 
 fn elapsed_ms(since: std::time::Instant) -> u64 {
     u64::try_from(since.elapsed().as_millis()).unwrap_or(u64::MAX)
-}
-
-/// mod_jk's accounting of a standalone worker's request.
-fn ajp_result(outcome: &Outcome) -> shm::AjpResult {
-    match outcome {
-        Outcome::Done { .. } | Outcome::ErrorPage { .. } => shm::AjpResult::Ok,
-        Outcome::Refused { .. } | Outcome::ClientGone(_) => shm::AjpResult::ClientError,
-        Outcome::Failed { error, .. } => shm::AjpResult::Error {
-            reply_timeout: matches!(error, BackendError::ReplyTimeout),
-        },
-        Outcome::FailOnStatus { .. } | Outcome::Aborted { .. } => shm::AjpResult::Error {
-            reply_timeout: false,
-        },
-    }
-}
-
-/// fail_on_status of the rule extension, else of the worker.
-fn effective_fail_on_status(ext: &mapping::RuleExtensions, p: &AjpParams) -> Vec<i32> {
-    if ext.fail_on_status.is_empty() {
-        p.fail_on_status.clone()
-    } else {
-        ext.fail_on_status.clone()
-    }
 }
 
 /// Turns the outcome of the exchange into httpd's answer.
@@ -1575,79 +1365,20 @@ fn finish(
     uri: &str,
     log: &dyn Fn(LogLevel, String),
 ) -> i32 {
-    match outcome {
-        Outcome::Done {
-            cut_at_length: Some(cl),
-            ..
-        } => {
-            log(
-                LogLevel::Warn,
-                format!(
-                    "worker {name} sent more body than its Content-Length {cl} for {uri}: \
-                     the client got {cl} bytes, the excess was dropped and the backend connection closed"
-                ),
-            );
-            httpd::OK
-        }
-        Outcome::Done { .. } => httpd::OK,
-        Outcome::ErrorPage {
-            status,
-            www_authenticate,
-        } => {
-            if let Some(v) = www_authenticate {
-                req.set_err_header(c"WWW-Authenticate", &v);
-            }
-            i32::from(status)
-        }
-        Outcome::Failed { status, error, .. } => {
-            log(
-                LogLevel::Error,
-                format!("worker {name} failed for {uri}: {error}; answering {status}"),
-            );
-            i32::from(status)
-        }
-        Outcome::FailOnStatus { status, .. } => {
-            log(
-                LogLevel::Info,
-                format!(
-                    "worker {name} answered {status} for {uri}, listed in fail_on_status; answering 503"
-                ),
-            );
-            httpd::HTTP_SERVICE_UNAVAILABLE
-        }
-        Outcome::Aborted { error } => {
-            log(
-                LogLevel::Error,
-                format!(
-                    "worker {name} failed after the response started for {uri}: {error}; closing the client connection"
-                ),
-            );
-            req.abort_connection();
-            httpd::OK
-        }
-        Outcome::Refused { status, error } => {
-            log(
-                LogLevel::Info,
-                format!("request for {uri} refused before sending to worker {name}: {error}"),
-            );
-            i32::from(status)
-        }
-        Outcome::ClientGone(ClientError::Read) => {
-            log(
-                LogLevel::Info,
-                format!(
-                    "reading the request body of {uri} from the client failed; worker {name} not blamed"
-                ),
-            );
-            httpd::HTTP_BAD_REQUEST
-        }
-        Outcome::ClientGone(ClientError::Write) => {
-            log(
-                LogLevel::Info,
-                format!("the client of {uri} went away; worker {name} not blamed"),
-            );
-            req.abort_connection();
-            httpd::OK
-        }
+    let a = dispatch::answer(outcome, name, uri);
+    if let Some((level, line)) = a.log {
+        let level = match level {
+            AnswerLog::Error => LogLevel::Error,
+            AnswerLog::Warn => LogLevel::Warn,
+            AnswerLog::Info => LogLevel::Info,
+        };
+        log(level, line);
     }
+    if let Some(v) = a.www_authenticate {
+        req.set_err_header(c"WWW-Authenticate", &v);
+    }
+    if a.abort {
+        req.abort_connection();
+    }
+    a.status
 }

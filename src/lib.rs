@@ -11,6 +11,7 @@
 pub mod ajp;
 pub mod backend;
 pub mod config;
+pub mod dispatch;
 pub mod lb;
 pub mod log;
 pub mod mapping;

@@ -24,6 +24,7 @@
 //!
 //! Any `Err` from the decoder or the exchange means the connection is unusable: close it.
 
+pub mod relay;
 pub mod reply;
 pub mod request;
 

@@ -600,26 +600,8 @@ impl<'a> Request<'a> {
 
 /// Everything about the request that is forwarded to the backend, borrowed from
 /// httpd's structures: every string lives in the request's or the connection's pool,
-/// which outlive the handler call.
-pub struct RequestInfo<'a> {
-    pub method: &'a [u8],
-    pub protocol: &'a [u8],
-    pub uri: &'a [u8],
-    pub unparsed_uri: &'a [u8],
-    pub args: Option<&'a [u8]>,
-    pub user: Option<&'a [u8]>,
-    pub auth_type: Option<&'a [u8]>,
-    pub client_ip: &'a [u8],
-    pub client_port: u16,
-    pub peer_ip: &'a [u8],
-    pub peer_port: u16,
-    pub remote_host: Option<&'a [u8]>,
-    pub local_ip: &'a [u8],
-    pub server_name: &'a [u8],
-    pub server_port: u16,
-    pub headers: Vec<(&'a [u8], &'a [u8])>,
-    pub header_only: bool,
-}
+/// which outlive the handler call. (The type is the request policy's.)
+pub use crate::dispatch::forward::RequestInfo;
 
 /// See [`Request::log_info`].
 pub struct LogInfo {
