@@ -356,7 +356,7 @@ impl ServerSlot {
 
 pub fn check_config(_pool: &Pool, main: Server) -> i32 {
     let server_root = _pool.server_root_relative("");
-    let conf = &mut main.config_mut().conf;
+    let conf = &mut main.config_mut::<ServerSlot>().conf;
     if let Err(e) = conf.finish_main(server_root.trim_end_matches('/'), &httpd::getenv) {
         httpd::log_startup(Level::Emerg, &format!("mod_rjk: {e}"));
         return httpd::HTTP_INTERNAL_SERVER_ERROR;
@@ -374,7 +374,11 @@ pub fn check_config(_pool: &Pool, main: Server) -> i32 {
         } else {
             format!("the virtual host defined at {defined_at}")
         };
-        if let Err(e) = s.config().conf.check_mounts(&workers, &server) {
+        if let Err(e) = s
+            .config::<ServerSlot>()
+            .conf
+            .check_mounts(&workers, &server)
+        {
             httpd::log_startup(Level::Emerg, &format!("mod_rjk: {e}"));
             return httpd::HTTP_INTERNAL_SERVER_ERROR;
         }
@@ -388,7 +392,7 @@ pub fn post_config(pool: &Pool, main: Server) -> i32 {
     if httpd::is_first_config_pass() {
         return httpd::OK;
     }
-    let main_conf = &main.config().conf;
+    let main_conf = &main.config::<ServerSlot>().conf;
     let Some(workers) = main_conf.workers.clone() else {
         httpd::log_error(
             Some(&main),
@@ -477,7 +481,7 @@ pub fn post_config(pool: &Pool, main: Server) -> i32 {
     let servers = main
         .iter()
         .map(|s| {
-            let sl = s.config_mut();
+            let sl: &mut ServerSlot = s.config_mut();
             *sl.map.write() = Arc::new(sl.conf.uri_map.clone());
             (s.label(), sl.map.clone())
         })
@@ -496,7 +500,7 @@ pub fn post_config(pool: &Pool, main: Server) -> i32 {
     let default_log = pool.server_root_relative("logs/mod_jk.log");
     let mut sinks: HashMap<String, Arc<Logger>> = HashMap::new();
     for s in main.iter() {
-        let sl = s.config_mut();
+        let sl: &mut ServerSlot = s.config_mut();
         let path = sl
             .conf
             .log_file
@@ -555,7 +559,7 @@ pub fn post_config(pool: &Pool, main: Server) -> i32 {
             }
         }
     }
-    let main_slot = main.config();
+    let main_slot: &ServerSlot = main.config();
     for note in &startup_notes {
         main_slot.log(LogLevel::Info, None, site!("post_config"), note);
     }
@@ -576,7 +580,7 @@ pub fn child_init(pool: &Pool, main: Server) {
     // Connection pools are created lazily after fork and closed when the child's pool is
     // destroyed at its exit. With JkWatchdogInterval a thread of this child runs
     // maintenance; otherwise requests trigger it.
-    let sl = main.config();
+    let sl: &ServerSlot = main.config();
     if let Some(rt) = &sl.runtime {
         struct CloseAtExit(Arc<Runtime>);
         impl Drop for CloseAtExit {
@@ -628,7 +632,7 @@ pub fn translate(req: &mut Request) -> i32 {
         return httpd::DECLINED;
     }
     let server = req.server();
-    let sl = server.config();
+    let sl: &ServerSlot = server.config();
     sl.maybe_reload_mounts(None);
     let map = sl.uri_map();
     if map.is_empty() && sl.conf.auto_alias.is_none() {
@@ -739,7 +743,7 @@ pub fn handle(req: &mut Request) -> i32 {
         return httpd::DECLINED;
     }
     let server = req.server();
-    let sl = server.config();
+    let sl: &ServerSlot = server.config();
     if directory && !sl.conf.has_option(opt::FORWARD_DIRECTORIES) {
         return httpd::DECLINED;
     }
@@ -859,7 +863,7 @@ pub fn handle(req: &mut Request) -> i32 {
 /// log_transaction: the `JkRequestLogFormat` line of a request a worker served.
 pub fn log_transaction(req: &Request) -> i32 {
     let server = req.server();
-    let sl = server.config();
+    let sl: &ServerSlot = server.config();
     let (Some(format), Some(logger)) = (&sl.conf.request_log_format, &sl.log) else {
         return httpd::DECLINED;
     };

@@ -215,7 +215,7 @@ pub struct RelayParams<'a> {
     /// backend closing it while idle.
     pub reused: bool,
     /// The request may be sent again after the backend got it (method and
-    /// recovery_options: [`crate::dispatch::may_replay_after_send`]).
+    /// recovery_options, as the request policy decides it).
     pub replay_after_send: bool,
     pub opts: &'a RequestOptions,
 }

@@ -393,8 +393,8 @@ impl ReplyStream for Conn {
 
 #[cfg(test)]
 mod tests {
+    use super::super::buffers::LARGE_BUFS;
     use super::*;
-    use crate::backend::buffers::LARGE_BUFS;
     use std::net::TcpListener;
 
     /// `n` connections to a peer that sends each `packets` SEND_BODY_CHUNKs of `chunk`
