@@ -1,9 +1,10 @@
 //! mod_rjk: an Apache httpd 2.4 connector for Tomcat over AJP13, drop-in for mod_jk.
 //!
-//! Layers, top to bottom: `module` (the C entry points httpd calls), `handler` (request
-//! flow), the pure core (`config`, `mapping`, `ajp`, `lb`, `status`, `shm`, `log`,
-//! `reqlog`) and the
-//! httpd skin (`httpd`), which holds every `unsafe` line of the crate.
+//! Layers, top to bottom: `module` (the C entry points httpd calls), the shells `handler`
+//! (httpd side) and `backend` (sockets), which move bytes and run what the request policy
+//! `dispatch` (with `ajp::relay`) decides, the rest of the pure core (`config`, `mapping`,
+//! `ajp`, `lb`, `status`, `shm`, `log`, `reqlog`) and the httpd skin (`httpd`), which
+//! holds every `unsafe` line of the crate besides the entry points.
 
 // A dependency the module does not use fails the build (clippy runs with -D warnings).
 #![cfg_attr(not(test), warn(unused_crate_dependencies))]
