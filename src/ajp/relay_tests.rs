@@ -565,3 +565,31 @@ proptest! {
         }
     }
 }
+
+proptest! {
+    /// Whatever bytes the backend sends, the relay ends with an answer (no panic, no
+    /// endless loop), sends the client headers at most once and body only after them,
+    /// and never pools a connection that did not end cleanly.
+    #[test]
+    fn arbitrary_backend_bytes_never_break_the_relay(
+        raw in proptest::collection::vec(any::<u8>(), 0..600),
+        chunk in 1usize..64,
+        prefix_headers in any::<bool>(),
+    ) {
+        let mut parts = Vec::new();
+        if prefix_headers {
+            parts.push(headers(200, &[("Content-Length", "20")]));
+        }
+        parts.push(raw);
+        let client = MemClient { request_body: vec![1; 50], ..Default::default() };
+        let r = run_with(&parts, chunk, body_mode(Some(50), false), client, &RequestOptions::default(), true);
+        if reusable(&r.attempt) {
+            let clean = matches!(
+                outcome(&r.attempt),
+                Outcome::Done { cut_at_length: None, .. } | Outcome::ErrorPage { .. }
+            );
+            prop_assert!(clean, "pooled after {:?}", outcome(&r.attempt));
+        }
+        prop_assert!(r.client.body.len() <= 20 || !prefix_headers);
+    }
+}
