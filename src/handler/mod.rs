@@ -611,7 +611,7 @@ fn clear_busy_members(rt: &Runtime, seg: &crate::shm::Segment, bal: &Balancer<'_
 }
 
 /// The httpd side of the failover loop.
-struct HttpdLb<'a, 'r, 'x, 'f, 'g> {
+struct HttpdLb<'a, 'r, 'x, 'f> {
     req: &'a mut Request<'r>,
     rt: &'a Runtime,
     lb_name: &'a str,
@@ -620,13 +620,14 @@ struct HttpdLb<'a, 'r, 'x, 'f, 'g> {
     x: &'a mut Exchange<'x, 'f>,
     session_cookie: &'a str,
     log: &'a dyn Fn(LogLevel, String),
-    locked: Option<Option<httpd::GlobalLockGuard<'g>>>,
+    /// The global lock while held (lock=Pessimistic only).
+    locked: Option<httpd::GlobalLockGuard<'a>>,
 }
 
-impl<'a: 'g, 'g> dispatch::LbShell for HttpdLb<'a, '_, '_, '_, 'g> {
+impl dispatch::LbShell for HttpdLb<'_, '_, '_, '_> {
     fn lock(&mut self) {
         // lock=Pessimistic: choice and counters under the global lock.
-        self.locked = Some(self.rt.lb_lock(self.lbp));
+        self.locked = self.rt.lb_lock(self.lbp);
     }
     fn unlock(&mut self) {
         self.locked = None;
