@@ -207,15 +207,19 @@ fn format_line(
 ) -> String {
     let mut line = String::with_capacity(128 + msg.len());
     stamp.render(clock, secs, micros, &mut line);
-    let file = site.file.rsplit('/').next().unwrap_or(site.file);
+    // A module's `mod.rs` is named after its directory (`src/handler/mod.rs`: handler.rs).
+    let mut parts = site.file.rsplit('/');
+    let file = parts.next().unwrap_or(site.file);
+    let dir = parts.next().filter(|_| file == "mod.rs");
     line.push_str(&format!(
-        "[{}] [{}:{}] [{}] {}::{} ({}): ",
+        "[{}] [{}:{}] [{}] {}::{}{} ({}): ",
         request_id.unwrap_or("NO-ID"),
         std::process::id(),
         (clock.thread_id)(),
         level.as_str(),
         site.function,
-        file,
+        dir.unwrap_or(file),
+        if dir.is_some() { ".rs" } else { "" },
         site.line
     ));
     // Control characters from request data must not forge extra log lines.
@@ -278,6 +282,15 @@ mod tests {
         assert!(line.contains(&format!("[{pid}:77]")), "{line}");
         assert!(
             line.ends_with("[info] map_uri::handler.rs (42): hello\n"),
+            "{line}"
+        );
+        let in_dir = Site {
+            file: "src/handler/mod.rs",
+            ..site()
+        };
+        let line = format_line(&s, &CLOCK, LogLevel::Info, None, in_dir, "x", (0, 0));
+        assert!(
+            line.ends_with("[info] map_uri::handler.rs (42): x\n"),
             "{line}"
         );
         let micro = StampFormat::parse("%q|");

@@ -97,10 +97,16 @@ pub static mut jk_module: ffi::module = ffi::module {
     flags: ffi::AP_MODULE_FLAG_ALWAYS_MERGE as c_int,
 };
 
+// SAFETY: ServerSlot is the only type create_server_config and merge_server_config
+// store as this module's per-server configuration.
+unsafe impl httpd::ModuleConfig for ServerSlot {}
+
 /// # Safety
 /// httpd's module loader calls it once, with a live pool.
 unsafe extern "C" fn register_hooks(_p: *mut ffi::apr_pool_t) {
     guard("register_hooks", (), || {
+        // SAFETY: jk_module is the record httpd loaded, a static for the process.
+        unsafe { httpd::register_module(&raw mut jk_module) };
         httpd::install_panic_hook();
         let middle = ffi::APR_HOOK_MIDDLE as c_int;
         let null = std::ptr::null();
@@ -159,7 +165,7 @@ fn directive(parms: *mut ffi::cmd_parms, args: &[&str]) -> *const c_char {
             return cmd.error("mod_rjk: unknown directive");
         };
         let server = cmd.server();
-        let slot = server.config_mut();
+        let slot: &mut ServerSlot = server.config_mut();
         let (file, line) = cmd.origin();
         let location = cmd.path();
         let server_root = cmd.pool().server_root_relative("");

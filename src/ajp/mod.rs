@@ -26,8 +26,10 @@
 //!
 //! Any `Err` from the decoder or the exchange means the connection is unusable: close it.
 
+pub mod relay;
 pub mod reply;
 pub mod request;
+pub mod upload;
 pub mod upload_window;
 
 pub use reply::{

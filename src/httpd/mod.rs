@@ -10,6 +10,7 @@ use std::ffi::{CStr, CString, c_char, c_int, c_void};
 use std::marker::PhantomData;
 use std::os::fd::{FromRawFd, OwnedFd};
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::atomic::{AtomicPtr, Ordering};
 
 /// httpd's log levels (APLOG_*).
 #[derive(Debug, Clone, Copy)]
@@ -19,12 +20,38 @@ pub enum Level {
     Warning = ffi::APLOG_WARNING as isize,
 }
 
-/// Index httpd assigned to our module, needed by per-module log levels.
-pub fn module_index() -> c_int {
-    // SAFETY: httpd writes module_index once while loading the module, before any
-    // callback runs; reading an int through a raw pointer to the static is sound.
-    unsafe { crate::module::jk_module.module_index }
+/// The module record of the entry layer, given by [`register_module`].
+static MODULE: AtomicPtr<ffi::module> = AtomicPtr::new(std::ptr::null_mut());
+
+/// Tells the skin which module record is ours (for per-module log levels and the
+/// per-server configuration). The entry layer calls it from `register_hooks`, before any
+/// other callback.
+///
+/// # Safety
+/// `m` must point to the module record httpd loaded, valid for the life of the process.
+pub unsafe fn register_module(m: *mut ffi::module) {
+    MODULE.store(m, Ordering::Release);
 }
+
+/// Index httpd assigned to our module, needed by per-module log levels (-1, httpd's
+/// "no module", before [`register_module`]).
+pub fn module_index() -> c_int {
+    let m = MODULE.load(Ordering::Acquire);
+    if m.is_null() {
+        return -1;
+    }
+    // SAFETY: `m` is the module record register_module was given (valid for the
+    // process); httpd writes module_index once while loading the module, before any
+    // callback runs, so reading an int through the pointer is sound.
+    unsafe { (*m).module_index }
+}
+
+/// The type the entry layer stores as this module's per-server configuration.
+///
+/// # Safety
+/// Only the type `create_server_config` and `merge_server_config` store may implement
+/// it (the skin casts httpd's per-server pointer to it).
+pub unsafe trait ModuleConfig: 'static {}
 
 /// Runs `f` with `s` as a C string, built on the stack when short (variable names).
 fn with_cstr<R>(s: &str, f: impl FnOnce(&CStr) -> R) -> R {
@@ -399,33 +426,29 @@ impl<'a> Server<'a> {
 
     /// This module's per-server configuration (created by `create_server_config` or
     /// `merge_server_config` for every server), for request-time reads.
-    pub fn config(&self) -> &'a ServerConfig {
-        // SAFETY: the entry layer stores a ServerConfig for every server and httpd keeps it
+    pub fn config<T: ModuleConfig>(&self) -> &'a T {
+        // SAFETY: the entry layer stores a T (ModuleConfig's contract) for every server and httpd keeps it
         // in the config pool for the whole generation; request threads only read it.
         unsafe { &*self.config_ptr() }
     }
 
     /// Mutable access, for the single-threaded configuration phase only (directives,
     /// check_config, post_config) where no other reference is alive.
-    pub fn config_mut(&self) -> &'a mut ServerConfig {
+    pub fn config_mut<T: ModuleConfig>(&self) -> &'a mut T {
         // SAFETY: as `config`; callers hold no other reference while mutating, and
         // nothing runs concurrently during configuration.
         unsafe { &mut *self.config_ptr() }
     }
 
-    fn config_ptr(&self) -> *mut ServerConfig {
-        // SAFETY: module_config is the live conf vector of a live server_rec.
+    fn config_ptr<T: ModuleConfig>(&self) -> *mut T {
+        // SAFETY: module_config is the live conf vector of a live server_rec, and MODULE
+        // the module record httpd loaded (registered before any configuration exists).
         unsafe {
-            ffi::ap_get_module_config(
-                (*self.raw).module_config,
-                &raw const crate::module::jk_module,
-            ) as *mut ServerConfig
+            ffi::ap_get_module_config((*self.raw).module_config, MODULE.load(Ordering::Acquire))
+                as *mut T
         }
     }
 }
-
-/// Our per-server configuration type, as stored by the entry layer.
-pub type ServerConfig = crate::handler::ServerSlot;
 
 /// A borrowed `cmd_parms` during directive parsing.
 pub struct Cmd<'a> {
@@ -600,26 +623,8 @@ impl<'a> Request<'a> {
 
 /// Everything about the request that is forwarded to the backend, borrowed from
 /// httpd's structures: every string lives in the request's or the connection's pool,
-/// which outlive the handler call.
-pub struct RequestInfo<'a> {
-    pub method: &'a [u8],
-    pub protocol: &'a [u8],
-    pub uri: &'a [u8],
-    pub unparsed_uri: &'a [u8],
-    pub args: Option<&'a [u8]>,
-    pub user: Option<&'a [u8]>,
-    pub auth_type: Option<&'a [u8]>,
-    pub client_ip: &'a [u8],
-    pub client_port: u16,
-    pub peer_ip: &'a [u8],
-    pub peer_port: u16,
-    pub remote_host: Option<&'a [u8]>,
-    pub local_ip: &'a [u8],
-    pub server_name: &'a [u8],
-    pub server_port: u16,
-    pub headers: Vec<(&'a [u8], &'a [u8])>,
-    pub header_only: bool,
-}
+/// which outlive the handler call. (The type is the request policy's.)
+pub use crate::dispatch::forward::RequestInfo;
 
 /// See [`Request::log_info`].
 pub struct LogInfo {

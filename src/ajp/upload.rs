@@ -1,23 +1,21 @@
-//! The request body side of an exchange: answers GET_BODY_CHUNK and, with an
+//! The request body side of a relay: answers GET_BODY_CHUNK and, with an
 //! `upload_window`, sends full body packets before the backend asks for them. The
-//! decisions are [`UploadWindow`]'s; this is only their I/O.
+//! decisions are [`UploadWindow`]'s; this carries them out over the relay's traits.
 
-use std::io::{self, ErrorKind, Write};
+use std::io;
 
-use socket2::SockRef;
-
-use super::{Client, ClientError, Conn, Scratch, read_full, wire};
-use crate::ajp::upload_window::{Ahead, Answer, UploadWindow};
-use crate::ajp::{self, BodyMode, Exchange};
+use super::relay::{Client, ClientError, RelayBufs, ReplyStream, read_full};
+use super::upload_window::{Ahead, Answer, UploadWindow};
+use super::{BodyMode, Exchange};
 
 /// Why the body side stopped.
-pub(super) enum Stop {
+pub enum Stop {
     Client(ClientError),
     Send(io::Error),
 }
 
 /// The body side of one attempt.
-pub(super) struct Uploader {
+pub struct Uploader<'b> {
     win: UploadWindow,
     /// The unwritten end of the last packet sent ahead, when the socket took only part
     /// of it without waiting.
@@ -26,19 +24,20 @@ pub(super) struct Uploader {
     /// answered and closed (as Tomcat does when it reads a packet it never asked for), so
     /// its reply is still read; the error counts only if it asks for more body.
     broken: Option<io::Error>,
-    body_buf: Scratch,
-    pkt: Scratch,
+    /// `body`: client bytes of the packet being built (or held); `packet`: it encoded.
+    bufs: RelayBufs<'b>,
     max_packet: usize,
 }
 
-impl Uploader {
+impl<'b> Uploader<'b> {
     /// `first_chunk`: the data length of the packet that went out with FORWARD_REQUEST.
-    pub(super) fn new(
+    pub fn new(
         window: u32,
         body: BodyMode,
         max_packet: usize,
         first_chunk: Option<usize>,
-    ) -> Uploader {
+        bufs: RelayBufs<'b>,
+    ) -> Uploader<'b> {
         let mut win = UploadWindow::new(window, body, max_packet);
         if let Some(len) = first_chunk {
             win.first_sent(len);
@@ -47,30 +46,29 @@ impl Uploader {
             win,
             owed: Vec::new(),
             broken: None,
-            body_buf: Scratch::take(),
-            pkt: Scratch::take(),
+            bufs,
             max_packet,
         }
     }
 
     /// At END_RESPONSE: no body packet the backend did not ask for is left in the
     /// connection (otherwise it must be closed).
-    pub(super) fn clean_at_end(&self) -> bool {
+    pub fn clean_at_end(&self) -> bool {
         self.win.clean_at_end() && self.broken.is_none()
     }
 
     /// Client body was read ahead of the backend's requests: no replay is possible.
-    pub(super) fn consumed_ahead(&self) -> bool {
+    pub fn consumed_ahead(&self) -> bool {
         self.win.consumed_ahead()
     }
 
     /// Answers a GET_BODY_CHUNK for `requested` bytes (`max`: the exchange's cap), then
     /// tops the window up.
-    pub(super) fn answer(
+    pub fn answer<S: ReplyStream + ?Sized>(
         &mut self,
         requested: u16,
         max: usize,
-        conn: &mut Conn,
+        conn: &mut S,
         client: &mut dyn Client,
         ex: &mut Exchange,
     ) -> Result<(), Stop> {
@@ -89,10 +87,10 @@ impl Uploader {
             // Filled as far as the client's body allows (a chunked upload's chunks are
             // packed into full packets, as mod_jk does), so a short packet means the end.
             Answer::Read { max } => {
-                self.body_buf.resize(max, 0);
+                self.bufs.body.resize(max, 0);
                 let got = match max {
                     0 => 0,
-                    _ => read_full(client, &mut self.body_buf[..max]).map_err(Stop::Client)?,
+                    _ => read_full(client, &mut self.bufs.body[..max]).map_err(Stop::Client)?,
                 };
                 Some(got)
             }
@@ -102,34 +100,33 @@ impl Uploader {
             self.encode(len);
             ex.body_packet_sent(len);
             self.win.sent(len);
-            conn.stream.write_all(&self.pkt).map_err(Stop::Send)?;
-            wire::written(self.pkt.len());
+            conn.send(self.bufs.packet).map_err(Stop::Send)?;
         }
         self.top_up(conn, client, ex)
     }
 
     fn encode(&mut self, len: usize) {
-        self.pkt.clear();
+        self.bufs.packet.clear();
         // Cannot fail: `len` is within the packet's capacity.
-        let _ = ajp::encode_body_chunk(&self.body_buf[..len], self.max_packet, &mut self.pkt);
+        let _ = super::encode_body_chunk(&self.bufs.body[..len], self.max_packet, self.bufs.packet);
     }
 
     /// Sends full packets ahead while the window allows, nothing from the backend waits
     /// to be read, and the socket takes them without waiting: a backend busy writing its
     /// response instead of reading must never leave both sides blocked.
-    fn top_up(
+    fn top_up<S: ReplyStream + ?Sized>(
         &mut self,
-        conn: &mut Conn,
+        conn: &mut S,
         client: &mut dyn Client,
         ex: &mut Exchange,
     ) -> Result<(), Stop> {
         self.send_owed(conn);
-        while self.owed.is_empty() && self.broken.is_none() && conn.start == conn.end {
+        while self.owed.is_empty() && self.broken.is_none() && conn.unread().is_empty() {
             let Some(size) = self.win.ahead() else {
                 break;
             };
-            self.body_buf.resize(size, 0);
-            let got = read_full(client, &mut self.body_buf[..size]).map_err(Stop::Client)?;
+            self.bufs.body.resize(size, 0);
+            let got = read_full(client, &mut self.bufs.body[..size]).map_err(Stop::Client)?;
             if self.win.read_ahead(got, size) == Ahead::Hold {
                 // Kept in body_buf until the backend asks for it.
                 break;
@@ -137,8 +134,8 @@ impl Uploader {
             self.encode(got);
             ex.body_packet_sent(got);
             self.win.sent(got);
-            match send_now(conn, &self.pkt) {
-                Ok(n) => self.owed.extend_from_slice(&self.pkt[n..]),
+            match conn.try_send(self.bufs.packet) {
+                Ok(n) => self.owed.extend_from_slice(&self.bufs.packet[n..]),
                 Err(e) => self.broken = Some(e),
             }
         }
@@ -146,9 +143,9 @@ impl Uploader {
     }
 
     /// Writes what the socket takes of the owed bytes without waiting.
-    fn send_owed(&mut self, conn: &mut Conn) {
+    fn send_owed<S: ReplyStream + ?Sized>(&mut self, conn: &mut S) {
         if !self.owed.is_empty() && self.broken.is_none() {
-            match send_now(conn, &self.owed) {
+            match conn.try_send(&self.owed) {
                 Ok(n) => drop(self.owed.drain(..n)),
                 Err(e) => self.broken = Some(e),
             }
@@ -156,28 +153,11 @@ impl Uploader {
     }
 
     /// Writes the owed bytes, waiting if needed (the backend is reading them).
-    fn finish_owed(&mut self, conn: &mut Conn) -> Result<(), Stop> {
+    fn finish_owed<S: ReplyStream + ?Sized>(&mut self, conn: &mut S) -> Result<(), Stop> {
         if !self.owed.is_empty() {
-            conn.stream.write_all(&self.owed).map_err(Stop::Send)?;
-            wire::written(self.owed.len());
+            conn.send(&self.owed).map_err(Stop::Send)?;
             self.owed.clear();
         }
         Ok(())
     }
-}
-
-/// Writes as much of `data` as the socket takes without waiting.
-fn send_now(conn: &Conn, data: &[u8]) -> io::Result<usize> {
-    let sock = SockRef::from(&conn.stream);
-    let mut done = 0;
-    while done < data.len() {
-        match sock.send_with_flags(&data[done..], libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL) {
-            Ok(n) => done += n,
-            Err(e) if e.kind() == ErrorKind::Interrupted => {}
-            Err(e) if e.kind() == ErrorKind::WouldBlock => break,
-            Err(e) => return Err(e),
-        }
-    }
-    wire::written(done);
-    Ok(done)
 }
