@@ -213,6 +213,18 @@ fn write_forward_request(req: &ForwardRequest<'_>, out: &mut Vec<u8>) -> Result<
 
     check_token(Method, req.method)?;
     let method = method_code(req.method);
+    write_request_line(req, method, out)?;
+    write_headers(req, out)?;
+    write_attributes(req, method, out)
+}
+
+/// Method code, protocol, URI, addresses, server name and port, and the TLS flag.
+fn write_request_line(
+    req: &ForwardRequest<'_>,
+    method: Option<u8>,
+    out: &mut Vec<u8>,
+) -> Result<(), EncodeError> {
+    use Field::*;
     out.push(code::FORWARD_REQUEST);
     out.push(method.unwrap_or(METHOD_STORED));
     put_str(out, Protocol, req.protocol, check_line)?;
@@ -225,7 +237,12 @@ fn write_forward_request(req: &ForwardRequest<'_>, out: &mut Vec<u8>) -> Result<
     put_str(out, ServerName, req.server_name, check_line)?;
     out.extend_from_slice(&req.server_port.to_be_bytes());
     out.push(u8::from(req.is_ssl));
+    Ok(())
+}
 
+/// The request headers, with our one Content-Length.
+fn write_headers(req: &ForwardRequest<'_>, out: &mut Vec<u8>) -> Result<(), EncodeError> {
+    use Field::*;
     let is_cl = |name: &[u8]| request_header_code(name) == Some(REQ_CONTENT_LENGTH);
     let content_length = match req.body {
         BodyMode::None => Some(0),
@@ -272,8 +289,16 @@ fn write_forward_request(req: &ForwardRequest<'_>, out: &mut Vec<u8>) -> Result<
         out.extend_from_slice(&REQ_CONTENT_LENGTH.to_be_bytes());
         put_str(out, HeaderValue, n.to_string().as_bytes(), check_line)?;
     }
+    Ok(())
+}
 
-    // Attribute order is mod_jk's, so packet captures compare one to one.
+/// The attributes, in mod_jk's order so packet captures compare one to one.
+fn write_attributes(
+    req: &ForwardRequest<'_>,
+    method: Option<u8>,
+    out: &mut Vec<u8>,
+) -> Result<(), EncodeError> {
+    use Field::*;
     let cert = req.ssl_cert.filter(|c| !c.is_empty());
     let coded: [Attr<'_, u8>; 8] = [
         (attr::SECRET, Secret, req.secret, check_line),

@@ -14,6 +14,7 @@
 mod buffers;
 mod connection;
 mod pool;
+mod resolve;
 
 use std::io::Write;
 

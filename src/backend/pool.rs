@@ -33,8 +33,8 @@ pub struct Pool {
     no_reuse_until_ms: AtomicU64,
     /// Stray bytes were seen since the last [`Pool::take_stray`].
     stray: AtomicBool,
-    /// Re-resolution (`resolve_interval`, src/health/resolve.rs): see [`Pool::follow_address`].
-    resolve: crate::health::resolve::PoolResolve,
+    /// Re-resolution (`resolve_interval`, health::resolve): see [`Pool::follow_address`].
+    resolve: super::resolve::PoolResolve,
 }
 
 struct PoolState {
@@ -106,7 +106,7 @@ impl Pool {
             applied: AtomicU64::new(u64::MAX),
             no_reuse_until_ms: AtomicU64::new(0),
             stray: AtomicBool::new(false),
-            resolve: crate::health::resolve::PoolResolve::default(),
+            resolve: super::resolve::PoolResolve::default(),
         }
     }
 

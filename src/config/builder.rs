@@ -475,10 +475,10 @@ fn ajp_address(a: &mut Attrs<'_, '_>, p: &mut AjpParams) -> Result<(), ConfigErr
         .map_err(|_| a.error("port", &format!("port {port} is outside 0..65535")))?;
     p.source = a.string("source").map(|(v, ..)| v);
     p.prefer_ipv6 = a.boolean("prefer_ipv6", false);
-    crate::endpoint::check_host(&p.host).map_err(|e| a.error("host", &e))?;
-    if crate::endpoint::is_unix(&p.host) {
+    super::host::check_host(&p.host).map_err(|e| a.error("host", &e))?;
+    if super::host::is_unix(&p.host) {
         p.source = None;
-        for (attr, why) in crate::endpoint::NOT_FOR_UNIX {
+        for (attr, why) in super::host::NOT_FOR_UNIX {
             if let Some((_, origin, key)) = a.string(attr) {
                 a.warn_at(&origin, &key, why);
             }
@@ -598,7 +598,7 @@ fn ajp_balancing(a: &mut Attrs<'_, '_>, p: &mut AjpParams) -> Result<(), ConfigE
     p.activation = a.activation();
     p.lb_retries = a.at_least("lb_retries", DEFAULT_RETRIES, 1);
 
-    if p.port == 0 && !crate::endpoint::is_unix(&p.host) {
+    if p.port == 0 && !super::host::is_unix(&p.host) {
         p.activation = Activation::Stopped;
         p.stopped_by_port_zero = true;
     }

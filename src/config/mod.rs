@@ -9,6 +9,8 @@ mod builder;
 pub mod defs;
 pub mod directives;
 pub mod enums;
+pub mod health;
+pub mod host;
 pub mod properties;
 pub mod workers;
 

@@ -28,7 +28,7 @@ pub struct WorkersConfig {
     pub properties: Properties,
     pub warnings: Vec<String>,
     /// Active health checks (src/health); empty without `health_check_interval`.
-    pub health: crate::health::config::Plan,
+    pub health: super::health::Plan,
 }
 
 impl WorkersConfig {
@@ -54,8 +54,7 @@ impl WorkersConfig {
         warnings: Vec<String>,
     ) -> Result<WorkersConfig, ConfigError> {
         let built = build(&properties, warnings)?;
-        let health =
-            crate::health::config::Plan::from_parts(&properties, &built.list, &built.workers)?;
+        let health = super::health::Plan::from_parts(&properties, &built.list, &built.workers)?;
         Ok(WorkersConfig {
             health,
             list: built.list,

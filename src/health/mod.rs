@@ -10,7 +10,8 @@
 //! `health_check_interval` no thread starts and nothing changes.
 
 pub mod check;
-pub mod config;
+/// The health check settings live with the rest of the configuration.
+pub use crate::config::health as config;
 pub mod resolve;
 pub mod status;
 
