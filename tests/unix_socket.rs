@@ -120,14 +120,15 @@ fn worker_host_unix_sockets_balance_over_two_tomcats_and_survive_a_restart() {
     let ts = [unix_tomcat("uxa", "", ""), unix_tomcat("uxb", "", "")];
     let members: Vec<String> = ts.iter().map(Tomcat::worker_properties).collect();
     // As in lb_tomcat's restart test: a stopping Tomcat answers 404 while it undeploys
-    // (fail over without an error state), ping_mode=A finds dead pooled connections. The
+    // and 503 (with or without a body) while its connector pauses: fail over without an
+    // error state. ping_mode=A finds dead pooled connections. The
     // CPing timeout is generous: on a loaded machine a JVM can stall for seconds, and a
     // timed-out CPing on the member that stays up would leave no member for a request.
     let mut extra = String::from("worker.lb.recover_time=1\nworker.maintain=1\n");
     for t in &ts {
         let n = &t.name;
         extra.push_str(&format!(
-            "worker.{n}.fail_on_status=-404\nworker.{n}.ping_mode=A\nworker.{n}.ping_timeout=10000\n"
+            "worker.{n}.fail_on_status=-404,-503\nworker.{n}.ping_mode=A\nworker.{n}.ping_timeout=10000\n"
         ));
     }
     let h = Arc::new(start(
