@@ -34,19 +34,11 @@ fn setup(n: usize, lb_extra: &str, mpm: Mpm) -> Setup {
         .map(|(i, f)| FakeAjp::start(&format!("tomcat{}", i + 1), &["--health-file", f]))
         .collect();
     let root = ServerRoot::new(mpm);
-    let mut w = String::from("worker.list=lb,jkstatus\nworker.jkstatus.type=status\n");
-    for (i, f) in fakes.iter().enumerate() {
-        w.push_str(&format!(
-            "worker.tomcat{n}.host=127.0.0.1\nworker.tomcat{n}.port={p}\n",
-            n = i + 1,
-            p = f.port
-        ));
-    }
-    let members: Vec<String> = (1..=n).map(|i| format!("tomcat{i}")).collect();
-    w.push_str(&format!(
-        "worker.lb.type=lb\nworker.lb.balance_workers={}\n{lb_extra}",
-        members.join(",")
-    ));
+    let w = lb_properties(
+        "worker.list=lb,jkstatus\nworker.jkstatus.type=status\n",
+        &fakes,
+        lb_extra,
+    );
     let wf = root.write("conf/workers.properties", &w);
     root.configure(&format!(
         "JkWorkersFile {wf}\nJkShmFile logs/jk-shm\nJkMount /app/* lb\nJkMount /jkstatus jkstatus\n"

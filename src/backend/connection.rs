@@ -206,11 +206,9 @@ impl Conn {
         Err(BackendError::Connect(last))
     }
 
-    /// A new connection with socket_timeout applied, CPinged when ping_mode C asks.
-    fn ready(t: &Target, stream: Stream) -> Result<Conn, BackendError> {
-        let _ = stream.set_read_timeout(t.socket_timeout);
-        let _ = stream.set_write_timeout(t.socket_timeout);
-        let mut c = Conn {
+    /// A connection over `stream`, fresh: no buffer, nothing read, not counted anywhere.
+    fn new(stream: Stream) -> Conn {
+        Conn {
             stream,
             buf: RecvBuf::None,
             start: 0,
@@ -219,7 +217,14 @@ impl Conn {
             open: None,
             addr_gen: 0,
             stray_seen: false,
-        };
+        }
+    }
+
+    /// A new connection with socket_timeout applied, CPinged when ping_mode C asks.
+    fn ready(t: &Target, stream: Stream) -> Result<Conn, BackendError> {
+        let _ = stream.set_read_timeout(t.socket_timeout);
+        let _ = stream.set_write_timeout(t.socket_timeout);
+        let mut c = Conn::new(stream);
         if let Some(d) = t.connect_ping {
             c.cping(t, d)?;
         }
@@ -450,16 +455,7 @@ mod tests {
             }
         });
         let conns = (0..n)
-            .map(|_| Conn {
-                stream: TcpStream::connect(addr).unwrap().into(),
-                buf: RecvBuf::None,
-                start: 0,
-                end: 0,
-                last_used: Instant::now(),
-                open: None,
-                addr_gen: 0,
-                stray_seen: false,
-            })
+            .map(|_| Conn::new(TcpStream::connect(addr).unwrap().into()))
             .collect();
         (conns, server)
     }

@@ -969,6 +969,25 @@ impl Drop for FakeAjp {
     }
 }
 
+/// workers.properties of an lb `lb` over `fakes` as members `tomcat1..N` on 127.0.0.1,
+/// after `head` (e.g. `worker.list=...`), with `lb_extra` appended.
+pub fn lb_properties(head: &str, fakes: &[FakeAjp], lb_extra: &str) -> String {
+    let mut w = String::from(head);
+    for (i, f) in fakes.iter().enumerate() {
+        w.push_str(&format!(
+            "worker.tomcat{n}.host=127.0.0.1\nworker.tomcat{n}.port={p}\n",
+            n = i + 1,
+            p = f.port
+        ));
+    }
+    let members: Vec<String> = (1..=fakes.len()).map(|i| format!("tomcat{i}")).collect();
+    w.push_str(&format!(
+        "worker.lb.type=lb\nworker.lb.balance_workers={}\n{lb_extra}",
+        members.join(",")
+    ));
+    w
+}
+
 /// An lb `lb` over `n` fake members `tomcat1`..`tomcatN` (event MPM), mounted at `mount`,
 /// with `lb_extra` in workers.properties and `conf_extra` in httpd.conf.
 pub fn lb_over_fakes(
@@ -981,19 +1000,7 @@ pub fn lb_over_fakes(
         .map(|i| FakeAjp::start(&format!("tomcat{i}"), &[]))
         .collect();
     let root = ServerRoot::new(Mpm::Event);
-    let mut w = String::from("worker.list=lb\n");
-    for (i, f) in fakes.iter().enumerate() {
-        w.push_str(&format!(
-            "worker.tomcat{n}.host=127.0.0.1\nworker.tomcat{n}.port={p}\n",
-            n = i + 1,
-            p = f.port
-        ));
-    }
-    let members: Vec<String> = (1..=n).map(|i| format!("tomcat{i}")).collect();
-    w.push_str(&format!(
-        "worker.lb.type=lb\nworker.lb.balance_workers={}\n{lb_extra}",
-        members.join(",")
-    ));
+    let w = lb_properties("worker.list=lb\n", &fakes, lb_extra);
     let wf = root.write("conf/workers.properties", &w);
     root.configure(&format!(
         "JkWorkersFile {wf}\nJkShmFile logs/jk-shm\nJkMount {mount} lb\n{conf_extra}"
