@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use common::tomcat::{Echo, Tomcat};
-use common::{Httpd, Mpm, ServerRoot};
+use common::{Httpd, Mpm, ServerRoot, echo_client};
 
 const INTERVAL_MS: u64 = 1000;
 
@@ -80,23 +80,7 @@ fn two_front_ends_drain_by_health_page_and_follow_a_moved_tomcat_without_client_
         .iter()
         .flat_map(|h| [h.clone(), h.clone()])
         .enumerate()
-        .map(|(c, h)| {
-            let (stop, done) = (stop.clone(), done.clone());
-            std::thread::spawn(move || {
-                let mut bad = Vec::new();
-                let mut i = 0;
-                while !stop.load(Ordering::Relaxed) && i < 20_000 {
-                    i += 1;
-                    match h.try_request("GET", &format!("/echo?c={c}-{i}"), &[], b"") {
-                        Ok(r) if r.status == 200 => {}
-                        Ok(r) => bad.push(format!("client {c} #{i}: {}", r.status)),
-                        Err(e) => bad.push(format!("client {c} #{i}: {e}")),
-                    }
-                    done.fetch_add(1, Ordering::Relaxed);
-                }
-                bad
-            })
-        })
+        .map(|(c, h)| echo_client(h, c.to_string(), stop.clone(), done.clone()))
         .collect();
     while done.load(Ordering::Relaxed) < 100 {
         std::thread::sleep(Duration::from_millis(20));

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use common::tomcat::{Echo, Tomcat};
-use common::{Httpd, Mpm, ServerRoot};
+use common::{Httpd, Mpm, ServerRoot, echo_client};
 
 const INTERVAL_MS: u64 = 1000;
 const PASSES: u64 = 2;
@@ -58,23 +58,7 @@ fn load(
     done: &Arc<AtomicUsize>,
 ) -> Vec<std::thread::JoinHandle<Vec<String>>> {
     (0..2)
-        .map(|t| {
-            let (h, stop, done) = (h.clone(), stop.clone(), done.clone());
-            std::thread::spawn(move || {
-                let mut bad = Vec::new();
-                let mut i = 0;
-                while !stop.load(Ordering::Relaxed) && i < 20_000 {
-                    i += 1;
-                    match h.try_request("GET", &format!("/echo?c={t}-{i}"), &[], b"") {
-                        Ok(r) if r.status == 200 => {}
-                        Ok(r) => bad.push(format!("{t}-{i}: {}", r.status)),
-                        Err(e) => bad.push(format!("{t}-{i}: {e}")),
-                    }
-                    done.fetch_add(1, Ordering::Relaxed);
-                }
-                bad
-            })
-        })
+        .map(|t| echo_client(h.clone(), t.to_string(), stop.clone(), done.clone()))
         .collect()
 }
 

@@ -1176,3 +1176,28 @@ pub fn base64(data: &[u8]) -> String {
     }
     out
 }
+
+/// A sequential client sending `GET /echo?c=TAG-N` to `h` until `stop` (at most 20000
+/// requests), counting each in `done`; returns every answer that was not a 200.
+pub fn echo_client(
+    h: std::sync::Arc<Httpd>,
+    tag: String,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    done: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+) -> std::thread::JoinHandle<Vec<String>> {
+    use std::sync::atomic::Ordering;
+    std::thread::spawn(move || {
+        let mut bad = Vec::new();
+        let mut i = 0;
+        while !stop.load(Ordering::Relaxed) && i < 20_000 {
+            i += 1;
+            match h.try_request("GET", &format!("/echo?c={tag}-{i}"), &[], b"") {
+                Ok(r) if r.status == 200 => {}
+                Ok(r) => bad.push(format!("client {tag} #{i}: {}", r.status)),
+                Err(e) => bad.push(format!("client {tag} #{i}: {e}")),
+            }
+            done.fetch_add(1, Ordering::Relaxed);
+        }
+        bad
+    })
+}
