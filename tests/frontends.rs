@@ -74,13 +74,13 @@ fn two_front_ends_drain_by_health_page_and_follow_a_moved_tomcat_without_client_
         .collect();
 
     // Clients on both front-ends for the whole test.
-    let stop = Arc::new(AtomicBool::new(false));
+    let going = Arc::new(AtomicBool::new(true));
     let done = Arc::new(AtomicUsize::new(0));
     let clients: Vec<_> = fronts
         .iter()
         .flat_map(|h| [h.clone(), h.clone()])
         .enumerate()
-        .map(|(c, h)| echo_client(h, c.to_string(), stop.clone(), done.clone()))
+        .map(|(c, h)| echo_client(h, format!("c{c}"), going.clone(), (0, 20_000), done.clone()))
         .collect();
     while done.load(Ordering::Relaxed) < 100 {
         std::thread::sleep(Duration::from_millis(20));
@@ -137,7 +137,7 @@ fn two_front_ends_drain_by_health_page_and_follow_a_moved_tomcat_without_client_
             t3.ajp_port
         )));
     }
-    stop.store(true, Ordering::Relaxed);
+    going.store(false, Ordering::Relaxed);
     let bad: Vec<String> = clients
         .into_iter()
         .flat_map(|c| c.join().unwrap())

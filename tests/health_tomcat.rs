@@ -54,11 +54,19 @@ fn wait(h: &Httpd, limit: Duration, what: &str, f: impl Fn(&Httpd) -> bool) -> D
 /// Sequential clients sending GETs until stopped (at most 20000 each); returns failures.
 fn load(
     h: &Arc<Httpd>,
-    stop: &Arc<AtomicBool>,
+    going: &Arc<AtomicBool>,
     done: &Arc<AtomicUsize>,
 ) -> Vec<std::thread::JoinHandle<Vec<String>>> {
     (0..2)
-        .map(|t| echo_client(h.clone(), t.to_string(), stop.clone(), done.clone()))
+        .map(|t| {
+            echo_client(
+                h.clone(),
+                format!("c{t}"),
+                going.clone(),
+                (0, 20_000),
+                done.clone(),
+            )
+        })
         .collect()
 }
 
@@ -71,9 +79,9 @@ fn worker_health_check_interval_with_tomcat_killed_restarted_and_drained() {
         assert_eq!(t.http_get("/jsp/health.jsp").0, 200);
     }
     let h = Arc::new(start(&[&a, &b]));
-    let stop = Arc::new(AtomicBool::new(false));
+    let going = Arc::new(AtomicBool::new(true));
     let done = Arc::new(AtomicUsize::new(0));
-    let clients = load(&h, &stop, &done);
+    let clients = load(&h, &going, &done);
     while done.load(Ordering::Relaxed) < 50 {
         std::thread::sleep(Duration::from_millis(20));
     }
@@ -110,7 +118,7 @@ fn worker_health_check_interval_with_tomcat_killed_restarted_and_drained() {
     }
     std::fs::remove_file(b.base.join("health-status")).unwrap();
 
-    stop.store(true, Ordering::Relaxed);
+    going.store(false, Ordering::Relaxed);
     let bad: Vec<String> = clients
         .into_iter()
         .flat_map(|c| c.join().unwrap())

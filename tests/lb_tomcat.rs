@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use common::tomcat::{Echo, Tomcat, shared};
-use common::{Httpd, Mpm, ServerRoot};
+use common::{Httpd, Mpm, ServerRoot, echo_client};
 
 fn start_lb(mpm: Mpm, tomcats: &[&Tomcat], extra_workers: &str) -> Httpd {
     let root = ServerRoot::new(mpm);
@@ -214,22 +214,8 @@ fn no_lost_or_mixed_responses_while_tomcats_restart_one_at_a_time() {
     let total = Arc::new(AtomicUsize::new(0));
     let clients: Vec<_> = (0..50)
         .map(|c| {
-            let (h, restarting, total) = (h.clone(), restarting.clone(), total.clone());
-            std::thread::spawn(move || {
-                let mut bad = Vec::new();
-                let mut i = 0;
-                while (i < 40 || restarting.load(Ordering::Relaxed)) && i < 400 {
-                    let id = format!("c{c}-r{i}");
-                    let r = h.get(&format!("/echo?id={id}"));
-                    let got = Echo::parse(&r.body).get("query").unwrap_or_default();
-                    if r.status != 200 || got != format!("id={id}") {
-                        bad.push(format!("{id}: {} {got}", r.status));
-                    }
-                    i += 1;
-                    total.fetch_add(1, Ordering::Relaxed);
-                }
-                bad
-            })
+            let (h, going, total) = (h.clone(), restarting.clone(), total.clone());
+            echo_client(h, format!("c{c}"), going, (40, 400), total)
         })
         .collect();
     let restarter = std::thread::spawn(move || {

@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use common::tomcat::{Echo, Options, Tomcat};
-use common::{FakeAjp, Httpd, Mpm, ServerRoot};
+use common::{FakeAjp, Httpd, Mpm, ServerRoot, echo_client};
 
 /// A Tomcat whose AJP connector listens only on its Unix socket; `extra` goes to the
 /// connector verbatim, `dir` is the socket directory's `MODE[:GROUP]`.
@@ -148,24 +148,8 @@ fn worker_host_unix_sockets_balance_over_two_tomcats_and_survive_a_restart() {
     let total = Arc::new(AtomicUsize::new(0));
     let clients: Vec<_> = (0..8)
         .map(|c| {
-            let (h, restarting, total) = (h.clone(), restarting.clone(), total.clone());
-            std::thread::spawn(move || {
-                let mut bad = Vec::new();
-                let mut i = 0;
-                while (i < 20 || restarting.load(Ordering::Relaxed)) && i < 1000 {
-                    let id = format!("c{c}-r{i}");
-                    let r = h.get(&format!("/echo?id={id}"));
-                    let got = Echo::parse(&r.body).get("query").unwrap_or_default();
-                    if r.status != 200 || got != format!("id={id}") {
-                        let text = r.text();
-                        let head: String = text.chars().take(120).collect();
-                        bad.push(format!("{id}: {} {got} {head:?}", r.status));
-                    }
-                    i += 1;
-                    total.fetch_add(1, Ordering::Relaxed);
-                }
-                bad
-            })
+            let (h, going, total) = (h.clone(), restarting.clone(), total.clone());
+            echo_client(h, format!("c{c}"), going, (20, 1000), total)
         })
         .collect();
     let sock = ts[0].ajp_socket();

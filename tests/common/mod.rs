@@ -1177,26 +1177,37 @@ pub fn base64(data: &[u8]) -> String {
     out
 }
 
-/// A sequential client sending `GET /echo?c=TAG-N` to `h` until `stop` (at most 20000
-/// requests), counting each in `done`; returns every answer that was not a 200.
+/// A sequential client of `h`'s Tomcat echo page: `GET /echo?id=TAG-rN`, at least `min`
+/// and at most `max` requests, going on while `going` is true, each counted in `total`.
+/// Returns every request that did not come back 200 with its own query echoed.
 pub fn echo_client(
     h: std::sync::Arc<Httpd>,
     tag: String,
-    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
-    done: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    going: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    (min, max): (usize, usize),
+    total: std::sync::Arc<std::sync::atomic::AtomicUsize>,
 ) -> std::thread::JoinHandle<Vec<String>> {
     use std::sync::atomic::Ordering;
     std::thread::spawn(move || {
         let mut bad = Vec::new();
         let mut i = 0;
-        while !stop.load(Ordering::Relaxed) && i < 20_000 {
-            i += 1;
-            match h.try_request("GET", &format!("/echo?c={tag}-{i}"), &[], b"") {
-                Ok(r) if r.status == 200 => {}
-                Ok(r) => bad.push(format!("client {tag} #{i}: {}", r.status)),
-                Err(e) => bad.push(format!("client {tag} #{i}: {e}")),
+        while (i < min || going.load(Ordering::Relaxed)) && i < max {
+            let id = format!("{tag}-r{i}");
+            match h.try_request("GET", &format!("/echo?id={id}"), &[], b"") {
+                Ok(r) => {
+                    let got = tomcat::Echo::parse(&r.body)
+                        .get("query")
+                        .unwrap_or_default();
+                    if r.status != 200 || got != format!("id={id}") {
+                        let text = r.text();
+                        let head: String = text.chars().take(120).collect();
+                        bad.push(format!("{id}: {} {got} {head:?}", r.status));
+                    }
+                }
+                Err(e) => bad.push(format!("{id}: {e}")),
             }
-            done.fetch_add(1, Ordering::Relaxed);
+            i += 1;
+            total.fetch_add(1, Ordering::Relaxed);
         }
         bad
     })
