@@ -248,8 +248,8 @@ pub fn relay<S: ReplyStream + ?Sized>(
     p: &RelayParams<'_>,
     bufs: RelayBufs<'_>,
 ) -> Attempt {
-    let mut up = Uploader::new(p.upload_window, p.body, p.max_packet, p.first_chunk, bufs);
-    let mut r = Relay::new(ex, p);
+    let up = Uploader::new(p.upload_window, p.body, p.max_packet, p.first_chunk, bufs);
+    let mut r = Relay::new(ex, p, up);
     loop {
         // Body waiting to go out lies in the receive buffer: written before that buffer
         // is read into again.
@@ -270,7 +270,6 @@ pub fn relay<S: ReplyStream + ?Sized>(
             }
         };
         r.replied = true;
-        r.body_ahead = up.consumed_ahead();
         let requested = match reply {
             Reply::GetBodyChunk(n) => n,
             _ => 0,
@@ -283,22 +282,11 @@ pub fn relay<S: ReplyStream + ?Sized>(
         match step {
             Step::Continue => {}
             Step::SendBody(max) => {
-                if let Some(end) = r.send_body(stream, client, requested, max, &mut up) {
+                if let Some(end) = r.send_body(stream, client, requested, max) {
                     return end;
                 }
             }
-            Step::Done(reuse) => {
-                // Body packets the backend never asked for would be read as the next
-                // request: such a connection is never reused.
-                let clean = up.clean_at_end();
-                return match r.finish(stream.buf(), client, reuse) {
-                    Attempt::Finished { outcome, reusable } => Attempt::Finished {
-                        outcome,
-                        reusable: reusable && clean,
-                    },
-                    failed => failed,
-                };
-            }
+            Step::Done(reuse) => return r.finish(stream.buf(), client, reuse),
             Step::End(end) => return end,
         }
     }
@@ -326,7 +314,7 @@ enum Step {
 }
 
 /// The state of one relay.
-struct Relay<'p> {
+struct Relay<'p, 'b> {
     p: &'p RelayParams<'p>,
     ex: Exchange,
     pending: Option<PendingHeaders>,
@@ -341,13 +329,12 @@ struct Relay<'p> {
     /// copied (one write per 8 KiB packet costs httpd a filter pass and a syscall each).
     out_body: Vec<(usize, usize)>,
     replied: bool,
-    /// Client body was read ahead of the backend's requests (`upload_window`): the
-    /// request can no longer be sent again.
-    body_ahead: bool,
+    /// The request body side: GET_BODY_CHUNK answers and the upload window.
+    up: Uploader<'b>,
 }
 
-impl<'p> Relay<'p> {
-    fn new(ex: Exchange, p: &'p RelayParams<'p>) -> Self {
+impl<'p, 'b> Relay<'p, 'b> {
+    fn new(ex: Exchange, p: &'p RelayParams<'p>, up: Uploader<'b>) -> Self {
         Relay {
             p,
             ex,
@@ -359,7 +346,7 @@ impl<'p> Relay<'p> {
             error_page: false,
             out_body: Vec::new(),
             replied: false,
-            body_ahead: false,
+            up,
         }
     }
 
@@ -417,7 +404,7 @@ impl<'p> Relay<'p> {
         Attempt::Failed(AttemptFailure {
             error,
             sent: true,
-            upload_started: self.ex.upload_started() || self.body_ahead,
+            upload_started: self.ex.upload_started() || self.up.consumed_ahead(),
             idle_close,
         })
     }
@@ -456,7 +443,7 @@ impl<'p> Relay<'p> {
                 status,
                 blame,
                 replayable: !self.ex.upload_started()
-                    && !self.body_ahead
+                    && !self.up.consumed_ahead()
                     && self.p.replay_after_send,
             }));
         }
@@ -533,11 +520,8 @@ impl<'p> Relay<'p> {
         client: &mut dyn Client,
         requested: u16,
         max: usize,
-        up: &mut Uploader<'_>,
     ) -> Option<Attempt> {
-        let r = up.answer(requested, max, stream, client, &mut self.ex);
-        self.body_ahead = up.consumed_ahead();
-        match r {
+        match self.up.answer(requested, max, stream, client, &mut self.ex) {
             Ok(()) => None,
             // CVE-2008-5519: never leave a connection whose body state is unclear.
             Err(Stop::Client(e)) => Some(gone(e)),
@@ -596,7 +580,12 @@ impl<'p> Relay<'p> {
         };
         Attempt::Finished {
             outcome,
-            reusable: reuse && !self.p.opts.disable_reuse && self.ex.request_body_finished(),
+            // Body packets the backend never asked for would be read as the next
+            // request: such a connection is never reused.
+            reusable: reuse
+                && !self.p.opts.disable_reuse
+                && self.ex.request_body_finished()
+                && self.up.clean_at_end(),
         }
     }
 }
