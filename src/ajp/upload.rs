@@ -17,14 +17,13 @@ pub enum Stop {
 /// The body side of one attempt.
 pub struct Uploader<'b> {
     win: UploadWindow,
-    /// The unwritten end of the last packet sent ahead, when the socket took only part
-    /// of it without waiting.
-    owed: Vec<u8>,
     /// Writing a packet ahead failed: nothing more is written. The backend may have
     /// answered and closed (as Tomcat does when it reads a packet it never asked for), so
     /// its reply is still read; the error counts only if it asks for more body.
     broken: Option<io::Error>,
-    /// `body`: client bytes of the packet being built (or held); `packet`: it encoded.
+    /// `body`: client bytes of the packet being built (or held); `packet`: the encoded
+    /// packets not written yet, in order. The packets sent ahead are its tail; what
+    /// precedes them the backend asked for.
     bufs: RelayBufs<'b>,
     max_packet: usize,
 }
@@ -42,9 +41,9 @@ impl<'b> Uploader<'b> {
         if let Some(len) = first_chunk {
             win.first_sent(len);
         }
+        bufs.packet.clear();
         Uploader {
             win,
-            owed: Vec::new(),
             broken: None,
             bufs,
             max_packet,
@@ -54,7 +53,7 @@ impl<'b> Uploader<'b> {
     /// At END_RESPONSE: no body packet the backend did not ask for is left in the
     /// connection (otherwise it must be closed).
     pub fn clean_at_end(&self) -> bool {
-        self.win.clean_at_end() && self.broken.is_none()
+        self.win.clean_at_end() && self.broken.is_none() && self.bufs.packet.is_empty()
     }
 
     /// Client body was read ahead of the backend's requests: no replay is possible.
@@ -62,8 +61,9 @@ impl<'b> Uploader<'b> {
         self.win.consumed_ahead()
     }
 
-    /// Answers a GET_BODY_CHUNK for `requested` bytes (`max`: the exchange's cap), then
-    /// tops the window up.
+    /// Answers a GET_BODY_CHUNK for `requested` bytes (`max`: the exchange's cap), tops
+    /// the window up, and writes: everything the socket takes at once, and at least all
+    /// the backend asked for.
     pub fn answer<S: ReplyStream + ?Sized>(
         &mut self,
         requested: u16,
@@ -75,15 +75,11 @@ impl<'b> Uploader<'b> {
         if let Some(e) = self.broken.take() {
             return Err(Stop::Send(e));
         }
-        let len = match self.win.on_request(requested, max) {
-            Answer::InFlight => {
-                // The backend is reading the packet that is partly written: finish it.
-                if self.win.in_flight() == 0 {
-                    self.finish_owed(conn)?;
-                }
-                None
-            }
-            Answer::Held { len } => Some(len),
+        match self.win.on_request(requested, max) {
+            // The packet it asks for is on its way (or still unwritten, then it is
+            // written below).
+            Answer::InFlight => {}
+            Answer::Held { len } => self.append(len, ex),
             // Filled as far as the client's body allows (a chunked upload's chunks are
             // packed into full packets, as mod_jk does), so a short packet means the end.
             Answer::Read { max } => {
@@ -92,36 +88,46 @@ impl<'b> Uploader<'b> {
                     0 => 0,
                     _ => read_full(client, &mut self.bufs.body[..max]).map_err(Stop::Client)?,
                 };
-                Some(got)
+                self.append(got, ex);
             }
-        };
-        if let Some(len) = len {
-            self.finish_owed(conn)?;
-            self.encode(len);
-            ex.body_packet_sent(len);
-            self.win.sent(len);
-            conn.send(self.bufs.packet).map_err(Stop::Send)?;
         }
-        self.top_up(conn, client, ex)
+        self.top_up(conn, client, ex)?;
+        self.write(conn)
     }
 
-    fn encode(&mut self, len: usize) {
-        self.bufs.packet.clear();
+    /// Encodes the packet of `len` body bytes at the end of the unwritten ones.
+    fn append(&mut self, len: usize, ex: &mut Exchange) {
         // Cannot fail: `len` is within the packet's capacity.
         let _ = super::encode_body_chunk(&self.bufs.body[..len], self.max_packet, self.bufs.packet);
+        ex.body_packet_sent(len);
+        self.win.sent(len);
     }
 
-    /// Sends full packets ahead while the window allows, nothing from the backend waits
-    /// to be read, and the socket takes them without waiting: a backend busy writing its
-    /// response instead of reading must never leave both sides blocked.
+    /// Unwritten bytes the backend asked for: those before the packets sent ahead.
+    fn asked_unwritten(&self) -> usize {
+        self.bufs
+            .packet
+            .len()
+            .saturating_sub(self.win.in_flight_bytes())
+    }
+
+    /// Adds full packets ahead, as many as the window allows in one write, when
+    /// everything ahead so far is written and nothing from the backend waits to be read:
+    /// a backend busy writing its response instead of reading must never leave both
+    /// sides blocked.
     fn top_up<S: ReplyStream + ?Sized>(
         &mut self,
         conn: &mut S,
         client: &mut dyn Client,
         ex: &mut Exchange,
     ) -> Result<(), Stop> {
-        self.send_owed(conn);
-        while self.owed.is_empty() && self.broken.is_none() && conn.unread().is_empty() {
+        if self.bufs.packet.len() > self.asked_unwritten() {
+            self.try_write(conn);
+        }
+        if self.bufs.packet.len() > self.asked_unwritten() || !conn.unread().is_empty() {
+            return Ok(());
+        }
+        while self.broken.is_none() {
             let Some(size) = self.win.ahead() else {
                 break;
             };
@@ -131,32 +137,34 @@ impl<'b> Uploader<'b> {
                 // Kept in body_buf until the backend asks for it.
                 break;
             }
-            self.encode(got);
-            ex.body_packet_sent(got);
-            self.win.sent(got);
-            match conn.try_send(self.bufs.packet) {
-                Ok(n) => self.owed.extend_from_slice(&self.bufs.packet[n..]),
-                Err(e) => self.broken = Some(e),
-            }
+            self.append(got, ex);
         }
         Ok(())
     }
 
-    /// Writes what the socket takes of the owed bytes without waiting.
-    fn send_owed<S: ReplyStream + ?Sized>(&mut self, conn: &mut S) {
-        if !self.owed.is_empty() && self.broken.is_none() {
-            match conn.try_send(&self.owed) {
-                Ok(n) => drop(self.owed.drain(..n)),
+    /// Writes what the socket takes of the unwritten bytes without waiting.
+    fn try_write<S: ReplyStream + ?Sized>(&mut self, conn: &mut S) {
+        if !self.bufs.packet.is_empty() && self.broken.is_none() {
+            match conn.try_send(self.bufs.packet) {
+                Ok(n) if n == self.bufs.packet.len() => self.bufs.packet.clear(),
+                Ok(n) => drop(self.bufs.packet.drain(..n)),
                 Err(e) => self.broken = Some(e),
             }
         }
     }
 
-    /// Writes the owed bytes, waiting if needed (the backend is reading them).
-    fn finish_owed<S: ReplyStream + ?Sized>(&mut self, conn: &mut S) -> Result<(), Stop> {
-        if !self.owed.is_empty() {
-            conn.send(&self.owed).map_err(Stop::Send)?;
-            self.owed.clear();
+    /// Writes what the socket takes at once, then, waiting if needed, the rest of what
+    /// the backend asked for (it is reading it). Packets ahead that the socket did not
+    /// take stay for later.
+    fn write<S: ReplyStream + ?Sized>(&mut self, conn: &mut S) -> Result<(), Stop> {
+        self.try_write(conn);
+        let asked = self.asked_unwritten();
+        if asked > 0 {
+            if let Some(e) = self.broken.take() {
+                return Err(Stop::Send(e));
+            }
+            conn.send(&self.bufs.packet[..asked]).map_err(Stop::Send)?;
+            self.bufs.packet.drain(..asked);
         }
         Ok(())
     }

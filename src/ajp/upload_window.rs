@@ -12,12 +12,13 @@
 //! for; the next message it reads is taken as the next request, dispatched on its first
 //! payload byte, which in a body packet is the high byte of the data length. Hence:
 //!
-//! 1. **Only full packets travel ahead** (at least [`MIN_AHEAD`] bytes, the size the
-//!    container itself asks for), so a packet it never asked for starts with a byte
-//!    above every AJP message type: read as a message it is an unknown type and the
-//!    container closes the connection. A short tail, and the empty packet that ends a
-//!    body of unknown length, are sent only when asked for: a client choosing the
-//!    length of the last packet could otherwise make it read as a FORWARD_REQUEST.
+//! 1. **Only packets of at least [`MIN_AHEAD`] bytes travel ahead** (full ones, the
+//!    size the container itself asks for; for a body of known length the last one or
+//!    two are sized so that neither is shorter), so a packet it never asked for starts
+//!    with a byte above every AJP message type: read as a message it is an unknown type
+//!    and the container closes the connection. A shorter tail, and the empty packet
+//!    that ends a body, are sent only when asked for: a client choosing the length of
+//!    the last packet could otherwise make it read as a FORWARD_REQUEST.
 //! 2. **The window opens at the first GET_BODY_CHUNK** that asks for at least a full
 //!    packet; packets ahead are never larger than what the container asks for.
 //! 3. **Each GET_BODY_CHUNK takes the oldest packet in flight**; when none is, the
@@ -36,6 +37,9 @@ use super::request::BodyMode;
 /// Smallest packet that may travel ahead: its first payload byte (the high byte of the
 /// data length) is then at least 0x10, above every AJP message type code.
 pub const MIN_AHEAD: usize = 0x1000;
+
+/// Bytes a body packet adds to its data: magic, length, data length.
+const BODY_PACKET_OVERHEAD: usize = 6;
 
 /// How to answer one GET_BODY_CHUNK.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -179,14 +183,7 @@ impl UploadWindow {
             return None;
         }
         let size = match self.body {
-            BodyMode::Length(n) => {
-                let left = n.saturating_sub(self.read);
-                // The tail (shorter than a packet) waits to be asked for.
-                if left < size as u64 {
-                    return None;
-                }
-                size
-            }
+            BodyMode::Length(n) => last_packets(n.saturating_sub(self.read), size)?,
             BodyMode::Unknown => size,
             BodyMode::None => return None,
         };
@@ -222,6 +219,14 @@ impl UploadWindow {
         self.in_flight.len()
     }
 
+    /// Wire bytes of the packets in flight unasked (each with its 6 header bytes).
+    pub fn in_flight_bytes(&self) -> usize {
+        self.in_flight
+            .iter()
+            .map(|len| len + BODY_PACKET_OVERHEAD)
+            .sum()
+    }
+
     /// Packets written, the first one included.
     pub fn packets_sent(&self) -> u32 {
         self.sent
@@ -235,6 +240,25 @@ impl UploadWindow {
     /// Whether packets may still go ahead on this connection.
     pub fn is_open(&self) -> bool {
         self.size.is_some() && !self.closed
+    }
+}
+
+/// The next packet ahead of a body with `left` bytes still to send, packets of at most
+/// `size`: a full one while the rest stays long enough to travel ahead too; near the
+/// end the last two are sized so that neither is shorter than [`MIN_AHEAD`] (the rest
+/// in one packet when it fits). `None`: the rest is too short to go unasked.
+fn last_packets(left: u64, size: usize) -> Option<usize> {
+    let left = usize::try_from(left).unwrap_or(usize::MAX);
+    if left < MIN_AHEAD {
+        None
+    } else if left <= size {
+        Some(left)
+    } else if left - size >= MIN_AHEAD || left - MIN_AHEAD < MIN_AHEAD {
+        // The bytes after a full packet either go ahead too, or are too few to: they
+        // wait to be asked for.
+        Some(size)
+    } else {
+        Some(left - MIN_AHEAD)
     }
 }
 

@@ -723,6 +723,8 @@ fn finish(
     }
     if a.abort {
         req.abort_connection();
+    } else if a.status == httpd::OK {
+        req.end_response();
     }
     a.status
 }

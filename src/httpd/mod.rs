@@ -916,6 +916,32 @@ impl<'a> Request<'a> {
         }
     }
 
+    /// Ends a complete response now instead of after the handler: the end of the body
+    /// goes through the filters (httpd's own finalize step, which it then skips) and
+    /// the connection's filters are flushed, so the client has the whole response
+    /// before the request's logging and cleanup, and httpd's check for a next
+    /// request on the connection can find one already sent. Not for subrequests,
+    /// whose end belongs to the main request.
+    pub fn end_response(&mut self) {
+        // SAFETY: live request and connection; ap_finalize_request_protocol is httpd's
+        // own end-of-request step (it discards any unread body and passes EOS once,
+        // recording that in r->eos_sent); the flush brigade is the request's body
+        // brigade, emptied after the pass, and c->output_filters is where httpd passes
+        // its own end-of-request flush.
+        unsafe {
+            let r = &*self.raw;
+            if !r.main.is_null() || (*r.connection).aborted != 0 {
+                return;
+            }
+            ffi::ap_finalize_request_protocol(self.raw);
+            let c = r.connection;
+            let bb = self.body_brigade();
+            ffi::rjk_brigade_insert_tail(bb, ffi::apr_bucket_flush_create((*c).bucket_alloc));
+            ffi::ap_pass_brigade((*c).output_filters, bb);
+            ffi::apr_brigade_cleanup(bb.cast());
+        }
+    }
+
     pub fn flush(&mut self) -> Result<(), ()> {
         // SAFETY: live request.
         let rc = unsafe { ffi::ap_rflush(self.raw) };

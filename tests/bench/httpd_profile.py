@@ -183,7 +183,10 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--module", default=None)
     ap.add_argument("--fakeajp", default=None)
     ap.add_argument("--out", default=str(bench.REPO / "target" / "profile"))
+    ap.add_argument("--transport", choices=("tcp", "unix"), default="tcp",
+                    help="unix: mod_rjk and mod_proxy_ajp reach the backends over Unix domain sockets")
     a = ap.parse_args(argv)
+    bench.TRANSPORT = a.transport
     for tool in ("strace", "perf", "wrk"):
         if subprocess.run(["sh", "-c", f"command -v {tool}"], capture_output=True).returncode != 0:
             print(f"{tool} is missing", file=sys.stderr)

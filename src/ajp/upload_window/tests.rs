@@ -6,8 +6,9 @@ use std::collections::VecDeque;
 const M: usize = 8192;
 const CAP: usize = 8186;
 
-/// Packets a 64 KiB upload takes: the unsolicited first one, one answered, six ahead,
-/// the 48-byte tail on request.
+/// Packets a 64 KiB upload takes: the unsolicited first one, one answered, seven
+/// ahead (the last two sized so that neither is short), the empty end packet on
+/// request.
 #[test]
 fn a_64k_upload_waits_twice_instead_of_eight_times() {
     let mut w = UploadWindow::new(8, BodyMode::Length(65536), M);
@@ -16,23 +17,57 @@ fn a_64k_upload_waits_twice_instead_of_eight_times() {
     assert_eq!(w.on_request(8186, CAP), Answer::Read { max: CAP });
     assert_eq!(w.ahead(), None, "the packet asked for goes first");
     w.sent(CAP);
-    let mut ahead = 0;
+    let mut ahead = Vec::new();
     while let Some(n) = w.ahead() {
-        assert_eq!(n, CAP);
         assert_eq!(w.read_ahead(n, n), Ahead::Send);
         w.sent(n);
-        ahead += 1;
+        ahead.push(n);
     }
-    assert_eq!(ahead, 6, "65536 = 8 x 8186 + 48: the tail waits");
+    // 65536 = 2 x 8186 + 5 x 8186 + 4138 + 4096.
+    assert_eq!(ahead, [CAP, CAP, CAP, CAP, CAP, 4138, 4096]);
+    assert_eq!(w.in_flight_bytes(), 5 * (CAP + 6) + 4144 + 4102);
     assert!(w.consumed_ahead());
     assert!(!w.clean_at_end());
-    for _ in 0..6 {
+    for _ in 0..7 {
         assert_eq!(w.on_request(8186, 0), Answer::InFlight);
     }
-    assert_eq!(w.on_request(8186, 48), Answer::Read { max: 48 });
-    w.sent(48);
+    assert_eq!(w.in_flight_bytes(), 0);
+    assert_eq!(w.on_request(8186, CAP), Answer::Read { max: CAP });
+    w.sent(0);
     assert!(w.clean_at_end());
-    assert_eq!((w.packets_sent(), w.packets_asked()), (9, 9));
+    assert_eq!((w.packets_sent(), w.packets_asked()), (10, 10));
+}
+
+/// A tail too short to go ahead waits to be asked for.
+#[test]
+fn a_tail_shorter_than_min_ahead_waits() {
+    let mut w = UploadWindow::new(8, BodyMode::Length(2 * CAP as u64 + 100), M);
+    w.first_sent(CAP);
+    assert_eq!(w.on_request(8186, CAP), Answer::Read { max: CAP });
+    w.sent(CAP);
+    assert_eq!(w.ahead(), None, "100 bytes left");
+    assert_eq!(w.on_request(8186, 100), Answer::Read { max: 100 });
+}
+
+proptest! {
+    /// Every packet ahead is between MIN_AHEAD and the size asked for; what is left
+    /// for a request is shorter than MIN_AHEAD, and nothing at all when packets of
+    /// twice MIN_AHEAD fit.
+    #[test]
+    fn packets_ahead_are_never_short_and_never_too_big(
+        n in 0u64..(1 << 20),
+        size in MIN_AHEAD..65531usize,
+    ) {
+        let mut left = n;
+        while let Some(p) = last_packets(left, size) {
+            prop_assert!((MIN_AHEAD..=size).contains(&p), "{p} of {size}");
+            left -= p as u64;
+        }
+        prop_assert!(left < MIN_AHEAD as u64);
+        if size >= 2 * MIN_AHEAD && n >= MIN_AHEAD as u64 {
+            prop_assert_eq!(left, 0);
+        }
+    }
 }
 
 #[test]
