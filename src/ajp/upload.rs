@@ -169,3 +169,7 @@ impl<'b> Uploader<'b> {
         Ok(())
     }
 }
+
+#[cfg(test)]
+#[path = "upload_tests.rs"]
+mod tests;
