@@ -1,6 +1,7 @@
 //! The request body side of a relay: answers GET_BODY_CHUNK and, with an
-//! `upload_window`, sends full body packets before the backend asks for them. The
-//! decisions are [`UploadWindow`]'s; this carries them out over the relay's traits.
+//! `upload_window`, sends body packets before the backend asks for them, together in one
+//! write. The decisions are [`UploadWindow`]'s; this carries them out over the relay's
+//! traits.
 
 use std::io;
 
@@ -111,10 +112,10 @@ impl<'b> Uploader<'b> {
             .saturating_sub(self.win.in_flight_bytes())
     }
 
-    /// Adds full packets ahead, as many as the window allows in one write, when
-    /// everything ahead so far is written and nothing from the backend waits to be read:
-    /// a backend busy writing its response instead of reading must never leave both
-    /// sides blocked.
+    /// Adds the packets the window lets go ahead (to go out in one write with the one
+    /// asked for, if any), when everything ahead so far is written and nothing from the
+    /// backend waits to be read: a backend busy writing its response instead of reading
+    /// must never leave both sides blocked.
     fn top_up<S: ReplyStream + ?Sized>(
         &mut self,
         conn: &mut S,
