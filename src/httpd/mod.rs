@@ -929,12 +929,11 @@ impl<'a> Request<'a> {
         // brigade, emptied after the pass, and c->output_filters is where httpd passes
         // its own end-of-request flush.
         unsafe {
-            let r = &*self.raw;
-            if !r.main.is_null() || (*r.connection).aborted != 0 {
+            let (main, c) = ((*self.raw).main, (*self.raw).connection);
+            if !main.is_null() || (*c).aborted != 0 {
                 return;
             }
             ffi::ap_finalize_request_protocol(self.raw);
-            let c = r.connection;
             let bb = self.body_brigade();
             ffi::rjk_brigade_insert_tail(bb, ffi::apr_bucket_flush_create((*c).bucket_alloc));
             ffi::ap_pass_brigade((*c).output_filters, bb);
