@@ -1,7 +1,8 @@
 //! Drives the upload window with an arbitrary sequence of container requests, client
 //! reads and packets sent ahead, checking its promises: nothing sent ahead is short or
-//! larger than asked for, the window's bound holds, every body byte goes out once and in
-//! order, and a connection is called clean only when every packet was asked for.
+//! larger than asked for, the window's bound holds, its count of bytes in flight is
+//! right, every body byte goes out once and in order, and a connection is called clean
+//! only when every packet was asked for.
 //!
 //! Input: byte 0 picks window and packet size, byte 1..3 the body mode and length; then
 //! each byte is one step (high bit: a container request, else a top-up of the window).
@@ -79,6 +80,7 @@ fuzz_target!(|data: &[u8]| {
             }
         }
         assert_eq!(w.in_flight(), unread.len());
+        assert_eq!(w.in_flight_bytes(), unread.iter().map(|n| n + 6).sum::<usize>());
     }
     if w.clean_at_end() {
         assert!(unread.is_empty() && held.is_none());
