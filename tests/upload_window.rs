@@ -29,6 +29,22 @@ fn httpd(workers: &str, nowin_window: u32) -> Httpd {
     root.start()
 }
 
+/// httpd with worker `win` to Tomcat `t` on `/*` (one connection, `extra` properties
+/// after it): the test servlets answer at the root.
+fn tomcat_httpd(t: &common::tomcat::Tomcat, extra: &str) -> Httpd {
+    let root = ServerRoot::new(Mpm::Event);
+    let w = format!(
+        "worker.list=win\n{}worker.win.connection_pool_size=1\n{extra}",
+        t.worker_properties_as("win")
+    );
+    let wf = root.write("conf/workers.properties", &w);
+    root.configure(&format!(
+        "JkWorkersFile {wf}\nJkShmFile logs/jk-runtime-status\nJkLogLevel info\n\
+         JkMount /* win\n{ONE_CHILD}"
+    ));
+    root.start()
+}
+
 fn fake_workers(port: u16) -> String {
     ["win", "nowin"]
         .iter()
@@ -264,17 +280,7 @@ fn worker_upload_window_with_tomcat_reading_all_part_or_none_of_the_body() {
     };
     // The servlet answers at the root: one httpd per window setting.
     for window in ["", "worker.win.upload_window=1\n"] {
-        let root = ServerRoot::new(Mpm::Event);
-        let w = format!(
-            "worker.list=win\n{}worker.win.connection_pool_size=1\n{window}",
-            t.worker_properties_as("win")
-        );
-        let wf = root.write("conf/workers.properties", &w);
-        root.configure(&format!(
-            "JkWorkersFile {wf}\nJkShmFile logs/jk-runtime-status\nJkLogLevel info\n\
-             JkMount /* win\n{ONE_CHILD}"
-        ));
-        let h = root.start();
+        let h = tomcat_httpd(t, window);
         let prefix = "";
         let body = body_of(65536, 9);
         // All of it, twice: the connection stays.
@@ -421,17 +427,7 @@ fn worker_upload_window_never_sends_a_short_tail_ahead_to_tomcat() {
     assert_eq!(&packet[4..6], &[2, 2]);
     let tail = &packet[6..];
     assert_eq!(tail.len(), 514);
-    let root = ServerRoot::new(Mpm::Event);
-    let w = format!(
-        "worker.list=win\n{}worker.win.connection_pool_size=1\n",
-        t.worker_properties_as("win")
-    );
-    let wf = root.write("conf/workers.properties", &w);
-    root.configure(&format!(
-        "JkWorkersFile {wf}\nJkShmFile logs/jk-runtime-status\nJkLogLevel info\n\
-         JkMount /* win\n{ONE_CHILD}"
-    ));
-    let h = root.start();
+    let h = tomcat_httpd(t, "");
     let count = |h: &Httpd| h.get(&format!("/count?get={tag}")).text();
     for read in [9000, 8186, 0] {
         // Two full packets, then the tail; the servlet reads the first one or two.
