@@ -293,24 +293,32 @@ class FastBackends(Backends):
         super().__init__()
         self.procs: list[subprocess.Popen] = []
         for name in NODES:
-            p = subprocess.Popen(
-                [str(binary), "--listen", "127.0.0.1:0", "--name", name, "--fast", "--die-with-stdin"],
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                stderr=open(workdir / f"fakeajp-{name}.err", "wb"),
-                start_new_session=True,
-                preexec_fn=_die_with_parent(signal.SIGKILL),
-            )
-            self.procs.append(p)
-            CLEANUP.add(f"rjk-fakeajp {name}", lambda p=p: self._kill(p))
-            line = p.stdout.readline().decode(errors="replace").strip()
-            if not line.startswith("READY "):
-                raise BenchError(f"rjk-fakeajp {name} did not start: {line!r}")
+            line = self.start_fake(binary, workdir, name, ["--listen", "127.0.0.1:0"])
             self.ports.append(int(line.split()[1]))
-            self.pids.append(p.pid)
         log(f"fast backends on ports {self.ports}")
         if TRANSPORT == "unix":
             start_unix_fakes(self, binary, workdir)
+
+    def start_fake(self, binary: Path, workdir: Path, name: str, where: list[str], tag: str = "") -> str:
+        """Starts one fast fake listening on `where` (`tag`, e.g. "unix", names its twin
+        on another address in logs and file names); returns its READY line."""
+        label = f"{name} ({tag})" if tag else name
+        suffix = f"-{tag}" if tag else ""
+        p = subprocess.Popen(
+            [str(binary), *where, "--name", name, "--fast", "--die-with-stdin"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=open(workdir / f"fakeajp-{name}{suffix}.err", "wb"),
+            start_new_session=True,
+            preexec_fn=_die_with_parent(signal.SIGKILL),
+        )
+        self.procs.append(p)
+        CLEANUP.add(f"rjk-fakeajp {label}", lambda p=p: self._kill(p))
+        line = p.stdout.readline().decode(errors="replace").strip()
+        if not line.startswith("READY "):
+            raise BenchError(f"rjk-fakeajp {label} did not start: {line!r}")
+        self.pids.append(p.pid)
+        return line
 
     @staticmethod
     def _kill(p: subprocess.Popen) -> None:
@@ -436,28 +444,15 @@ def tomcat_unix_env(be: Backends, env: dict, base: Path) -> dict:
     return {**env, "RJK_TOMCAT_AJP_UNIX_ALSO": str(sock)}
 
 
-def start_unix_fakes(be: Backends, binary: Path, workdir: Path) -> None:
+def start_unix_fakes(be: "FastBackends", binary: Path, workdir: Path) -> None:
     """A twin of each fast backend on a Unix socket (a fake listens on one address)."""
     sdir = workdir / "sockets"
     sdir.mkdir(exist_ok=True)
     os.chmod(sdir, 0o755)
     for name in NODES:
         sock = sdir / f"{name}.sock"
-        p = subprocess.Popen(
-            [str(binary), "--unix", str(sock), "--name", name, "--fast", "--die-with-stdin"],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=open(workdir / f"fakeajp-{name}-unix.err", "wb"),
-            start_new_session=True,
-            preexec_fn=_die_with_parent(signal.SIGKILL),
-        )
-        be.procs.append(p)
-        CLEANUP.add(f"rjk-fakeajp {name} (unix)", lambda p=p: FastBackends._kill(p))
-        line = p.stdout.readline().decode(errors="replace").strip()
-        if not line.startswith("READY "):
-            raise BenchError(f"rjk-fakeajp {name} --unix did not start: {line!r}")
+        be.start_fake(binary, workdir, name, ["--unix", str(sock)], "unix")
         be.sockets.append(str(sock))
-        be.pids.append(p.pid)
     log(f"fast backends also on {be.sockets}")
 
 
