@@ -110,13 +110,7 @@ fn sticky(member: &str) -> String {
 
 /// `worker.<name>.<field>` from the status worker's prop format.
 fn prop(h: &Httpd, name: &str, field: &str) -> String {
-    let r = h.get("/jkstatus/?mime=prop");
-    assert_eq!(r.status, 200, "{}", r.text());
-    let key = format!("worker.{name}.{field}=");
-    r.text()
-        .lines()
-        .find_map(|l| l.strip_prefix(&key).map(str::to_string))
-        .unwrap_or_else(|| panic!("no {key} in\n{}", r.text()))
+    common::status_prop(h, "/jkstatus/", name, field)
 }
 
 fn state(h: &Httpd, member: &str) -> String {

@@ -57,12 +57,7 @@ impl Setup {
 
     /// `worker.<lb>.<member>.<key>` of the properties page.
     fn prop(&self, member: &str, key: &str) -> String {
-        let text = self.h.get("/jkstatus?mime=prop").text();
-        let want = format!("worker.{member}.{key}=");
-        text.lines()
-            .find_map(|l| l.strip_prefix(&want))
-            .unwrap_or_else(|| panic!("no {want} in\n{text}"))
-            .to_string()
+        common::status_prop(&self.h, "/jkstatus", member, key)
     }
 
     fn json(&self) -> String {

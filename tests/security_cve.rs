@@ -88,13 +88,7 @@ fn balanced(mpm: Mpm, scenario: &str, workers_extra: &str) -> Balanced {
 
 /// `worker.<member>.state` from the status worker's prop format.
 fn member_state(h: &Httpd, member: &str) -> String {
-    let r = h.get("/jkstatus/?mime=prop");
-    assert_eq!(r.status, 200, "{}", r.text());
-    r.text()
-        .lines()
-        .find_map(|l| l.strip_prefix(&format!("worker.{member}.state=")))
-        .unwrap_or_else(|| panic!("no state for {member}:\n{}", r.text()))
-        .to_string()
+    common::status_prop(h, "/jkstatus/", member, "state")
 }
 
 /// The catalogue's "worker stays OK": not in ERR and a normal request is answered 200.

@@ -1177,6 +1177,18 @@ pub fn base64(data: &[u8]) -> String {
     out
 }
 
+/// `worker.<name>.<field>` from the status worker at `page` (e.g. `/jkstatus/`) in
+/// mod_jk's prop format; panics with the page if the page fails or lacks it.
+pub fn status_prop(h: &Httpd, page: &str, name: &str, field: &str) -> String {
+    let r = h.get(&format!("{page}?mime=prop"));
+    assert_eq!(r.status, 200, "{}", r.text());
+    let key = format!("worker.{name}.{field}=");
+    r.text()
+        .lines()
+        .find_map(|l| l.strip_prefix(&key).map(str::to_string))
+        .unwrap_or_else(|| panic!("no {key} in\n{}", r.text()))
+}
+
 /// A sequential client of `h`'s Tomcat echo page: `GET /echo?id=TAG-rN`, at least `min`
 /// and at most `max` requests, going on while `going` is true, each counted in `total`.
 /// Returns every request that did not come back 200 with its own query echoed.
