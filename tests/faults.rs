@@ -801,22 +801,9 @@ fn f17_chunked_upload_is_packed_into_full_packets() {
         Some(fnv1a(&payload).as_str())
     );
     s.fakes[0].wait_events("body", 1);
-    let sizes: Vec<String> = s.fakes[0]
-        .events("packet")
-        .iter()
-        .filter(|l| l.contains("\"type\":\"BODY\""))
-        .map(|l| {
-            l.split("\"data\":")
-                .nth(1)
-                .unwrap()
-                .split(',')
-                .next()
-                .unwrap()
-                .to_string()
-        })
-        .collect();
-    let mut expected = vec!["8186".to_string(); 12];
-    expected.extend(["6768".to_string(), "0".to_string()]);
+    let sizes = s.fakes[0].body_packet_sizes(0);
+    let mut expected = vec![8186; 12];
+    expected.extend([6768, 0]);
     assert_eq!(sizes, expected, "{}", s.fakes[0].log());
 }
 

@@ -143,23 +143,11 @@ fn worker_upload_window_sends_full_packets_ahead_and_never_reuses_a_connection_l
 /// Sizes of the BODY packets the fake read, and whether each GET_BODY_CHUNK found body
 /// bytes already waiting, since the log lines `skip_packets` and `skip_gets`.
 fn body_trace(fake: &FakeAjp, skip_packets: usize, skip_gets: usize) -> (Vec<usize>, Vec<bool>) {
-    let sizes = fake.events("packet")[skip_packets..]
-        .iter()
-        .filter(|l| l.contains("\"type\":\"BODY\""))
-        .map(|l| {
-            l.split("\"data\":")
-                .nth(1)
-                .and_then(|v| v.split(',').next())
-                .unwrap()
-                .parse()
-                .unwrap()
-        })
-        .collect();
     let ready = fake.events("sent")[skip_gets..]
         .iter()
         .map(|l| l.contains("\"ready\":true"))
         .collect();
-    (sizes, ready)
+    (fake.body_packet_sizes(skip_packets), ready)
 }
 
 /// A body of known length: the last two packets go ahead too when both can be at least
@@ -243,23 +231,14 @@ fn worker_upload_window_uploads_arrive_exactly_and_keep_the_connection() {
     let r = parse_response(&h.raw(&raw)).unwrap();
     assert_eq!(field(&r.text(), "body_fnv"), Some(fnv1a(&payload).as_str()));
     fake.wait_events("body", 7);
-    let last = fake.events("packet");
-    let sizes: Vec<&str> = last
-        .iter()
-        .filter(|l| l.contains("\"type\":\"BODY\""))
+    let sizes: Vec<usize> = fake
+        .body_packet_sizes(0)
+        .into_iter()
         .rev()
         .take(14)
-        .map(|l| {
-            l.split("\"data\":")
-                .nth(1)
-                .unwrap()
-                .split(',')
-                .next()
-                .unwrap()
-        })
         .collect();
-    let mut expected = vec!["0", "6768"];
-    expected.extend(["8186"; 12]);
+    let mut expected = vec![0, 6768];
+    expected.extend([8186; 12]);
     assert_eq!(sizes, expected, "{}", fake.log());
     assert_eq!(fake.events("open").len(), 1, "{}", fake.log());
     assert!(fake.events("alien").is_empty(), "{}", fake.log());

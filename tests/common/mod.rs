@@ -892,6 +892,22 @@ impl FakeAjp {
             .collect()
     }
 
+    /// Data lengths of the request body packets read, in order, from the `since`-th
+    /// `packet` event on.
+    pub fn body_packet_sizes(&self, since: usize) -> Vec<usize> {
+        self.events("packet")[since..]
+            .iter()
+            .filter(|l| l.contains("\"type\":\"BODY\""))
+            .map(|l| {
+                l.split("\"data\":")
+                    .nth(1)
+                    .and_then(|v| v.split(',').next())
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or_else(|| panic!("no data length in {l}"))
+            })
+            .collect()
+    }
+
     /// Waits until at least `n` events of a kind were logged (the fake logs after acting);
     /// panics after 10 s, so that no caller goes on to judge a log still being written.
     pub fn wait_events(&self, ev: &str, n: usize) -> Vec<String> {
