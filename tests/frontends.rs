@@ -137,11 +137,7 @@ fn two_front_ends_drain_by_health_page_and_follow_a_moved_tomcat_without_client_
             t3.ajp_port
         )));
     }
-    going.store(false, Ordering::Relaxed);
-    let bad: Vec<String> = clients
-        .into_iter()
-        .flat_map(|c| c.join().unwrap())
-        .collect();
+    let bad = common::stop_clients(&going, clients);
     assert!(bad.is_empty(), "client errors: {bad:?}");
     assert!(done.load(Ordering::Relaxed) > 200);
 

@@ -118,11 +118,7 @@ fn worker_health_check_interval_with_tomcat_killed_restarted_and_drained() {
     }
     std::fs::remove_file(b.base.join("health-status")).unwrap();
 
-    going.store(false, Ordering::Relaxed);
-    let bad: Vec<String> = clients
-        .into_iter()
-        .flat_map(|c| c.join().unwrap())
-        .collect();
+    let bad = common::stop_clients(&going, clients);
     assert!(bad.is_empty(), "client errors: {bad:?}");
     assert!(done.load(Ordering::Relaxed) > 100);
 }

@@ -227,11 +227,7 @@ fn no_lost_or_mixed_responses_while_tomcats_restart_one_at_a_time() {
     });
     let _ts = restarter.join().unwrap();
     std::thread::sleep(std::time::Duration::from_millis(1000));
-    restarting.store(false, Ordering::Relaxed);
-    let bad: Vec<String> = clients
-        .into_iter()
-        .flat_map(|c| c.join().unwrap())
-        .collect();
+    let bad = common::stop_clients(&restarting, clients);
     let total = total.load(Ordering::Relaxed);
     assert!(total >= 2000, "only {total} requests");
     let why = || {

@@ -156,11 +156,7 @@ fn worker_host_unix_sockets_balance_over_two_tomcats_and_survive_a_restart() {
     while route(&h, "/echo") != "uxa" {
         assert!(Instant::now() < deadline, "uxa never came back");
     }
-    restarting.store(false, Ordering::Relaxed);
-    let bad: Vec<String> = clients
-        .into_iter()
-        .flat_map(|c| c.join().unwrap())
-        .collect();
+    let bad = common::stop_clients(&restarting, clients);
     let total = total.load(Ordering::Relaxed);
     assert!(total >= 160, "only {total} requests");
     let log = h.jk_log();

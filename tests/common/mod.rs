@@ -1240,3 +1240,16 @@ pub fn echo_client(
         bad
     })
 }
+
+/// Tells [`echo_client`]s to finish (each still makes its minimum of requests) and
+/// returns every failure they met.
+pub fn stop_clients(
+    going: &std::sync::atomic::AtomicBool,
+    clients: Vec<std::thread::JoinHandle<Vec<String>>>,
+) -> Vec<String> {
+    going.store(false, std::sync::atomic::Ordering::Relaxed);
+    clients
+        .into_iter()
+        .flat_map(|c| c.join().unwrap())
+        .collect()
+}
